@@ -1,0 +1,70 @@
+"""One exception tree for paperbell.
+
+Two branches matter to the boundary (CLI, Discord, web): ``UserError`` carries a message
+written for the person who caused it and is shown as-is; ``InternalError`` is logged once
+with its context and the person sees a short apology. Adapters raise; only the boundary logs.
+"""
+
+from __future__ import annotations
+
+
+class PaperbellError(Exception):
+    """Root of every error paperbell raises on purpose."""
+
+
+# --- user-facing ---------------------------------------------------------------------------
+
+
+class UserError(PaperbellError):
+    """Something the user can fix; ``str(err)`` is the message to show them."""
+
+
+class ConfigError(UserError):
+    """Invalid configuration. The CLI exits with 78 (EX_CONFIG)."""
+
+
+class UsageError(UserError):
+    """Invalid command-line use. The CLI exits with 2."""
+
+
+class NotFoundError(UserError):
+    """A named thing (paper, subscription, user) does not exist or is not yours."""
+
+
+class LimitError(UserError):
+    """A quota was reached (subscriptions per owner, confirmation mails per day)."""
+
+
+# --- internal ------------------------------------------------------------------------------
+
+
+class InternalError(PaperbellError):
+    """A fault in paperbell or what it talks to; logged, never shown raw to a user."""
+
+
+class StoreError(InternalError):
+    """The database could not do what was asked."""
+
+
+class SourceError(InternalError):
+    """A source could not be fetched or understood. Other sources carry on."""
+
+    def __init__(self, message: str, *, source: str = "") -> None:
+        super().__init__(message)
+        self.source = source
+
+
+class FetchError(SourceError):
+    """Network-level failure: connection refused, timeout, HTTP 5xx after retries."""
+
+
+class RateLimitedError(FetchError):
+    """The server asked us to wait longer than we are willing to wait in this cycle."""
+
+    def __init__(self, message: str, *, source: str = "", retry_after: float | None = None):
+        super().__init__(message, source=source)
+        self.retry_after = retry_after
+
+
+class SourceParseError(SourceError):
+    """The body arrived but is malformed, truncated, or an error document."""

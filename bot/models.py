@@ -1,0 +1,152 @@
+"""The data paperbell passes between its parts. Frozen: a change is a new value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class SourceKind(StrEnum):
+    HF_DAILY = "hf_daily"
+    ARXIV_RSS = "arxiv_rss"
+    ARXIV_API = "arxiv_api"
+    FEED = "feed"
+
+
+class AnnounceType(StrEnum):
+    """How a source presents an item. Only arXiv RSS says it outright."""
+
+    NEW = "new"
+    CROSS = "cross"
+    REPLACE = "replace"
+    REPLACE_CROSS = "replace-cross"
+
+    @property
+    def is_replacement(self) -> bool:
+        return self in (AnnounceType.REPLACE, AnnounceType.REPLACE_CROSS)
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    abs: str | None = None
+    pdf: str | None = None
+    hf: str | None = None
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Paper:
+    """One paper, once, whatever sources it was seen in.
+
+    ``key`` is the arXiv id without version (``2403.16981``, ``hep-th/9901001``) or, for a
+    feed item with no arXiv id, ``feed:<sha1>`` built from its guid, link, or title+date.
+    Titles and abstracts keep their LaTeX for display; matching folds it.
+    """
+
+    key: str
+    title: str
+    abstract: str = ""
+    version: int | None = None
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()  # primary first
+    published: datetime | None = None
+    updated: datetime | None = None
+    links: Links = field(default_factory=Links)
+    upvotes: int | None = None
+    comments: int | None = None
+    github_stars: int | None = None
+    sources: tuple[str, ...] = ()  # source names: "hf", "arxiv", or a feed's name
+    first_seen: datetime | None = None
+
+    @property
+    def is_arxiv(self) -> bool:
+        return not self.key.startswith("feed:")
+
+    @property
+    def url(self) -> str | None:
+        return self.links.abs or self.links.hf
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One paper as one source presented it in one fetch."""
+
+    paper: Paper
+    announce: AnnounceType = AnnounceType.NEW
+
+
+class Outcome(StrEnum):
+    """What storing one sighting did."""
+
+    NEW = "new"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    # Stored quietly but never announced: a replacement of a paper we had not seen.
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    new: tuple[Paper, ...] = ()
+    updated: tuple[Paper, ...] = ()
+    unchanged: int = 0
+    skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HttpCacheEntry:
+    """Validators from the last 200 for one URL, sent back for a conditional GET."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What we remember about one configured source between cycles."""
+
+    source_id: str
+    http_cache: dict[str, HttpCacheEntry] = field(default_factory=dict)
+    last_success: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    # An empty arXiv day is normal; remember it so a digest can say so.
+    last_note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What a source returns from one fetch: sightings plus the validators to keep."""
+
+    sightings: tuple[Sighting, ...]
+    http_cache: dict[str, HttpCacheEntry] = field(default_factory=dict)
+    note: str | None = None  # "no announcement today", "not modified"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSummary:
+    source_id: str
+    name: str
+    fetched: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    error: str | None = None
+    note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    summaries: tuple[SourceSummary, ...]
+    new_papers: tuple[Paper, ...]
+    updated_papers: tuple[Paper, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.summaries)

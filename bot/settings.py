@@ -1,0 +1,160 @@
+"""Configuration, read once at startup from the environment (``PAPERBELL_*``) and ``.env``.
+
+Nothing here runs at import time: ``load_settings()`` builds a ``Settings`` and the caller
+passes it down. Invalid values become one ``ConfigError`` line naming the setting.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+from bot.models import SourceKind
+
+ENV_PREFIX = "PAPERBELL_"
+
+DEFAULT_URLS: dict[SourceKind, str] = {
+    SourceKind.HF_DAILY: "https://huggingface.co/api/daily_papers",
+    SourceKind.ARXIV_API: "https://export.arxiv.org/api/query",
+}
+
+# Source names as the query language's `source:` field sees them.
+KIND_NAMES: dict[SourceKind, str] = {
+    SourceKind.HF_DAILY: "hf",
+    SourceKind.ARXIV_RSS: "arxiv",
+    SourceKind.ARXIV_API: "arxiv",
+}
+
+
+class SourceConfig(BaseModel):
+    """One entry of ``PAPERBELL_SOURCES``."""
+
+    model_config = {"extra": "forbid", "frozen": True}
+
+    kind: SourceKind
+    url: str = ""
+    name: str = ""
+    query: str = ""  # arxiv_api: the search_query
+    interval_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    days: int = Field(default=3, ge=1, le=14)  # hf_daily: today and the days before
+    max_results: int = Field(default=200, ge=1, le=30000)  # arxiv_api: per cycle
+    page_size: int = Field(default=100, ge=1, le=2000)  # arxiv_api: per request
+    min_request_interval: float = Field(default=-1.0, le=600)  # <0: the kind's default
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> SourceConfig:
+        url = self.url or DEFAULT_URLS.get(self.kind, "")
+        if not url:
+            raise ValueError(f"a {self.kind} source needs a url")
+        if urlsplit(url).scheme not in ("http", "https", "file"):
+            raise ValueError(f"url {url!r} must start with http://, https:// or file:")
+        if self.kind is SourceKind.ARXIV_API and not self.query:
+            raise ValueError("an arxiv_api source needs a query (arXiv search_query)")
+        object.__setattr__(self, "url", url)
+        object.__setattr__(self, "name", self.name or _default_name(self.kind, url))
+        return self
+
+    @property
+    def source_id(self) -> str:
+        """Stable identity for per-source state: kind, url and query."""
+        tail = f"?{self.query}" if self.query else ""
+        return f"{self.kind}:{self.url}{tail}"
+
+    @property
+    def request_interval(self) -> float:
+        """Seconds between two requests; arXiv's terms ask for at least 3."""
+        if self.min_request_interval >= 0:
+            return self.min_request_interval
+        return 3.0 if self.kind in (SourceKind.ARXIV_API, SourceKind.ARXIV_RSS) else 0.0
+
+
+def _default_name(kind: SourceKind, url: str) -> str:
+    if kind in KIND_NAMES:
+        return KIND_NAMES[kind]
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return Path(parts.path).stem or "feed"
+    host = parts.hostname or "feed"
+    return host.removeprefix("www.")
+
+
+class HttpSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    timeout: float = Field(default=30.0, gt=0, le=600)
+    retries: int = Field(default=3, ge=0, le=10)
+    backoff: float = Field(default=2.0, ge=0, le=120)  # first retry delay, doubled after
+    max_wait: float = Field(default=120.0, ge=0, le=3600)  # longest Retry-After we honour
+    contact: str = ""  # added to the User-Agent, e.g. an email address
+
+
+class Settings(BaseSettings):
+    """Every setting paperbell reads. Field docs feed ``.env.example`` and the README."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(default=Path("./data"), description="Where the database lives.")
+    sources: list[SourceConfig] = Field(
+        default_factory=lambda: [SourceConfig(kind=SourceKind.HF_DAILY)],
+        description="JSON list of sources: kind hf_daily | arxiv_rss | arxiv_api | feed.",
+    )
+    http: HttpSettings = Field(default_factory=HttpSettings, description="HTTP client.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["plain", "json"] = "plain"
+
+    @model_validator(mode="after")
+    def _check_sources(self) -> Settings:
+        if not self.sources:
+            raise ValueError("sources: give at least one source")
+        seen: set[str] = set()
+        for src in self.sources:
+            if src.source_id in seen:
+                raise ValueError(f"sources: {src.source_id} is listed twice")
+            seen.add(src.source_id)
+        return self
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "paperbell.db"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment; raise ``ConfigError`` with one clear line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    except ValueError as exc:  # pydantic-settings raises this for undecodable JSON
+        match = re.search(r'field "(\w+)"', str(exc))
+        name = ENV_PREFIX + (match.group(1).upper() if match else "?")
+        raise ConfigError(f"{name}: not valid JSON ({exc.__cause__ or exc})") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    """The first problem as ``PAPERBELL_SOURCES[1].kind: ...`` or ``PAPERBELL_HTTP__TIMEOUT``."""
+    first = exc.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    name, in_list = ENV_PREFIX + (loc[0].upper() if loc else ""), False
+    for part in loc[1:]:
+        if part.isdigit():
+            name, in_list = f"{name}[{part}]", True
+        else:
+            name += f".{part}" if in_list else f"__{part.upper()}"
+    msg = first["msg"].removeprefix("Value error, ")
+    if not loc and ":" in msg:  # model-level check: "sources: ..." names the setting itself
+        field_name, _, msg = msg.partition(": ")
+        name = ENV_PREFIX + field_name.upper()
+    more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+    return f"{name}: {msg}{more}"
