@@ -68,3 +68,26 @@ class RateLimitedError(FetchError):
 
 class SourceParseError(SourceError):
     """The body arrived but is malformed, truncated, or an error document."""
+
+
+class DeliveryError(InternalError):
+    """A notifier could not deliver a message."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """Try again later: 4xx SMTP replies, disconnects, timeouts, Discord 5xx."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Give up on this message for this recipient; ``reason`` says why (kept in the outbox)."""
+
+    def __init__(self, reason: str, *, recipient_unreachable: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        # True when the address/user itself is the problem (550 mailbox unknown, Discord
+        # 50007), so the caller can count strikes or fall back to another channel.
+        self.recipient_unreachable = recipient_unreachable
+
+
+class ChannelDownError(DeliveryError):
+    """The whole channel stopped working (bad credentials, Discord 401): stop using it."""

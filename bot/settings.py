@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
@@ -87,11 +87,48 @@ def _default_name(kind: SourceKind, url: str) -> str:
 class HttpSettings(BaseModel):
     model_config = {"extra": "forbid"}
 
-    timeout: float = Field(default=30.0, gt=0, le=600)
-    retries: int = Field(default=3, ge=0, le=10)
-    backoff: float = Field(default=2.0, ge=0, le=120)  # first retry delay, doubled after
-    max_wait: float = Field(default=120.0, ge=0, le=3600)  # longest Retry-After we honour
-    contact: str = ""  # added to the User-Agent, e.g. an email address
+    timeout: float = Field(default=30.0, gt=0, le=600, description="Seconds per request.")
+    retries: int = Field(default=3, ge=0, le=10, description="Retries after 429, 5xx, timeout.")
+    backoff: float = Field(
+        default=2.0, ge=0, le=120, description="First retry delay in seconds, doubled after."
+    )
+    max_wait: float = Field(
+        default=120.0, ge=0, le=3600, description="Longest Retry-After (seconds) we wait out."
+    )
+    contact: str = Field(default="", description="Contact added to the User-Agent (an email).")
+
+
+class SmtpSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    host: str = Field(
+        default="", description="SMTP server; empty writes .eml files to DATA_DIR/outbox."
+    )
+    port: int = Field(default=587, ge=1, le=65535, description="SMTP port (587 starttls, 465 tls).")
+    security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="starttls, tls (implicit) or none; never downgraded."
+    )
+    username: str = Field(default="", description="SMTP login; empty for none.")
+    password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
+    from_address: str = Field(
+        default="paperbell@localhost", description="Sender address of every message."
+    )
+    from_name: str = Field(default="paperbell", description="Sender display name.")
+    ehlo_name: str = Field(default="", description="EHLO/HELO name; empty uses the machine's FQDN.")
+    connections: int = Field(default=2, ge=1, le=16, description="Reused SMTP connections.")
+    timeout: float = Field(default=30.0, gt=0, le=600, description="Seconds per SMTP command.")
+
+
+class EmailSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    digest_max_papers: int = Field(
+        default=50, ge=1, le=500, description="Papers per digest before 'and N more'."
+    )
+    all_quiet: bool = Field(
+        default=False, description="Send an 'all quiet' digest on days with no papers."
+    )
+    list_id: str = Field(default="paperbell.localhost", description="List-Id header domain part.")
 
 
 class Settings(BaseSettings):
@@ -105,14 +142,35 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    data_dir: Path = Field(default=Path("./data"), description="Where the database lives.")
+    data_dir: Path = Field(
+        default=Path("./data"), description="Directory for the database (paperbell.db)."
+    )
     sources: list[SourceConfig] = Field(
         default_factory=lambda: [SourceConfig(kind=SourceKind.HF_DAILY)],
-        description="JSON list of sources: kind hf_daily | arxiv_rss | arxiv_api | feed.",
+        description="JSON list of sources, each {kind, url, ...}; kind is hf_daily, "
+        "arxiv_rss, arxiv_api (needs query) or feed.",
+        json_schema_extra={"example": '[{"kind":"hf_daily"}]'},
     )
     http: HttpSettings = Field(default_factory=HttpSettings, description="HTTP client.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["plain", "json"] = "plain"
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="SMTP.")
+    email: EmailSettings = Field(default_factory=EmailSettings, description="Email.")
+    public_url: str = Field(
+        default="http://localhost:8080",
+        description="Base URL of the web endpoint for links in mail; HTTPS in production.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs confirm/unsubscribe links; generated into DATA_DIR when unset.",
+    )
+    max_subscriptions: int = Field(
+        default=50, ge=1, le=10_000, description="Subscriptions per user or channel."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Least severe log level written to stderr."
+    )
+    log_format: Literal["plain", "json"] = Field(
+        default="plain", description="Log lines as plain text or one JSON object each."
+    )
 
     @model_validator(mode="after")
     def _check_sources(self) -> Settings:
