@@ -84,7 +84,7 @@ async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 def format_report(report: IngestReport) -> str:
     head = ("source", "fetched", "new", "updated", "unchanged", "skipped", "status")
-    rows = [head]
+    rows: list[tuple[str, ...]] = [head]
     for s in report.summaries:
         status = f"error: {s.error}" if s.error else (s.note or "ok")
         counts = (s.fetched, s.new, s.updated, s.unchanged, s.skipped)

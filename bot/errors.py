@@ -91,3 +91,25 @@ class PermanentDeliveryError(DeliveryError):
 
 class ChannelDownError(DeliveryError):
     """The whole channel stopped working (bad credentials, Discord 401): stop using it."""
+
+
+class InvalidTokenError(UserError):
+    """A confirm/unsubscribe link or code is malformed, tampered with, or expired."""
+
+
+class InvalidQueryError(UserError):
+    """A search or listing request that cannot run: no words to look for, a bad limit."""
+
+
+class QueryError(UserError):
+    """A subscription query that cannot be understood.
+
+    ``str(err)`` reads ``<what is wrong> at column <N>: <how to fix it>``; ``column`` is
+    1-based and ``hint`` is the fix alone, for interfaces that show them apart.
+    """
+
+    def __init__(self, problem: str, *, column: int, hint: str) -> None:
+        super().__init__(f"{problem} at column {column}: {hint}")
+        self.problem = problem
+        self.column = column
+        self.hint = hint

@@ -61,7 +61,9 @@ async def _ingest_one(
     now = clock()
     new_state = replace(
         state,
-        http_cache={**state.http_cache, **fetched.http_cache},
+        # Replace, not merge: a source returns validators for every URL it asked this time,
+        # so dated URLs (HF's ?date=) it no longer polls drop out instead of piling up.
+        http_cache=dict(fetched.http_cache),
         last_success=now,
         last_note=fetched.note,
     )

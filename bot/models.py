@@ -150,3 +150,100 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         return all(s.ok for s in self.summaries)
+
+
+# --- people and what they asked for (issues 3 and 4) --------------------------------------
+
+
+class OwnerKind(StrEnum):
+    USER = "user"
+    CHANNEL = "channel"  # a Discord guild channel
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who a subscription belongs to; ``str(owner)`` (``user:3``) keys matches and deliveries."""
+
+    kind: OwnerKind
+    id: str  # users.id as text, or the Discord channel id
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+    @classmethod
+    def user(cls, user_id: int) -> Owner:
+        return cls(OwnerKind.USER, str(user_id))
+
+    @classmethod
+    def channel(cls, channel_id: str) -> Owner:
+        return cls(OwnerKind.CHANNEL, channel_id)
+
+    @classmethod
+    def parse(cls, text: str) -> Owner:
+        kind, _, ident = text.partition(":")
+        return cls(OwnerKind(kind), ident)
+
+
+class DeliveryMode(StrEnum):
+    """Where one subscription's matches go."""
+
+    DISCORD = "discord"  # a DM for a user's subscription, a post for a channel's
+    EMAIL_INSTANT = "email_instant"
+    EMAIL_DIGEST = "email_digest"
+
+
+class DigestFrequency(StrEnum):
+    DAILY = "daily"
+    WEEKDAYS = "weekdays"
+    WEEKLY = "weekly"
+    OFF = "off"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    created_at: datetime
+    discord_id: str | None = None
+    email: str | None = None
+    email_verified: bool = False
+    email_strikes: int = 0  # permanent failures since the address was set
+    email_suppressed: bool = False
+    timezone: str = "UTC"  # IANA name
+    digest_hour: int = 8  # local hour, 0-23
+    digest_frequency: DigestFrequency = DigestFrequency.DAILY
+    digest_weekday: int = 0  # 0 = Monday; for weekly digests
+    paused: bool = False
+    discord_dm_channel: str | None = None
+    discord_unreachable: bool = False
+    discord_notice_pending: bool = False  # tell them at their next interaction
+
+    @property
+    def owner(self) -> Owner:
+        return Owner.user(self.id)
+
+    @property
+    def email_deliverable(self) -> bool:
+        return bool(self.email) and self.email_verified and not self.email_suppressed
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    owner: Owner
+    query: str  # as the user typed it
+    normalized: str  # as paperbell understood it
+    deliver: frozenset[DeliveryMode]
+    created_at: datetime
+    guild_id: str | None = None  # for channel subscriptions
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRecord:
+    """One owner hears of one paper once, listing every subscription of theirs that caught it."""
+
+    owner: Owner
+    paper_key: str
+    sub_ids: tuple[int, ...]
+    words: tuple[str, ...]  # paper words that matched, for highlighting
+    score: float
+    matched_at: datetime

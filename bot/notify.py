@@ -13,7 +13,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Protocol
 
-from bot.models import Paper
+from bot.models import DeliveryMode, OwnerKind, Paper
 
 
 class Channel(StrEnum):
@@ -21,17 +21,22 @@ class Channel(StrEnum):
     DISCORD = "discord"
 
 
-class DeliveryMode(StrEnum):
-    """Where one subscription's matches go."""
-
-    DISCORD = "discord"  # a DM for a user subscription, a post for a channel one
-    EMAIL_INSTANT = "email_instant"
-    EMAIL_DIGEST = "email_digest"
-
-
-class RecipientKind(StrEnum):
-    USER = "user"
-    CHANNEL = "channel"  # a Discord guild channel
+# Kept here too so channels import their vocabulary from one place.
+RecipientKind = OwnerKind
+__all__ = [
+    "AlertItem",
+    "AlertMessage",
+    "Channel",
+    "ConfirmationMessage",
+    "DeliveryMode",
+    "DigestMessage",
+    "DigestSection",
+    "MatchedSubscription",
+    "MessageLinks",
+    "Notifier",
+    "Recipient",
+    "RecipientKind",
+]
 
 
 @dataclass(frozen=True, slots=True)

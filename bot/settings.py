@@ -56,6 +56,10 @@ class SourceConfig(BaseModel):
             raise ValueError(f"url {url!r} must start with http://, https:// or file:")
         if self.kind is SourceKind.ARXIV_API and not self.query:
             raise ValueError("an arxiv_api source needs a query (arXiv search_query)")
+        fixed = KIND_NAMES.get(self.kind)
+        # Merging trusts arXiv text by the name "arxiv", and queries say source:hf.
+        if fixed and self.name and self.name != fixed:
+            raise ValueError(f"a {self.kind} source is always named {fixed!r}; drop name")
         object.__setattr__(self, "url", url)
         object.__setattr__(self, "name", self.name or _default_name(self.kind, url))
         return self

@@ -30,7 +30,7 @@ def test_env_prefix_nested_delimiter_and_json_sources(monkeypatch: pytest.Monkey
         "PAPERBELL_SOURCES",
         '[{"kind": "arxiv_api", "query": "cat:cs.LG"},'
         ' {"kind": "feed", "url": "https://blog.example.org/feed.xml"},'
-        ' {"kind": "arxiv_rss", "url": "file:tests/x.xml", "name": "mine"}]',
+        ' {"kind": "feed", "url": "file:tests/x.xml", "name": "mine"}]',
     )
     settings = load_settings()
     assert settings.database_path == Path("/srv/paperbell/paperbell.db")
@@ -55,6 +55,7 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ("PAPERBELL_SOURCES", '[{"kind": "feed"}]', "a feed source needs a url"),
         ("PAPERBELL_SOURCES", '[{"kind": "feed", "url": "ftp://x"}]', "must start with http"),
         ("PAPERBELL_SOURCES", "[{", "PAPERBELL_SOURCES: not valid JSON"),
+        ("PAPERBELL_SOURCES", '[{"kind": "hf_daily", "name": "x"}]', "always named 'hf'"),
         ("PAPERBELL_SOURCES", "[]", "PAPERBELL_SOURCES: give at least one source"),
         ("PAPERBELL_SOURCES", '[{"kind":"hf_daily"},{"kind":"hf_daily"}]', "listed twice"),
         ("PAPERBELL_SOURCES", '[{"kind":"hf_daily","colour":"red"}]', "colour: Extra inputs"),

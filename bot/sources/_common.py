@@ -1,0 +1,131 @@
+"""What the paper sources share: error messages that name the source, XML and date parsing."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from bot.errors import FetchError, RateLimitedError, SourceParseError
+from bot.http import HttpClient, HttpResponse, Params
+from bot.models import FetchResult, HttpCacheEntry
+from bot.settings import SourceConfig
+
+ARXIV_THROTTLE = "arxiv"  # API and RSS together: arXiv counts them as one client
+NOT_MODIFIED = "not modified"
+
+
+def label(config: SourceConfig) -> str:
+    """How errors name a source: ``arxiv_rss https://rss.arxiv.org/rss/cs.LG``."""
+    return f"{config.kind} {config.url}"
+
+
+def parse_error(config: SourceConfig, detail: str) -> SourceParseError:
+    return SourceParseError(f"{label(config)}: {detail}", source=config.name)
+
+
+async def fetch(
+    config: SourceConfig,
+    http: HttpClient,
+    url: str,
+    *,
+    params: Params | None = None,
+    cache: HttpCacheEntry | None = None,
+    throttle_key: str | None = None,
+) -> HttpResponse:
+    """``http.get`` with the source named in any error it raises."""
+    try:
+        return await http.get(
+            url,
+            params=params,
+            cache=cache,
+            throttle_key=throttle_key,
+            min_interval=config.request_interval,
+        )
+    except RateLimitedError as exc:
+        message = _named(config, url, exc)
+        raise RateLimitedError(message, source=config.name, retry_after=exc.retry_after) from exc
+    except FetchError as exc:
+        raise FetchError(_named(config, url, exc), source=config.name) from exc
+
+
+def _named(config: SourceConfig, url: str, exc: Exception) -> str:
+    """The label, then the client's message without repeating a URL the label names."""
+    return f"{label(config)}: {str(exc).removeprefix(f'{url}: ')}"
+
+
+def http_error(config: SourceConfig, response: HttpResponse, message: str = "") -> SourceParseError:
+    """A non-2xx answer, with the server's own explanation when the body had one."""
+    status = f"HTTP {response.status} {response.reason}".rstrip()
+    detail = f"{status}: {message}" if message else status
+    return parse_error(config, f"{detail} (GET {response.url})")
+
+
+def not_modified_result(response: HttpResponse) -> FetchResult:
+    """The answer to a 304: nothing new, validators kept."""
+    return FetchResult((), {response.url: response.validators}, note=NOT_MODIFIED)
+
+
+def cache_update(response: HttpResponse) -> dict[str, HttpCacheEntry]:
+    validators = response.validators
+    if validators.etag is None and validators.last_modified is None:
+        return {}
+    return {response.url: validators}
+
+
+def parse_xml(config: SourceConfig, body: bytes) -> ET.Element:
+    """The document root; truncated or malformed XML is a ``SourceParseError``."""
+    if not body.strip():
+        raise parse_error(config, "empty response body")
+    try:
+        return ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise parse_error(config, f"malformed XML ({exc})") from None
+
+
+def text_of(element: ET.Element | None, path: str = "") -> str:
+    """Text of ``element`` (or of its child at ``path``), '' when absent."""
+    if element is None:
+        return ""
+    node = element.find(path) if path else element
+    return (node.text or "") if node is not None else ""
+
+
+def parse_iso(value: str) -> datetime | None:
+    """ISO 8601 (``2024-04-10T17:48:37.000Z``) as aware UTC; None when empty or invalid."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return to_utc(parsed)
+
+
+def parse_rfc822(value: str) -> datetime | None:
+    """RSS dates (``Mon, 01 Apr 2024 00:00:00 -0400``) as aware UTC."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return to_utc(parsedate_to_datetime(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def to_utc(value: datetime) -> datetime:
+    """Aware UTC; a naive time from a source is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def local_name(tag: str) -> str:
+    """``{namespace}name`` without the namespace, for messages."""
+    return tag.rpartition("}")[2]
+
+
+def arxiv_links(arxiv_id: str) -> tuple[str, str]:
+    """The abs and pdf pages of an arXiv id, without version (always the latest)."""
+    return f"https://arxiv.org/abs/{arxiv_id}", f"https://arxiv.org/pdf/{arxiv_id}"

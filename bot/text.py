@@ -1,0 +1,127 @@
+"""Normalising text from sources for display.
+
+Titles and abstracts keep their LaTeX (``$J_1$``); only whitespace and stray HTML entities
+are cleaned. Author names are different: arXiv RSS is pure ASCII and writes ``J\\"urgen``,
+so names go through pylatexenc to become ``Jürgen``.
+
+Entities: an XML parser (or feedparser) already decoded one level of escaping, so ``&lt;``
+in the document is ``<`` by the time we see it. Some feeds escape twice and leave
+``&amp;`` or ``&lt;`` in the decoded text; ``decode_entities`` undoes that one extra level.
+It only touches complete, semicolon-terminated references: ``html.unescape`` alone would
+also turn ``&para`` inside ``&parameter`` into ``¶meter``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+
+from pylatexenc.latex2text import LatexNodes2Text
+
+_ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+# A % or & that TeX would read as a comment or an alignment tab, i.e. not already escaped.
+_TEX_SPECIAL_RE = re.compile(r"(?<!\\)([%&#])")
+_AND_RE = re.compile(r"(?:^|\s+)and\s+")
+_BLOCK_TAGS = frozenset(
+    {"p", "br", "div", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6"}
+    | {"blockquote", "pre", "hr", "table", "section", "article", "header", "footer"}
+)
+_latex = LatexNodes2Text()
+
+
+def collapse_whitespace(text: str) -> str:
+    """One space between words; arXiv hard wraps (``"\\n  "``) and tabs disappear."""
+    return " ".join(text.split())
+
+
+def decode_entities(text: str) -> str:
+    """Decode one more level of complete HTML character references (see module doc)."""
+    if "&" not in text:
+        return text
+    return _ENTITY_RE.sub(lambda m: html.unescape(m.group(0)), text)
+
+
+def display_text(text: str | None) -> str:
+    """A title or abstract as we show it: entities decoded once, whitespace collapsed."""
+    return collapse_whitespace(decode_entities(text or ""))
+
+
+def name_to_unicode(name: str) -> str:
+    """An author name with TeX accents (``Przemys{\\l}aw``) turned into Unicode."""
+    name = decode_entities(name)
+    if any(char in name for char in "\\{~"):
+        # Unescaped %, & and # mean something else to TeX; keep them literal.
+        name = _latex.latex_to_text(_TEX_SPECIAL_RE.sub(r"\\\1", name))
+    return collapse_whitespace(name)
+
+
+def split_authors(creators: str) -> tuple[str, ...]:
+    """Split arXiv RSS ``dc:creator`` (one string, all names) into names.
+
+    Commas inside parentheses belong to affiliations, which are dropped; ``A, B and C``
+    and ``A, B, and C`` give three names.
+    """
+    names: list[str] = []
+    for chunk in _split_outside_parens(creators):
+        for part in _AND_RE.split(chunk):
+            name = name_to_unicode(part)
+            if name:
+                names.append(name)
+    return tuple(names)
+
+
+def _split_outside_parens(text: str) -> list[str]:
+    """Top-level comma-separated chunks with every parenthesised part removed."""
+    chunks: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(depth - 1, 0)
+        elif depth == 0 and char == ",":
+            chunks.append("".join(current))
+            current = []
+        elif depth == 0:
+            current.append(char)
+    chunks.append("".join(current))
+    return chunks
+
+
+class _TextExtractor(HTMLParser):
+    """Collects the text of an HTML fragment; block tags become spaces."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._skip = max(self._skip - 1, 0)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(fragment: str | None) -> str:
+    """Readable plain text of an HTML fragment: tags dropped, entities decoded once."""
+    if not fragment:
+        return ""
+    if "<" not in fragment and "&" not in fragment:
+        return collapse_whitespace(fragment)
+    parser = _TextExtractor()
+    parser.feed(fragment)
+    parser.close()
+    return collapse_whitespace("".join(parser.parts))

@@ -1,0 +1,336 @@
+"""SqliteStore: the Store contract, plus what only SQLite has (migrations, WAL, FTS5)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.errors import InvalidQueryError, StoreError
+from bot.models import HttpCacheEntry, SourceState
+from bot.store.sqlite import SqliteStore, open_sqlite_store
+from bot.store.sqlite_codec import fts_query
+from bot.store.sqlite_schema import connect, load_migrations, migrate, split_statements
+from tests.store_contract import (
+    LATER,
+    NOW,
+    StoreContract,
+    arxiv_paper,
+    hf_paper,
+    ingest,
+    sightings,
+)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "paperbell.db"
+
+
+@pytest.fixture
+async def store(db_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = await open_sqlite_store(db_path)
+    yield opened
+    await opened.close()
+
+
+class TestSqliteStoreContract(StoreContract):
+    pass
+
+
+@contextmanager
+def raw(path: Path) -> Iterator[sqlite3.Connection]:
+    """A plain connection to look under the store, as an operator's sqlite3 shell would."""
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def is_file(path: Path) -> bool:
+    return path.is_file()
+
+
+def scalar(path: Path, sql: str, *params: object) -> object:
+    with raw(path) as db:
+        return db.execute(sql, params).fetchone()[0]
+
+
+# --- opening and migrations -------------------------------------------------------------------
+
+
+async def test_open_creates_directory_file_and_schema(db_path: Path) -> None:
+    store = await open_sqlite_store(db_path)
+    await store.close()
+    assert is_file(db_path)
+    assert scalar(db_path, "PRAGMA user_version") == len(load_migrations())
+    assert scalar(db_path, "PRAGMA journal_mode") == "wal"
+    with raw(db_path) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_schema")}
+    assert {"papers", "papers_fts", "sources_state", "papers_fts_source"} <= tables
+
+
+async def test_reopening_is_idempotent_and_keeps_data(db_path: Path) -> None:
+    for _ in range(3):
+        store = await open_sqlite_store(db_path)
+        await ingest(store, sightings(arxiv_paper("2603.00001")))
+        await store.close()
+    store = await open_sqlite_store(db_path)
+    try:
+        assert len(await store.list_papers()) == 1
+    finally:
+        await store.close()
+    assert scalar(db_path, "PRAGMA user_version") == len(load_migrations())
+
+
+async def test_newer_schema_is_refused_clearly(db_path: Path) -> None:
+    await (await open_sqlite_store(db_path)).close()
+    with raw(db_path) as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="schema version 99, newer than this paperbell knows"):
+        await open_sqlite_store(db_path)
+    assert scalar(db_path, "PRAGMA user_version") == 99
+
+
+async def test_connection_pragmas(store: SqliteStore) -> None:
+    for db in (store._writer, store._reader):
+        pragmas = [
+            next(iter(await db.execute_fetchall(f"PRAGMA {name}")))[0]
+            for name in ("foreign_keys", "busy_timeout", "synchronous", "journal_mode")
+        ]
+        assert pragmas == [1, 5000, 1, "wal"]  # synchronous 1 = NORMAL
+
+
+@pytest.fixture
+def garbage_db(db_path: Path) -> Path:
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"this is not sqlite" * 100)
+    return db_path
+
+
+async def test_not_a_database_is_store_error(garbage_db: Path) -> None:
+    with pytest.raises(StoreError, match=r"opening .*paperbell\.db failed"):
+        await open_sqlite_store(garbage_db)
+
+
+async def test_unusable_directory_is_store_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="cannot create the database directory"):
+        await open_sqlite_store(tmp_path / "file" / "paperbell.db")
+
+
+def write_migrations(root: Path, files: dict[str, str]) -> str:
+    # A name of its own per test: imported packages stay in sys.modules.
+    package = root / f"migrations_{root.name}"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name, sql in files.items():
+        (package / name).write_text(sql)
+    return package.name
+
+
+def test_migration_numbering_gap_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    package = write_migrations(tmp_path, {"0001_a.sql": "", "0003_c.sql": "", "notes.txt": ""})
+    with pytest.raises(StoreError, match=r"numbered 1..N, found \[1, 3\]"):
+        load_migrations(package)
+
+
+async def test_failing_migration_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    files = {"0001_ok.sql": "CREATE TABLE t (x);", "0002_broken.sql": "CREATE TABLE (;"}
+    migrations = load_migrations(write_migrations(tmp_path, files))
+    path = tmp_path / "m.db"
+    db = await connect(path)
+    try:
+        with pytest.raises(StoreError, match=r"migration 0002_broken\.sql failed"):
+            await migrate(db, path, migrations)
+        assert await migrate(db, path, migrations[:1]) == 1
+        assert await migrate(db, path, migrations[:1]) == 1
+    finally:
+        await db.close()
+    assert scalar(path, "SELECT count(*) FROM sqlite_schema WHERE name = 't'") == 1
+
+
+def test_split_statements_respects_strings_comments_and_triggers() -> None:
+    script = """
+    -- a comment; with a semicolon
+    CREATE TABLE t (x TEXT DEFAULT 'a;b');
+    CREATE TRIGGER tr AFTER INSERT ON t BEGIN
+        UPDATE t SET x = 'c;d';
+        SELECT 1;
+    END;
+    /* block; comment */ SELECT 2;
+    -- trailing comment
+    """
+    parts = split_statements(script)
+    assert len(parts) == 3
+    assert parts[0].endswith("DEFAULT 'a;b');")
+    assert parts[1].startswith("CREATE TRIGGER")
+    assert parts[1].endswith("END;")
+    with pytest.raises(StoreError, match="ends inside a statement"):
+        split_statements("CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1;")
+
+
+# --- storage format and indexes ---------------------------------------------------------------
+
+
+async def test_datetimes_are_sortable_utc_text(store: SqliteStore, db_path: Path) -> None:
+    await ingest(store, sightings(arxiv_paper("2603.00001")))
+    with raw(db_path) as db:
+        row = db.execute("SELECT published, first_seen, authors FROM papers").fetchone()
+    first_seen = NOW.isoformat(timespec="microseconds")
+    assert row == ("2026-03-01T05:00:00.000000+00:00", first_seen, '["Ada Lovelace"]')
+
+
+def test_list_papers_uses_the_date_index(tmp_path: Path) -> None:
+    with raw(tmp_path / "plan.db") as db:
+        for migration in load_migrations():
+            db.executescript(migration.sql)
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT key FROM papers WHERE sort_date >= ? "
+            "ORDER BY sort_date DESC, key DESC LIMIT 5",
+            ("2026",),
+        ).fetchall()
+    assert "papers_by_sort_date" in " ".join(str(step) for step in plan)
+
+
+def fts_instances(db: sqlite3.Connection) -> tuple[list[tuple[object, ...]], ...]:
+    """Every (term, row, column, offset) in papers_fts, and in an index rebuilt from papers."""
+    db.executescript(
+        """
+        DROP TABLE IF EXISTS temp.fresh;
+        CREATE VIRTUAL TABLE temp.fresh USING fts5 (title, abstract, authors,
+            tokenize = 'unicode61 remove_diacritics 2');
+        INSERT INTO temp.fresh (rowid, title, abstract, authors)
+            SELECT id, title, abstract, authors FROM papers_fts_source;
+        CREATE VIRTUAL TABLE IF NOT EXISTS temp.live_vocab
+            USING fts5vocab(main, papers_fts, instance);
+        CREATE VIRTUAL TABLE IF NOT EXISTS temp.fresh_vocab
+            USING fts5vocab(temp, fresh, instance);
+        """
+    )
+    query = "SELECT term, doc, col, offset FROM temp.{} ORDER BY 1, 2, 3, 4"
+    live = db.execute(query.format("live_vocab")).fetchall()
+    return live, db.execute(query.format("fresh_vocab")).fetchall()
+
+
+async def test_fts_stays_in_step_through_insert_update_delete(
+    store: SqliteStore, db_path: Path
+) -> None:
+    await ingest(store, sightings(arxiv_paper("1", title="Old title", authors=("Ann Old",))))
+    await ingest(store, sightings(arxiv_paper("2", title="Keep me")))
+    revised = arxiv_paper("1", version=2, title="New heading", authors=("Bo Neu", "Cy"))
+    await ingest(store, sightings(revised), now=LATER)
+    await ingest(store, sightings(hf_paper("2", upvotes=50)), now=LATER)  # no text change
+    assert await store.search("old") == []
+    assert [p.key for p in await store.search("heading neu")] == ["1"]
+    with raw(db_path) as db:
+        live, fresh = fts_instances(db)
+        assert live == fresh
+        assert live
+        db.execute("DELETE FROM papers WHERE key = '1'")
+        live, fresh = fts_instances(db)
+        assert live == fresh
+        assert live
+    assert await store.search("heading") == []
+    assert [p.key for p in await store.search("keep")] == ["2"]
+
+
+# --- transactions and concurrency -------------------------------------------------------------
+
+
+async def test_failure_after_papers_were_written_rolls_everything_back(
+    store: SqliteStore,
+) -> None:
+    cache = {"https://x/": HttpCacheEntry(etag="1")}
+    await store.ingest(sightings(arxiv_paper("2603.00001")), SourceState("s", cache), NOW)
+    batch = sightings(arxiv_paper("2603.00002", title="Phantom"), hf_paper("2603.00001"))
+    # The state is written last; an empty source id breaks its CHECK after the papers'
+    # INSERT and UPDATE already ran inside the transaction.
+    with pytest.raises(StoreError, match="CHECK constraint failed"):
+        await store.ingest(batch, SourceState(""), LATER)
+    assert [p.key for p in await store.list_papers()] == ["2603.00001"]
+    assert await store.search("phantom") == []
+    assert await store.get_source_state("") is None
+    state = await store.get_source_state("s")
+    assert state is not None
+    assert state.http_cache == cache
+    assert len((await ingest(store, batch, now=LATER)).new) == 1  # the store still works
+
+
+async def test_two_stores_on_one_file_do_not_hit_database_locked(db_path: Path) -> None:
+    one, two = await open_sqlite_store(db_path), await open_sqlite_store(db_path)
+    try:
+        batches = [
+            ingest(s, sightings(*(arxiv_paper(f"2603.{n}{i:04d}") for i in range(300))), f"{n}")
+            for n, s in enumerate((one, two, one, two))
+        ]
+        results = await asyncio.gather(*batches)
+        assert sum(len(r.new) for r in results) == 1200
+        assert len(await two.list_papers()) == 1200
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_reads_see_committed_data_while_a_write_is_open(store: SqliteStore) -> None:
+    await ingest(store, sightings(arxiv_paper("2603.00001")))
+    async with store._write("test") as db:
+        await db.execute("DELETE FROM papers")
+        assert await store.get_paper("2603.00001") is not None  # reader: last commit
+    assert await store.get_paper("2603.00001") is None
+
+
+async def test_big_batch_crosses_key_chunks(store: SqliteStore) -> None:
+    papers = [arxiv_paper(f"2603.{i:05d}") for i in range(1234)]
+    assert len((await ingest(store, sightings(*papers))).new) == 1234
+    again = await ingest(store, sightings(*papers), now=LATER)
+    assert (again.new, again.updated, again.unchanged) == ((), (), 1234)
+
+
+# --- search query building --------------------------------------------------------------------
+
+
+def test_fts_query_quotes_every_word() -> None:
+    assert fts_query('  sparse  "attention"  NEAR( a-b ') == (
+        '"sparse" """attention""" "NEAR(" "a-b"'
+    )
+    with pytest.raises(InvalidQueryError, match="at most 32 words"):
+        fts_query("w " * 33)
+
+
+@pytest.fixture(scope="module")
+def fts_db() -> Iterator[sqlite3.Connection]:
+    db = sqlite3.connect(":memory:")
+    for migration in load_migrations():
+        db.executescript(migration.sql)
+    db.execute(
+        "INSERT INTO papers (key, title, abstract, authors, first_seen, updated_at) "
+        "VALUES ('k', 'Attention AND more', 'x', '[\"Ann\"]', '2026', '2026')"
+    )
+    yield db
+    db.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from("ab \"*:()-^+NEAROT{}.,'\\_ü"), max_size=30))
+def test_any_text_is_a_valid_fts_query_or_a_user_error(
+    fts_db: sqlite3.Connection, text: str
+) -> None:
+    try:
+        query = fts_query(text)
+    except InvalidQueryError:
+        return
+    fts_db.execute("SELECT rowid FROM papers_fts WHERE papers_fts MATCH ?", (query,)).fetchall()

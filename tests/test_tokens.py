@@ -1,0 +1,73 @@
+"""Signed tokens: round trip, tampering, purpose binding, expiry, key persistence."""
+
+from __future__ import annotations
+
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.errors import InvalidTokenError
+from bot.settings import load_settings
+from bot.tokens import Signer, expiry, load_secret_key
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+SIGNER = Signer(b"k" * 32)
+
+
+def test_round_trip_and_expiry() -> None:
+    token = SIGNER.sign("unsubscribe", {"email": "a@example.org"}, expiry(NOW))
+    assert SIGNER.verify("unsubscribe", token, NOW)["email"] == "a@example.org"
+    with pytest.raises(InvalidTokenError, match="expired"):
+        SIGNER.verify("unsubscribe", token, NOW + timedelta(hours=24, seconds=1))
+
+
+def test_purpose_is_signed() -> None:
+    token = SIGNER.sign("unsubscribe", {"user": 1})
+    with pytest.raises(InvalidTokenError, match="not valid"):
+        SIGNER.verify("confirm", token, NOW)
+
+
+def test_other_key_rejects() -> None:
+    token = SIGNER.sign("confirm", {"user": 1})
+    with pytest.raises(InvalidTokenError):
+        Signer(b"other").verify("confirm", token, NOW)
+
+
+@given(st.text(max_size=200))
+def test_garbage_never_crashes(junk: str) -> None:
+    with pytest.raises(InvalidTokenError):
+        SIGNER.verify("confirm", junk, NOW)
+
+
+def test_tampered_payload_rejected() -> None:
+    token = SIGNER.sign("confirm", {"user": 1})
+    body, mac = token.split(".")
+    forged = SIGNER.sign("confirm", {"user": 2}).split(".")[0]
+    with pytest.raises(InvalidTokenError):
+        SIGNER.verify("confirm", f"{forged}.{mac}", NOW)
+    assert body != forged
+
+
+def test_codes_are_six_digits_and_bound_to_subject() -> None:
+    code = SIGNER.code("email", "a@example.org", NOW)
+    assert len(code) == 6 and code.isdigit()
+    assert SIGNER.check_code("email", "a@example.org", NOW, f" {code} ")
+    assert not SIGNER.check_code("email", "b@example.org", NOW, code)
+
+
+def test_key_generated_once_with_private_mode(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "data")
+    first = load_secret_key(settings)
+    assert first == load_secret_key(settings)
+    mode = (tmp_path / "data" / "secret_key").stat().st_mode
+    assert stat.S_IMODE(mode) == 0o600
+
+
+def test_configured_key_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAPERBELL_SECRET_KEY", "configured")
+    assert load_secret_key(load_settings(data_dir=tmp_path)) == b"configured"
+    assert not (tmp_path / "secret_key").exists()
