@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from bot import __version__
 from bot.cli_papers import add_paper_commands
+from bot.cli_subs import add_subscription_commands
 from bot.errors import ConfigError, UsageError, UserError
 from bot.logs import configure_logging
 from bot.settings import Settings, load_settings
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"paperbell {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_paper_commands(commands)
+    add_subscription_commands(commands)
     return parser
 
 

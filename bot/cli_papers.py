@@ -9,8 +9,9 @@ from typing import Any
 
 from bot.app import open_resources
 from bot.errors import UsageError
-from bot.ingest import run_cycle
+from bot.ingest import run_cycle, utc_now
 from bot.models import IngestReport, Paper, SourceKind
+from bot.pipeline import match_cycle
 from bot.settings import Settings, SourceConfig
 
 
@@ -78,7 +79,10 @@ async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     configs = [parse_source_option(text) for text in args.source] or None
     async with open_resources(settings) as res:
         report = await run_cycle(res.sources(configs), res.store)
+        matched = await match_cycle(res.service.index, res.store, report, utc_now())
     print(format_report(report))
+    if len(res.service.index):
+        print(f"{matched.matched} new match(es) for {matched.owners} subscriber(s)")
     return 0 if report.ok else 1
 
 

@@ -1,0 +1,112 @@
+"""Ingest → match → records, as one step per cycle.
+
+``SubscriptionIndex`` keeps every subscription compiled in a ``Matcher`` (loaded once,
+then edited in place as people subscribe and unsubscribe). ``match_cycle`` matches a
+cycle's papers and stores one ``MatchRecord`` per (owner, paper) — together with the
+deliveries it calls for, in the store's same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.errors import QueryError
+from bot.matcher import Match, Matcher
+from bot.models import IngestReport, MatchRecord, Owner, Paper, Subscription
+from bot.query import STORED_LIMITS, Query, Upvotes, leaves, parse_query
+from bot.store.base import Store
+
+log = logging.getLogger(__name__)
+
+
+def compile_subscription(sub: Subscription) -> Query:
+    """The stored normalized text, parsed back (it may be longer than what was typed)."""
+    return parse_query(sub.normalized, limits=STORED_LIMITS)
+
+
+class SubscriptionIndex:
+    """Every subscription, compiled and indexed; who owns each."""
+
+    def __init__(self) -> None:
+        self.matcher = Matcher()
+        self._subs: dict[int, Subscription] = {}
+        # Subscriptions that can start matching a paper we already know: its upvotes grew.
+        self._upvote_subs: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._subs)
+
+    def get(self, sub_id: int) -> Subscription | None:
+        return self._subs.get(sub_id)
+
+    def add(self, sub: Subscription, query: Query | None = None) -> None:
+        query = query or compile_subscription(sub)
+        self.remove(sub.id)
+        self.matcher.add(sub.id, query)
+        self._subs[sub.id] = sub
+        if any(isinstance(leaf, Upvotes) for leaf in leaves(query)):
+            self._upvote_subs.add(sub.id)
+
+    def remove(self, sub_id: int) -> None:
+        if self._subs.pop(sub_id, None) is not None:
+            self.matcher.remove(sub_id)
+            self._upvote_subs.discard(sub_id)
+
+    async def load(self, store: Store) -> None:
+        for sub in await store.list_subscriptions():
+            try:
+                self.add(sub)
+            except QueryError as exc:  # stored by an older paperbell with other rules
+                log.warning("subscription %s no longer parses (%s); skipped", sub.id, exc)
+
+    def records(self, paper: Paper, now: datetime, *, upvotes_only: bool) -> list[MatchRecord]:
+        """One record per owner whose subscriptions match ``paper``."""
+        by_owner: dict[Owner, list[Match]] = defaultdict(list)
+        for match in self.matcher.match(paper):
+            sub = self._subs.get(match.sub_id)
+            if sub is None or (upvotes_only and match.sub_id not in self._upvote_subs):
+                continue
+            by_owner[sub.owner].append(match)
+        return [_record(owner, paper, matches, now) for owner, matches in by_owner.items()]
+
+
+def _record(owner: Owner, paper: Paper, matches: Sequence[Match], now: datetime) -> MatchRecord:
+    words = dict.fromkeys(w for m in matches for w in m.matched_words)
+    return MatchRecord(
+        owner=owner,
+        paper_key=paper.key,
+        sub_ids=tuple(sorted(m.sub_id for m in matches)),
+        words=tuple(words),
+        score=max(m.score for m in matches),
+        matched_at=now,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MatchSummary:
+    papers: int  # papers looked at
+    matched: int  # (owner, paper) records that were new
+    owners: int  # distinct owners who will hear of something
+
+
+async def match_cycle(
+    index: SubscriptionIndex, store: Store, report: IngestReport, now: datetime
+) -> MatchSummary:
+    """Match a cycle's new papers against every subscription, and its updated papers
+    against those with an ``upvotes:`` filter (a replacement is never news, but a paper
+    that reached N upvotes is); store the records and their deliveries."""
+    records = _collect(index, report.new_papers, now, upvotes_only=False)
+    records += _collect(index, report.updated_papers, now, upvotes_only=True)
+    stored = await store.record_matches(records, now) if records else []
+    papers = len(report.new_papers) + len(report.updated_papers)
+    return MatchSummary(papers, len(stored), len({r.owner for r in stored}))
+
+
+def _collect(
+    index: SubscriptionIndex, papers: Iterable[Paper], now: datetime, *, upvotes_only: bool
+) -> list[MatchRecord]:
+    return [r for p in papers for r in index.records(p, now, upvotes_only=upvotes_only)]

@@ -1,0 +1,242 @@
+"""The core's use cases, one facade for every channel (CLI, Discord, web).
+
+Channels parse a request, call one method here and render what it returns. Everything a
+person can get wrong raises a ``UserError`` whose text is the message to show them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from bot import accounts
+from bot.digests import DigestPlanner
+from bot.errors import NotFoundError, UserError
+from bot.matcher import Matcher
+from bot.models import DeliveryMode, DigestFrequency, Owner, Paper, Subscription, User
+from bot.notify import DigestMessage
+from bot.pipeline import SubscriptionIndex
+from bot.query import parse_query, render
+from bot.settings import Settings
+from bot.store.base import Store
+from bot.tokens import Signer
+
+Clock = Callable[[], datetime]
+TOO_MANY_PER_DAY = 20  # more than this and a subscription floods; say so
+
+
+@dataclass(frozen=True, slots=True)
+class PaperHit:
+    paper: Paper
+    words: tuple[str, ...]
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueryTest:
+    """What a query would have matched among stored papers of the last ``days`` days."""
+
+    query: str
+    normalized: str
+    days: int
+    count: int
+    total: int
+    top: tuple[PaperHit, ...]
+    keys: tuple[str, ...] = ()  # every matching paper, best first
+
+    @property
+    def share(self) -> float:
+        return self.count / self.total if self.total else 0.0
+
+    @property
+    def per_day(self) -> float:
+        return self.count / self.days
+
+    @property
+    def too_many(self) -> bool:
+        return self.per_day > TOO_MANY_PER_DAY
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionView:
+    subscription: Subscription
+    matches: int
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    subscription: Subscription
+    test: QueryTest
+
+
+@cache
+def timezone_names() -> tuple[str, ...]:
+    return tuple(sorted(available_timezones()))
+
+
+class Paperbell:
+    """Built once per process with resources made outside and passed in."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        signer: Signer,
+        clock: Clock,
+        index: SubscriptionIndex,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.signer = signer
+        self.clock = clock
+        self.index = index
+        self.digests = DigestPlanner(
+            store, clock, settings.email.digest_max_papers, all_quiet=settings.email.all_quiet
+        )
+
+    @property
+    def source_names(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.settings.sources)
+
+    # --- subscriptions ------------------------------------------------------------------
+
+    async def subscribe(
+        self,
+        owner: Owner,
+        query: str,
+        deliver: frozenset[DeliveryMode],
+        *,
+        guild_id: str | None = None,
+    ) -> Subscribed:
+        parsed = parse_query(query, sources=self.source_names)
+        sub = await self.store.add_subscription(
+            owner,
+            query.strip(),
+            render(parsed),
+            deliver,
+            self.clock(),
+            limit=self.settings.max_subscriptions,
+            guild_id=guild_id,
+        )
+        self.index.add(sub, parsed)
+        return Subscribed(sub, await self.test_query(query))
+
+    async def unsubscribe(self, owner: Owner | None, sub_id: int) -> Subscription:
+        sub = await self.store.remove_subscription(sub_id, owner, self.clock())
+        self.index.remove(sub.id)
+        return sub
+
+    async def subscriptions(self, owner: Owner) -> list[SubscriptionView]:
+        subs = await self.store.list_subscriptions(owner)
+        counts = await self.store.count_matches([s.id for s in subs])
+        return [SubscriptionView(s, counts.get(s.id, 0)) for s in subs]
+
+    async def test_query(self, query: str, *, days: int = 7, examples: int = 3) -> QueryTest:
+        if not 1 <= days <= 365:
+            raise UserError(f"days must be between 1 and 365, not {days}")
+        parsed = parse_query(query, sources=self.source_names)
+        papers = await self.store.list_papers(since=self.clock() - timedelta(days=days))
+        matcher = Matcher()
+        matcher.add(0, parsed)
+        hits = [PaperHit(p, m.matched_words, m.score) for p in papers for m in matcher.match(p)]
+        hits.sort(key=lambda h: (h.score, h.paper.upvotes or 0), reverse=True)
+        return QueryTest(
+            query=query,
+            normalized=render(parsed),
+            days=days,
+            count=len(hits),
+            total=len(papers),
+            top=tuple(hits[:examples]),
+            keys=tuple(h.paper.key for h in hits),
+        )
+
+    async def search(self, text: str, *, limit: int = 5) -> list[Paper]:
+        return await self.store.search(text, limit=limit)
+
+    # --- people -------------------------------------------------------------------------
+
+    async def user_for_discord(self, discord_id: str) -> User:
+        return await self.store.get_or_create_user(discord_id=discord_id, now=self.clock())
+
+    async def user_for_email(self, address: str) -> User:
+        """The account of an address, created (unverified, confirmation queued) if new."""
+        checked = accounts.check_email_address(address)
+        user = await self.store.find_user(email=checked)
+        if user is not None:
+            return user
+        user = await self.store.get_or_create_user(email=checked, now=self.clock())
+        return await accounts.set_email(self.store, user.id, checked, self.clock())
+
+    async def update_settings(
+        self,
+        user_id: int,
+        *,
+        timezone: str | None = None,
+        digest_hour: int | None = None,
+        frequency: DigestFrequency | None = None,
+        weekday: int | None = None,
+        paused: bool | None = None,
+    ) -> User:
+        changes: dict[str, object] = {}
+        if timezone is not None:
+            changes["timezone"] = _check_timezone(timezone)
+        if digest_hour is not None:
+            changes["digest_hour"] = _check_range("digest hour", digest_hour, 0, 23)
+        if weekday is not None:
+            changes["digest_weekday"] = _check_range("weekday", weekday, 0, 6)
+        if frequency is not None:
+            changes["digest_frequency"] = frequency
+        if paused is not None:
+            changes["paused"] = paused
+        return await self.store.update_user(user_id, self.clock(), **changes)
+
+    async def set_email(self, user_id: int, address: str) -> User:
+        return await accounts.set_email(self.store, user_id, address, self.clock())
+
+    async def verify_email(self, user_id: int, code: str) -> User:
+        return await accounts.confirm_code(self.store, self.signer, user_id, code, self.clock())
+
+    async def confirm_link(self, token: str) -> User:
+        return await accounts.confirm_email(self.store, self.signer, token, self.clock())
+
+    async def unsubscribe_link(self, token: str) -> str:
+        return await accounts.unsubscribe(self.store, self.signer, token, self.clock())
+
+    async def remove_email(self, user_id: int) -> User:
+        return await accounts.remove_email(self.store, user_id, self.clock())
+
+    async def digest_preview(self, user_id: int) -> DigestMessage | None:
+        return await self.digests.preview(await self._user(user_id), self.clock())
+
+    async def take_notice(self, user_id: int) -> str | None:
+        """A message owed to the user (shown once, at their next interaction)."""
+        user = await self._user(user_id)
+        if not user.discord_notice_pending:
+            return None
+        await self.store.update_user(user_id, self.clock(), discord_notice_pending=False)
+        if user.email_deliverable:
+            return f"I could not DM you, so your alerts now go to {user.email}."
+        return "I could not DM you, so your Discord alerts were not delivered. Open your DMs."
+
+    async def _user(self, user_id: int) -> User:
+        user = await self.store.get_user(user_id)
+        if user is None:
+            raise NotFoundError(f"no user #{user_id}")
+        return user
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UserError(f"{name!r} is not a time zone I know; try one like Europe/Berlin") from None
+    return name
+
+
+def _check_range(what: str, value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise UserError(f"{what} must be between {low} and {high}, not {value}")
+    return value

@@ -1,0 +1,188 @@
+"""Subscriptions through the core: subscribe, match a cycle, one record per owner and paper."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.app import build_service
+from bot.errors import LimitError, NotFoundError, QueryError, UserError
+from bot.models import (
+    DeliveryMode,
+    IngestReport,
+    Links,
+    Owner,
+    Paper,
+    Sighting,
+    SourceState,
+)
+from bot.pipeline import match_cycle
+from bot.service import Paperbell
+from bot.settings import load_settings
+from bot.store.sqlite import SqliteStore, open_sqlite_store
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+DIGEST = frozenset({DeliveryMode.EMAIL_DIGEST})
+DM = frozenset({DeliveryMode.DISCORD})
+
+
+def paper(key: str, title: str, abstract: str = "", **extra: object) -> Paper:
+    fields: dict[str, object] = {
+        "published": NOW - timedelta(days=1),
+        "sources": ("arxiv",),
+        "categories": ("cs.LG",),
+        "links": Links(abs=f"https://arxiv.org/abs/{key}"),
+    }
+    fields.update(extra)
+    return Paper(key=key, title=title, abstract=abstract, **fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    store = await open_sqlite_store(tmp_path / "paperbell.db")
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def service(store: SqliteStore, tmp_path: Path) -> Paperbell:
+    settings = load_settings(data_dir=tmp_path, max_subscriptions=3)
+    return await build_service(settings, store, clock=lambda: NOW)
+
+
+async def ingest(store: SqliteStore, *papers: Paper) -> IngestReport:
+    result = await store.ingest([Sighting(p) for p in papers], SourceState("test"), NOW)
+    return IngestReport((), result.new, result.updated)
+
+
+async def test_two_subscriptions_of_one_user_make_one_record(
+    service: Paperbell, store: SqliteStore
+) -> None:
+    ada = await service.user_for_discord("111")
+    first = await service.subscribe(ada.owner, "diffusion", DM)
+    second = await service.subscribe(ada.owner, "title:video", DM)
+    report = await ingest(store, paper("2611.00001", "Video diffusion at scale"))
+    summary = await match_cycle(service.index, store, report, NOW)
+    assert (summary.matched, summary.owners) == (1, 1)
+    records = await store.get_matches(ada.owner, ["2611.00001"])
+    record = records["2611.00001"]
+    assert record.sub_ids == (first.subscription.id, second.subscription.id)
+    assert {w.lower() for w in record.words} == {"video", "diffusion"}
+
+
+async def test_a_paper_reaches_an_owner_once(service: Paperbell, store: SqliteStore) -> None:
+    ada = await service.user_for_discord("111")
+    await service.subscribe(ada.owner, "diffusion", DM)
+    report = await ingest(store, paper("2611.00001", "Diffusion"))
+    assert (await match_cycle(service.index, store, report, NOW)).matched == 1
+    assert (await match_cycle(service.index, store, report, NOW)).matched == 0
+
+
+async def test_each_owner_hears_separately(service: Paperbell, store: SqliteStore) -> None:
+    ada = await service.user_for_discord("111")
+    bob = await service.user_for_discord("222")
+    await service.subscribe(ada.owner, "diffusion", DM)
+    await service.subscribe(bob.owner, "diffusion OR gan", DM)
+    await service.subscribe(Owner.channel("999"), "cat:cs.LG", DM, guild_id="5")
+    report = await ingest(store, paper("2611.00001", "Diffusion"), paper("2611.00002", "Other"))
+    summary = await match_cycle(service.index, store, report, NOW)
+    assert (summary.matched, summary.owners) == (4, 3)
+
+
+async def test_replacement_never_matches_text_subscriptions(
+    service: Paperbell, store: SqliteStore
+) -> None:
+    ada = await service.user_for_discord("111")
+    await service.subscribe(ada.owner, "diffusion", DM)
+    await ingest(store, paper("2611.00001", "Something else"))
+    report = await ingest(store, paper("2611.00001", "Something else, now diffusion", version=2))
+    assert report.updated_papers and not report.new_papers
+    assert (await match_cycle(service.index, store, report, NOW)).matched == 0
+
+
+async def test_paper_reaching_upvotes_matches_on_a_later_poll(
+    service: Paperbell, store: SqliteStore
+) -> None:
+    ada = await service.user_for_discord("111")
+    await service.subscribe(ada.owner, "diffusion upvotes:>=20", DM)
+    first = await ingest(store, paper("2611.00001", "Diffusion", upvotes=3, sources=("hf",)))
+    assert (await match_cycle(service.index, store, first, NOW)).matched == 0
+    later = await ingest(store, paper("2611.00001", "Diffusion", upvotes=25, sources=("hf",)))
+    assert (await match_cycle(service.index, store, later, NOW)).matched == 1
+
+
+async def test_unsubscribe_takes_effect_at_once(service: Paperbell, store: SqliteStore) -> None:
+    ada = await service.user_for_discord("111")
+    done = await service.subscribe(ada.owner, "diffusion", DM)
+    await service.unsubscribe(ada.owner, done.subscription.id)
+    report = await ingest(store, paper("2611.00001", "Diffusion"))
+    assert (await match_cycle(service.index, store, report, NOW)).matched == 0
+    with pytest.raises(NotFoundError):
+        await service.unsubscribe(ada.owner, done.subscription.id)
+
+
+async def test_nobody_removes_another_users_subscription(service: Paperbell) -> None:
+    ada = await service.user_for_discord("111")
+    bob = await service.user_for_discord("222")
+    done = await service.subscribe(ada.owner, "diffusion", DM)
+    with pytest.raises(NotFoundError):
+        await service.unsubscribe(bob.owner, done.subscription.id)
+    assert [v.subscription.id for v in await service.subscriptions(ada.owner)] == [
+        done.subscription.id
+    ]
+
+
+async def test_subscription_limit_and_bad_queries(service: Paperbell) -> None:
+    ada = await service.user_for_discord("111")
+    for word in ("one", "two", "three"):
+        await service.subscribe(ada.owner, word, DM)
+    with pytest.raises(LimitError):
+        await service.subscribe(ada.owner, "four", DM)
+    with pytest.raises(QueryError, match="column"):
+        await service.subscribe(ada.owner, '"open', DM)
+    with pytest.raises(QueryError):
+        await service.subscribe(ada.owner, "source:nowhere", DM)
+
+
+async def test_subscriptions_are_reloaded_from_the_store(
+    service: Paperbell, store: SqliteStore, tmp_path: Path
+) -> None:
+    ada = await service.user_for_discord("111")
+    await service.subscribe(ada.owner, 'author:"Yann LeCun" OR cat:cs.*', DM)
+    fresh = await build_service(service.settings, store, clock=lambda: NOW)
+    assert len(fresh.index) == 1
+    report = await ingest(store, paper("2611.00009", "X", authors=("Yann LeCun",)))
+    assert (await match_cycle(fresh.index, store, report, NOW)).matched == 1
+
+
+async def test_query_tester_counts_recent_papers(service: Paperbell, store: SqliteStore) -> None:
+    old = paper("2601.00001", "Diffusion of old", published=NOW - timedelta(days=30))
+    await ingest(store, old, paper("2611.00001", "Diffusion models"), paper("2611.2", "Other"))
+    result = await service.test_query("diffusion", days=7)
+    assert (result.count, result.total) == (1, 2)
+    assert result.keys == ("2611.00001",)
+    assert result.top[0].words == ("Diffusion",)
+    assert result.share == 0.5 and not result.too_many
+
+
+async def test_query_tester_warns_when_it_would_flood(
+    service: Paperbell, store: SqliteStore
+) -> None:
+    many = [paper(f"2611.{n:05d}", f"Learning paper {n}") for n in range(160)]
+    await ingest(store, *many)
+    result = await service.test_query("learning", days=7)
+    assert result.count == 160 and result.too_many
+
+
+async def test_settings_are_validated(service: Paperbell) -> None:
+    ada = await service.user_for_discord("111")
+    user = await service.update_settings(ada.id, timezone="Europe/Berlin", digest_hour=7)
+    assert (user.timezone, user.digest_hour) == ("Europe/Berlin", 7)
+    with pytest.raises(UserError, match="time zone"):
+        await service.update_settings(ada.id, timezone="Mars/Olympus")
+    with pytest.raises(UserError, match="between 0 and 23"):
+        await service.update_settings(ada.id, digest_hour=24)
+    assert (await service.update_settings(ada.id, paused=True)).paused
