@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from bot.app import open_resources
+from bot.cli_ops import send_email
 from bot.errors import NotFoundError
 from bot.models import DeliveryMode, Owner, OwnerKind
 from bot.service import QueryTest, SubscriptionView
@@ -98,11 +99,15 @@ async def cmd_subscribe(args: argparse.Namespace, settings: Settings) -> int:
     async with open_resources(settings) as res:
         user = await res.service.user_for_email(args.email)
         done = await res.service.subscribe(user.owner, args.query, DELIVERIES[args.deliver])
+        if not user.email_verified:
+            await send_email(res)  # the confirmation goes out now
     sub = done.subscription
     print(f"subscription #{sub.id} for {user.email}: {sub.normalized}")
     print(f"it would have matched {done.test.count} paper(s) in the last {done.test.days} days")
     if not user.email_verified:
-        print(f"a confirmation was queued for {user.email}; nothing is sent until it is confirmed")
+        print(
+            f"a confirmation was sent to {user.email}; nothing else is sent until it is confirmed"
+        )
     return 0
 
 

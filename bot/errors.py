@@ -113,3 +113,7 @@ class QueryError(UserError):
         self.problem = problem
         self.column = column
         self.hint = hint
+
+
+class InvalidValueError(UserError):
+    """A value a person gave that paperbell cannot use: a timezone, an hour, an address."""

@@ -35,3 +35,5 @@ def configure_logging(level: str = "INFO", fmt: str = "plain") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Every job run would be two lines; our own summary line per cycle says what matters.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))

@@ -216,6 +216,8 @@ class User:
     discord_dm_channel: str | None = None
     discord_unreachable: bool = False
     discord_notice_pending: bool = False  # tell them at their next interaction
+    # Why email_suppressed is set: "you unsubscribed", "3 deliveries failed: ...".
+    email_suppressed_reason: str | None = None
 
     @property
     def owner(self) -> Owner:

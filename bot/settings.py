@@ -135,6 +135,32 @@ class EmailSettings(BaseModel):
     list_id: str = Field(default="paperbell.localhost", description="List-Id header domain part.")
 
 
+class DiscordSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    token: SecretStr | None = Field(
+        default=None, description="Bot token; unset runs paperbell without Discord."
+    )
+    guild_id: str | None = Field(
+        default=None,
+        pattern=r"^(\d{1,20})?$",  # empty means unset
+        description="Sync slash commands to this guild only (instant, for development).",
+    )
+    application_id: str | None = Field(
+        default=None,
+        pattern=r"^(\d{1,20})?$",  # empty means unset
+        description="Application id; unset, Discord tells the bot at login.",
+    )
+
+
+class WebSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    host: str = Field(default="127.0.0.1", description="Address the web endpoint listens on.")
+    port: int = Field(default=8080, ge=0, le=65535, description="Port of the web endpoint.")
+    enabled: bool = Field(default=True, description="Serve unsubscribe/confirm/health pages.")
+
+
 class Settings(BaseSettings):
     """Every setting paperbell reads. Field docs feed ``.env.example`` and the README."""
 
@@ -158,6 +184,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings, description="HTTP client.")
     smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="SMTP.")
     email: EmailSettings = Field(default_factory=EmailSettings, description="Email.")
+    web: WebSettings = Field(default_factory=WebSettings, description="Web endpoint.")
     public_url: str = Field(
         default="http://localhost:8080",
         description="Base URL of the web endpoint for links in mail; HTTPS in production.",
@@ -165,6 +192,15 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         default=None,
         description="Signs confirm/unsubscribe links; generated into DATA_DIR when unset.",
+    )
+    shutdown_grace: float = Field(
+        default=20.0, ge=0, le=600, description="Seconds to finish work in flight on SIGTERM."
+    )
+    dispatch_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="How often the outbox is sent (seconds)."
+    )
+    digest_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="How often due digests are looked for."
     )
     max_subscriptions: int = Field(
         default=50, ge=1, le=10_000, description="Subscriptions per user or channel."
@@ -175,6 +211,7 @@ class Settings(BaseSettings):
     log_format: Literal["plain", "json"] = Field(
         default="plain", description="Log lines as plain text or one JSON object each."
     )
+    discord: DiscordSettings = Field(default_factory=DiscordSettings, description="Discord.")
 
     @model_validator(mode="after")
     def _check_sources(self) -> Settings:

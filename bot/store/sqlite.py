@@ -12,8 +12,10 @@ Two connections, each with its own aiosqlite thread:
 Reads that must agree with the rows about to be written (the batch's existing papers)
 happen on the writer, inside the same IMMEDIATE transaction.
 
-Later tables (users, subscriptions, matches, outbox) add their methods the same way: a
-write is ``async with self._write("what") as db:``, a read is ``await self._read(...)``.
+Later tables add their methods the same way, as mixins in their own modules: a write is
+``async with self._write("what") as db:``, a read is ``await self._read(...)``. Users and
+subscriptions live in ``sqlite_accounts``, matches, the outbox and digests in
+``sqlite_outbox``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from bot.errors import StoreError
 from bot.merge import merge_batch
 from bot.models import Paper, Sighting, SourceState, UpsertResult
 from bot.store import sqlite_codec as codec
+from bot.store.sqlite_accounts import AccountsMixin
+from bot.store.sqlite_meta import MetaMixin
+from bot.store.sqlite_outbox import OutboxMixin
 from bot.store.sqlite_schema import connect, load_migrations, migrate
 
 # Keys per "IN (...)" lookup: far below SQLite's variable limit, large enough to be cheap.
@@ -92,7 +97,7 @@ async def open_sqlite_store(path: Path) -> SqliteStore:
     return SqliteStore(path, writer, reader)
 
 
-class SqliteStore:
+class SqliteStore(AccountsMixin, OutboxMixin, MetaMixin):
     """``Store`` over one SQLite file. Build it with ``open_sqlite_store``."""
 
     def __init__(

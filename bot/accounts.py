@@ -1,0 +1,232 @@
+"""Email addresses of users: set (double opt-in), confirm, unsubscribe, remove.
+
+The CLI, Discord and the web endpoint all call these. The rules:
+
+* An address is stored unverified and receives nothing but a confirmation mail until its
+  owner follows the link or types the 6-digit code (both valid for 24 hours). At most
+  ``CONFIRMATIONS_PER_DAY`` confirmation mails go to one address in any 24 hours, and
+  after ``MAX_WRONG_CODES`` wrong codes only the link confirms it.
+* Unsubscribe links never expire. ``{"email": a}`` stops all mail to ``a``: the holder's
+  address is *suppressed* (``User.email_suppressed``, reason "you unsubscribed") until
+  they set an address again, which needs a new confirmation. ``{"email": a, "sub": id}``
+  removes the email delivery modes of that one subscription (and the subscription itself
+  when no other mode is left). Both are idempotent: the same request twice gives the same
+  answer.
+
+Links and codes are built by ``LinkBuilder`` from a ``Signer``; nothing secret is stored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
+
+from bot.errors import InvalidTokenError, InvalidValueError, NotFoundError
+from bot.models import DeliveryMode, User
+from bot.notify import ConfirmationMessage, MessageLinks
+from bot.settings import Settings
+from bot.store.base import Store
+from bot.tokens import Signer
+
+CONFIRM_HOURS = 24
+CONFIRMATIONS_PER_DAY = 3
+MAX_WRONG_CODES = 5  # per address and 24 hours: guessing 1 in a million stays hopeless
+CONFIRM, UNSUBSCRIBE = "confirm", "unsubscribe"
+UNSUBSCRIBED = "you unsubscribed"
+EMAIL_MODES = frozenset({DeliveryMode.EMAIL_INSTANT, DeliveryMode.EMAIL_DIGEST})
+
+_MAX_ADDRESS, _MAX_LOCAL = 254, 64
+# RFC 5322 dot-atom characters; quoted local parts are legal but too rare to be worth it.
+_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_CODE = re.compile(r"^\d{6}$")
+
+
+def check_email_address(text: str) -> str:
+    """The address, trimmed, with its domain in lower case; ``InvalidValueError`` if bad."""
+    address = text.strip()
+    if not address:
+        raise InvalidValueError("give an email address, like ada@example.org")
+    if not address.isprintable():
+        raise InvalidValueError("an email address cannot contain line breaks or control characters")
+    if not address.isascii():
+        raise InvalidValueError(
+            "only addresses written in plain ASCII are supported (no accented letters)"
+        )
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        raise InvalidValueError(
+            f"{address!r} is not an email address; write it like ada@example.org"
+        )
+    if len(address) > _MAX_ADDRESS or len(local) > _MAX_LOCAL:
+        raise InvalidValueError(f"{address!r} is too long to be an email address")
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        raise InvalidValueError(f"{domain!r} is not a valid domain for an email address")
+    if not _LOCAL.match(local) or parseaddr(address)[1] != address:
+        raise InvalidValueError(f"the part before the @ in {address!r} is not valid")
+    return f"{local}@{domain.lower()}"
+
+
+@dataclass(frozen=True, slots=True)
+class LinkBuilder:
+    """Signed links and codes for mail: confirm, unsubscribe all, stop one subscription."""
+
+    signer: Signer
+    public_url: str
+    from_address: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings, signer: Signer) -> LinkBuilder:
+        return cls(signer, settings.public_url, settings.smtp.from_address)
+
+    def _url(self, path: str, token: str) -> str:
+        return f"{self.public_url.rstrip('/')}/{path}/{token}"
+
+    def message_links(self, address: str) -> MessageLinks:
+        """One-click HTTPS and mailto unsubscribe; neither expires."""
+        token = self.signer.sign(UNSUBSCRIBE, {"email": address})
+        return MessageLinks(
+            unsubscribe_all=self._url(UNSUBSCRIBE, token),
+            unsubscribe_mailto=f"mailto:{self.from_address}?subject=unsubscribe%20{token}",
+        )
+
+    def stop_subscription_url(self, address: str, sub_id: int) -> str:
+        return self._url(
+            UNSUBSCRIBE, self.signer.sign(UNSUBSCRIBE, {"email": address, "sub": sub_id})
+        )
+
+    def confirm_url(self, user_id: int, address: str, issued: datetime) -> str:
+        payload = {"user": user_id, "email": address, "iat": int(issued.timestamp())}
+        token = self.signer.sign(CONFIRM, payload, issued + timedelta(hours=CONFIRM_HOURS))
+        return self._url(CONFIRM, token)
+
+    def confirm_code(self, user_id: int, address: str, issued: datetime) -> str:
+        return self.signer.code(CONFIRM, _code_subject(user_id, address), issued)
+
+    def confirmation(
+        self, key: str, user_id: int, address: str, issued: datetime
+    ) -> ConfirmationMessage:
+        """The same message for every retry: the link and code derive from the issue time."""
+        return ConfirmationMessage(
+            key=key,
+            address=address,
+            code=self.confirm_code(user_id, address, issued),
+            confirm_url=self.confirm_url(user_id, address, issued),
+            expires_hours=CONFIRM_HOURS,
+        )
+
+
+def _code_subject(user_id: int, address: str) -> str:
+    return f"{user_id}:{address.lower()}"
+
+
+# --- use cases -------------------------------------------------------------------------------
+
+
+async def set_email(
+    store: Store,
+    user_id: int,
+    address: str,
+    now: datetime,
+    *,
+    max_per_day: int = CONFIRMATIONS_PER_DAY,
+) -> User:
+    """Give the user ``address`` (unverified) and queue one confirmation mail.
+
+    ``InvalidValueError`` for a bad address, ``UserError`` if another account holds it,
+    ``LimitError`` past ``max_per_day`` confirmation mails to it in 24 hours.
+    """
+    return await store.set_email(
+        user_id, check_email_address(address), now, max_per_day=max_per_day
+    )
+
+
+async def confirm_email(store: Store, signer: Signer, token: str, now: datetime) -> User:
+    """Confirm by link. Confirming twice is fine; ``InvalidTokenError`` says what is wrong."""
+    data = signer.verify(CONFIRM, token, now)
+    user_id, address = data.get("user"), data.get("email")
+    if not isinstance(user_id, int) or not isinstance(address, str):
+        raise InvalidTokenError("this link is not valid")
+    user = await store.get_user(user_id)
+    if user is None:
+        raise InvalidTokenError("this link is for an account that no longer exists")
+    return await _verify(store, user, address, now)
+
+
+async def confirm_code(
+    store: Store, signer: Signer, user_id: int, code: str, now: datetime
+) -> User:
+    """Confirm by the 6-digit code from the latest mails (each valid 24 hours)."""
+    user = await store.get_user(user_id)
+    if user is None:
+        raise NotFoundError(f"no user #{user_id}")
+    if user.email is None:
+        raise InvalidTokenError("there is no address to confirm; set one first")
+    if user.email_verified:
+        return user
+    if not _CODE.match(code.strip()):
+        raise InvalidTokenError("a confirmation code is 6 digits, like 042817")
+    window = now - timedelta(hours=CONFIRM_HOURS)
+    if await store.wrong_codes(user.id, user.email, window) >= MAX_WRONG_CODES:
+        raise InvalidTokenError(
+            "too many wrong codes; use the link in the confirmation mail, or try again tomorrow"
+        )
+    issued = await store.confirmation_times(user.id, user.email, datetime.min.replace(tzinfo=UTC))
+    subject = _code_subject(user.id, user.email)
+    matching = [t for t in issued if signer.check_code(CONFIRM, subject, t, code)]
+    if not matching:
+        await store.record_wrong_code(user.id, user.email)
+        raise InvalidTokenError("that code is not right; check the latest confirmation mail")
+    if all(now - t > timedelta(hours=CONFIRM_HOURS) for t in matching):
+        raise InvalidTokenError("that code has expired; set your address again for a new one")
+    return await _verify(store, user, user.email, now)
+
+
+async def _verify(store: Store, user: User, address: str, now: datetime) -> User:
+    if user.email is None or user.email.lower() != address.lower():
+        raise InvalidTokenError(
+            "this confirmation is for an address no longer on the account; "
+            "use the latest confirmation mail"
+        )
+    if user.email_verified:
+        return user
+    verified = await store.verify_email(user.id, address, now)
+    if verified is None:  # the address changed since we looked
+        raise InvalidTokenError("this confirmation is for an address no longer on the account")
+    return verified
+
+
+async def unsubscribe(store: Store, signer: Signer, token: str, now: datetime) -> str:
+    """Stop what the token names; returns a sentence for the page. Idempotent."""
+    data = signer.verify(UNSUBSCRIBE, token, now)
+    address, sub_id = data.get("email"), data.get("sub")
+    if not isinstance(address, str) or not (sub_id is None or isinstance(sub_id, int)):
+        raise InvalidTokenError("this link is not valid")
+    if sub_id is None:
+        await store.suppress_email(address, UNSUBSCRIBED, now)
+        return f"paperbell will send no more email to {address}."
+    await _stop_subscription_email(store, address, sub_id, now)
+    return f"{address} will get no more email from this subscription."
+
+
+async def _stop_subscription_email(store: Store, address: str, sub_id: int, now: datetime) -> None:
+    user = await store.find_user(email=address)
+    sub = await store.get_subscription(sub_id)
+    if user is None or sub is None or sub.owner != user.owner or not sub.deliver & EMAIL_MODES:
+        return  # nothing (left) to stop: the same answer as the first time
+    remaining = sub.deliver - EMAIL_MODES
+    try:
+        if remaining:
+            await store.set_subscription_delivery(sub.id, user.owner, remaining, now)
+        else:
+            await store.remove_subscription(sub.id, user.owner, now)
+    except NotFoundError:
+        return  # removed meanwhile: what was asked is done
+
+
+async def remove_email(store: Store, user_id: int, now: datetime) -> User:
+    """Forget the user's address; mail still queued for it is suppressed."""
+    return await store.remove_email(user_id, now)

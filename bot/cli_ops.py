@@ -1,0 +1,195 @@
+"""CLI commands for operators: ``run``, ``status``, ``check``, ``digest``, ``outbox``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from collections import Counter
+from contextlib import AsyncExitStack
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.accounts import LinkBuilder
+from bot.app import Resources, open_resources
+from bot.channels import ChannelContext, open_channels
+from bot.daemon import check_health, run_daemon
+from bot.digests import next_local_date, slot
+from bot.errors import NotFoundError, UserError
+from bot.ingest import utc_now
+from bot.models import User
+from bot.notify import DigestMessage
+from bot.outbox import DeliveryOutcome, Dispatcher, DispatchReport
+from bot.settings import Settings
+from bot.store.base import Delivery, DeliveryState
+from bot.store.sqlite import open_sqlite_store
+
+
+def add_ops_commands(commands: Any) -> None:
+    run = commands.add_parser("run", help="run the daemon (stop with SIGTERM or Ctrl-C)")
+    run.set_defaults(handler=lambda args, settings: run_daemon(settings))
+    status = commands.add_parser("status", help="sources, users, outbox, next digests")
+    status.set_defaults(handler=cmd_status)
+    check = commands.add_parser("check", help="exit 0 when healthy, 1 with the reason")
+    check.set_defaults(handler=cmd_check)
+
+    digest = commands.add_parser("digest", help="send digests that are due (or print them)")
+    digest.add_argument("--email", metavar="ADDR", help="only this address's digest")
+    digest.add_argument("--now", action="store_true", help="send now, whatever the hour")
+    digest.add_argument("--preview", action="store_true", help="print, send nothing")
+    digest.set_defaults(handler=cmd_digest)
+
+    outbox = commands.add_parser("outbox", help="what is queued, sent, failed and why")
+    outbox.add_argument("--status", choices=[s.value for s in DeliveryState])
+    outbox.add_argument("--json", action="store_true", help="one JSON object per line")
+    outbox.set_defaults(handler=cmd_outbox)
+
+
+async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.database_path.exists():
+        print(f"unhealthy: no database at {settings.database_path}")
+        return 1
+    store = await open_sqlite_store(settings.database_path)
+    try:
+        ok, why = await check_health(store, settings, utc_now())
+    finally:
+        await store.close()
+    print(("ok: " if ok else "unhealthy: ") + why)
+    return 0 if ok else 1
+
+
+async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_resources(settings) as res:
+        lines = await status_lines(res)
+    print("\n".join(lines))
+    return 0
+
+
+async def status_lines(res: Resources) -> list[str]:
+    states = {s.source_id: s for s in await res.store.list_source_states()}
+    lines = ["sources:"]
+    for config in res.settings.sources:
+        st = states.get(config.source_id)
+        ok = st.last_success.isoformat(timespec="minutes") if st and st.last_success else "never"
+        err = (
+            f"; last error {st.last_error_at:%Y-%m-%d %H:%M}: {st.last_error}"
+            if (st and st.last_error and st.last_error_at)
+            else ""
+        )
+        lines.append(f"  {config.name:<12} {config.kind:<10} last success {ok}{err}")
+    users = await res.store.list_users()
+    subs = await res.store.list_subscriptions()
+    lines.append(f"users: {len(users)}   subscriptions: {len(subs)}")
+    states_count = Counter(d.state.value for d in await res.store.list_deliveries())
+    outbox = ", ".join(f"{s} {states_count.get(s.value, 0)}" for s in DeliveryState)
+    lines.append(f"outbox: {outbox}")
+    lines += ["next digests:", *next_digests(users)]
+    return lines
+
+
+def next_digests(users: list[User]) -> list[str]:
+    now = utc_now()
+    rows = []
+    for user in users:
+        day = next_local_date(user, now) if user.email_deliverable else None
+        if day is not None:
+            when = slot(user, day).astimezone(ZoneInfo(user.timezone))
+            rows.append(f"  {user.email:<32} {when:%a %Y-%m-%d %H:%M} {user.timezone}")
+    return rows or ["  none"]
+
+
+async def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
+    state = DeliveryState(args.status) if args.status else None
+    async with open_resources(settings) as res:
+        rows = await res.store.list_deliveries(state=state)
+    for row in rows:
+        print(json.dumps(delivery_json(row)) if args.json else delivery_line(row))
+    if not rows and not args.json:
+        print("the outbox is empty" + (f" of {state} deliveries" if state else ""))
+    return 0
+
+
+def delivery_json(row: Delivery) -> dict[str, object]:
+    return {
+        "id": row.id,
+        "key": row.key,
+        "owner": str(row.owner),
+        "channel": row.channel.value,
+        "kind": row.kind.value,
+        "state": row.state.value,
+        "attempts": row.attempts,
+        "next_attempt_at": row.next_attempt_at.isoformat(),
+        "created_at": row.created_at.isoformat(),
+        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+        "last_error": row.last_error,
+    }
+
+
+def delivery_line(row: Delivery) -> str:
+    why = f"  ({row.last_error})" if row.last_error else ""
+    return f"#{row.id:<6} {row.state:<10} {row.channel:<8} {row.kind:<8} {row.key}{why}"
+
+
+async def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_resources(settings) as res:
+        users = await _digest_users(res, args.email)
+        if args.preview:
+            for user in users:
+                message = await res.service.digests.preview(user, utc_now())
+                print(format_preview(user, message))
+            return 0
+        created = await _create_digests(res, users, force=args.now)
+        report = await send_email(res)
+    sent = report.count(DeliveryOutcome.SENT)
+    print(f"{created} digest(s) created; {sent} email delivery(ies) sent")
+    return 0
+
+
+async def _digest_users(res: Resources, email: str | None) -> list[User]:
+    if email is None:
+        return [u for u in await res.store.list_users() if u.email]
+    user = await res.store.find_user(email=email.strip())
+    if user is None:
+        raise NotFoundError(f"no account has the address {email!r}")
+    return [user]
+
+
+async def _create_digests(res: Resources, users: list[User], *, force: bool) -> int:
+    if not force:
+        return len(await res.service.digests.tick(utc_now()))
+    created = 0
+    for user in users:
+        if not user.email_deliverable:
+            raise UserError(f"{user.email} is not confirmed (or is suppressed); nothing sent")
+        today = utc_now().astimezone(ZoneInfo(user.timezone)).date()
+        allow_empty = res.settings.email.all_quiet
+        if await res.store.create_digest(user.owner, today, utc_now(), allow_empty=allow_empty):
+            created += 1
+    return created
+
+
+async def send_email(res: Resources) -> DispatchReport:
+    """Open the email channel and send everything due on it, once."""
+    async with AsyncExitStack() as stack:
+        ctx = ChannelContext(res.settings, res.service, utc_now)
+        notifiers = await open_channels(ctx, stack, names={"email"})
+        links = LinkBuilder.from_settings(res.settings, res.service.signer)
+        dispatcher = Dispatcher(
+            res.store, notifiers, links, utc_now, random.Random(), digests=res.service.digests
+        )
+        return await dispatcher.run_once()
+
+
+def format_preview(user: User, message: DigestMessage | None) -> str:
+    if message is None:
+        return f"{user.email}: nothing waiting for the next digest"
+    lines = [
+        f"{user.email}: digest for {message.local_date:%a %d %b} · {message.paper_count} paper(s)"
+    ]
+    for section in message.sections:
+        lines.append(f"  {section.subscription.query}")
+        lines += [f"    - {item.paper.title} ({item.paper.key})" for item in section.items]
+    if message.more:
+        lines.append(f"  and {message.more} more")
+    lines += [f"  note: {note}" for note in message.source_notes]
+    return "\n".join(lines)

@@ -1,0 +1,124 @@
+"""aiohttp.web routes. Thin: read the token, call the core, render a small page.
+
+RFC 8058: ``POST /unsubscribe/{token}`` with ``List-Unsubscribe=One-Click`` unsubscribes and
+answers 200 — no redirect, no cookie. ``GET`` only shows a page with a button, because mail
+scanners follow links and must never unsubscribe anyone.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+
+from bot.errors import InvalidTokenError, UserError
+from bot.service import Paperbell
+
+log = logging.getLogger(__name__)
+
+SERVICE = web.AppKey("service", Paperbell)
+HealthCheck = Callable[[], Awaitable[tuple[bool, str]]]
+HEALTH: web.AppKey[HealthCheck] = web.AppKey("health")
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark"><title>paperbell · {title}</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}}
+button{{font:inherit;padding:.5rem 1rem}}</style></head>
+<body><h1>{title}</h1>{body}</body></html>
+"""
+
+
+def page(title: str, body_html: str, status: int = 200) -> web.Response:
+    text = _PAGE.format(title=html.escape(title), body=body_html)
+    response = web.Response(text=text, status=status, content_type="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
+    return response
+
+
+def _p(text: str) -> str:
+    return f"<p>{html.escape(text)}</p>"
+
+
+async def unsubscribe_form(request: web.Request) -> web.Response:
+    token = request.match_info["token"]
+    form = (
+        _p("Press the button to stop this email. Nothing happens until you do.")
+        + f'<form method="post" action="/unsubscribe/{html.escape(token, quote=True)}">'
+        '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+        "<button type=submit>Unsubscribe</button></form>"
+    )
+    return page("Unsubscribe", form)
+
+
+async def unsubscribe(request: web.Request) -> web.Response:
+    try:
+        done = await request.app[SERVICE].unsubscribe_link(request.match_info["token"])
+    except InvalidTokenError as exc:
+        return page("Link not valid", _p(str(exc)), status=400)
+    return page("Unsubscribed", _p(done))
+
+
+async def confirm(request: web.Request) -> web.Response:
+    try:
+        user = await request.app[SERVICE].confirm_link(request.match_info["token"])
+    except UserError as exc:
+        return page("Not confirmed", _p(str(exc)), status=400)
+    return page("Address confirmed", _p(f"{user.email} will now get your paperbell mail."))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    ok, why = await request.app[HEALTH]()
+    return web.json_response({"ok": ok, "detail": why}, status=200 if ok else 503)
+
+
+@web.middleware
+async def _errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """The boundary: an unexpected error is logged once; the visitor sees a short page."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("web request %s %s failed", request.method, request.path)
+        return page("Something went wrong", _p("Please try again later."), status=500)
+
+
+async def _always_ok() -> tuple[bool, str]:
+    return True, "running"
+
+
+def build_web_app(
+    service: Paperbell, health: HealthCheck = _always_ok
+) -> web.Application:
+    app = web.Application(middlewares=[_errors], client_max_size=16 * 1024)
+    app[SERVICE] = service
+    app[HEALTH] = health
+    app.router.add_get("/unsubscribe/{token}", unsubscribe_form)
+    app.router.add_post("/unsubscribe/{token}", unsubscribe)
+    app.router.add_get("/confirm/{token}", confirm)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+@asynccontextmanager
+async def serve_web(
+    app: web.Application, host: str, port: int
+) -> AsyncIterator[tuple[str, int]]:
+    """Listen until the block ends; yields the bound address (port 0 picks a free one)."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = runner.addresses[0]
+        yield str(bound[0]), int(bound[1])
+    finally:
+        await runner.cleanup()
