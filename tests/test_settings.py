@@ -105,3 +105,12 @@ def test_secrets_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
         assert "hunter2" not in text and "s3cr3t-key" not in text
     secret_envs = {d.env for d in iter_settings() if d.secret}
     assert {"PAPERBELL_SMTP__PASSWORD", "PAPERBELL_SECRET_KEY"} <= secret_envs
+
+
+def test_readme_settings_table_is_in_step() -> None:
+    from bot.settings_doc import render_settings_table
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert render_settings_table() in readme, (
+        "the README's configuration table is stale: run `python -m bot.settings_doc --readme`"
+    )
