@@ -128,6 +128,9 @@ class PathIndex:
         namespaces = (PREFIX_NS, AUTHOR_PREFIX_NS)
         self._prefixes: dict[str, Counter[str]] = {ns: Counter() for ns in namespaces}
         self._lengths: dict[str, dict[str, Counter[int]]] = {ns: {} for ns in namespaces}
+        # word → its prefix keys in use; words recur from paper to paper. Cleared when
+        # a prefix starts or stops being used.
+        self._memo: dict[str, dict[str, tuple[str, ...]]] = {ns: {} for ns in namespaces}
 
     def put(self, sub_id: int, entry: Entry, *, shared: bool) -> None:
         """Index one entry; ``shared``: the subscription has other entries too."""
@@ -179,6 +182,8 @@ class PathIndex:
             if isinstance(key, str) and key.startswith(ns):
                 prefix = key[len(ns) :]
                 lengths = self._lengths[ns].setdefault(prefix[:MIN_PREFIX], Counter())
+                if counts[prefix] in (0, -delta):  # appears or disappears
+                    self._memo[ns].clear()
                 _bump(counts, prefix, delta)
                 _bump(lengths, len(prefix), delta)
                 if not lengths:
@@ -212,13 +217,22 @@ class PathIndex:
     def _add_prefix_keys(self, terms: PaperTerms, keys: set[Key]) -> None:
         """Add ``pre:<p>`` for each indexed prefix ``p`` that starts a word of the paper."""
         for ns, words in ((PREFIX_NS, terms.words), (AUTHOR_PREFIX_NS, terms.author_words)):
-            prefixes, lengths = self._prefixes[ns], self._lengths[ns]
-            if not prefixes:
+            if not self._prefixes[ns]:
                 continue
+            memo = self._memo[ns]
+            if len(memo) > _MEMO_LIMIT:
+                memo.clear()
             for word in words:
-                for n in lengths.get(word[:MIN_PREFIX], ()):
-                    if word[:n] in prefixes and n <= len(word):
-                        keys.add(ns + word[:n])
+                found = memo.get(word)
+                if found is None:
+                    found = memo[word] = self._prefix_keys(ns, word)
+                if found:
+                    keys.update(found)
+
+    def _prefix_keys(self, ns: str, word: str) -> tuple[str, ...]:
+        prefixes = self._prefixes[ns]
+        lengths = self._lengths[ns].get(word[:MIN_PREFIX], ())
+        return tuple(sys.intern(ns + word[:n]) for n in lengths if word[:n] in prefixes)
 
 
 def _present(table: dict[Key, T], keys: set[Key]) -> list[T]:
@@ -230,6 +244,7 @@ def _present(table: dict[Key, T], keys: set[Key]) -> list[T]:
 
 # Up to this many children, testing each is faster than a set intersection.
 _SMALL = 12
+_MEMO_LIMIT = 1 << 17
 
 
 def _intern(key: Key) -> Key:

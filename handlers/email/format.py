@@ -1,0 +1,179 @@
+"""Pure text helpers for mail: highlighting, trimming, author lists and subject lines.
+
+Highlighting works on segments, never on markup: ``highlight_segments`` splits the raw text
+into (text, matched) pieces and each output format escapes a piece before wrapping it, so
+a title like ``<script>`` or ``R&D`` can never turn into markup.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from datetime import date
+
+from markupsafe import Markup, escape
+
+SUBJECT_LIMIT = 100
+ABSTRACT_WORDS = 60
+AUTHORS_SHOWN = 5
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_TRAILING_PUNCT = ",;:-–—"
+_DOLLAR_RE = re.compile(r"(?<!\\)\$")
+
+Segment = tuple[str, bool]  # (text, is a matched word)
+
+
+def _fold_char(char: str) -> str:
+    """One character, case- and accent-free ("É" → "e").
+
+    Always one character out, so a position in folded text is the same position in the
+    original: what would expand ("ß", "ﬁ", "…") is only lower-cased.
+    """
+    decomposed = unicodedata.normalize("NFKD", char)
+    base = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    if len(base) == 1:
+        return base
+    lowered = char.lower()
+    return lowered if len(lowered) == 1 else char
+
+
+class _FoldTable(dict[int, str]):
+    """``str.translate`` table filled on first sight of each character."""
+
+    def __missing__(self, code: int) -> str:
+        folded = self[code] = _fold_char(chr(code))
+        return folded
+
+
+_FOLD = _FoldTable()
+
+
+def fold(text: str) -> str:
+    """Case- and accent-free text of the same length as ``text``."""
+    return text.lower() if text.isascii() else text.translate(_FOLD)
+
+
+@functools.lru_cache(maxsize=1024)
+def _words_pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Whole-word alternation of the folded words, longest first so phrases win."""
+    folded = {" ".join(fold(w).split()) for w in words}
+    parts = [r"\s+".join(map(re.escape, w.split())) for w in sorted(folded, key=len, reverse=True)]
+    parts = [p for p in parts if p]
+    if not parts:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)")
+
+
+def highlight_segments(text: str, words: Sequence[str]) -> tuple[Segment, ...]:
+    """Split ``text`` into plain and matched pieces (case/accent-insensitive, whole words)."""
+    return _segments(text, tuple(words))
+
+
+@functools.lru_cache(maxsize=256)  # each field is highlighted twice: text and HTML part
+def _segments(text: str, words: tuple[str, ...]) -> tuple[Segment, ...]:
+    pattern = _words_pattern(words)
+    if pattern is None or not text:
+        return ((text, False),) if text else ()
+    segments: list[Segment] = []
+    cursor = 0
+    for match in pattern.finditer(fold(text)):
+        start, end = match.span()
+        # A stray combining accent after the word (text not in NFC) belongs to its letter.
+        while end < len(text) and unicodedata.combining(text[end]):
+            end += 1
+        if start < cursor:
+            continue
+        if start > cursor:
+            segments.append((text[cursor:start], False))
+        segments.append((text[start:end], True))
+        cursor = end
+    if cursor < len(text):
+        segments.append((text[cursor:], False))
+    return tuple(segments)
+
+
+def highlight_html(text: str, words: Sequence[str]) -> Markup:
+    """Escaped text with matched words in ``<mark>``; the only markup is ours."""
+    pieces = (
+        Markup("<mark>%s</mark>") % piece if hit else escape(piece)
+        for piece, hit in highlight_segments(text, words)
+    )
+    return Markup("").join(pieces)
+
+
+def highlight_text(text: str, words: Sequence[str]) -> str:
+    """Plain text with matched words as ``*word*``."""
+    return "".join(f"*{p}*" if hit else p for p, hit in highlight_segments(text, words))
+
+
+def trim_words(text: str, limit: int = ABSTRACT_WORDS) -> str:
+    """About ``limit`` words, cut at a word boundary and never inside ``$...$`` math."""
+    words = text.split()
+    if len(words) <= limit:
+        return " ".join(words)
+    end = _cut_point(words, limit) if "$" in text else limit
+    if end >= len(words):
+        return " ".join(words)
+    return " ".join(words[:end]).rstrip(_TRAILING_PUNCT) + " …"
+
+
+def _cut_point(words: Sequence[str], limit: int, slack: int = 30) -> int:
+    """First word index at or past ``limit`` that is outside inline math."""
+    open_at: int | None = None
+    for position, word in enumerate(words):
+        if position >= limit and open_at is None:
+            return position
+        if open_at is not None and position >= limit + slack:
+            return open_at or limit  # the math never closes: cut before it
+        if len(_DOLLAR_RE.findall(word)) % 2:
+            open_at = position if open_at is None else None
+    return len(words)
+
+
+def format_authors(authors: Sequence[str], shown: int = AUTHORS_SHOWN) -> str:
+    """``A, B, C, D, E et al.`` past five names."""
+    names = ", ".join(authors[:shown])
+    return f"{names} et al." if len(authors) > shown else names
+
+
+def short_date(day: date) -> str:
+    """``Fri 20 Nov``, in English whatever the process locale."""
+    return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]}"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def unique_in_order(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(" ".join(v.split()) for v in values if v.strip()))
+
+
+def subject_line(head: Sequence[str], queries: Sequence[str], limit: int = SUBJECT_LIMIT) -> str:
+    """``paperbell · 12 new papers · q1, q2 +3 more`` kept to about ``limit`` characters."""
+    text = " · ".join(" ".join(part.split()) for part in head)
+    budget = limit - len(text) - len(" · ")
+    fitted = fit_queries(unique_in_order(queries), budget)
+    return f"{text} · {fitted}" if fitted else text
+
+
+def fit_queries(queries: Sequence[str], budget: int) -> str:
+    """As many whole queries as fit, then ``+N more``; a lone long query is cut with …."""
+    shown: list[str] = []
+    for position, query in enumerate(queries):
+        rest = len(queries) - position - 1
+        candidate = ", ".join([*shown, query]) + (f" +{rest} more" if rest else "")
+        if len(candidate) > budget:
+            break
+        shown.append(query)
+    hidden = len(queries) - len(shown)
+    if shown:
+        return ", ".join(shown) + (f" +{hidden} more" if hidden else "")
+    if not queries:
+        return ""
+    tail = f" +{hidden - 1} more" if hidden > 1 else ""
+    room = max(budget - len(tail) - 1, 10)
+    return queries[0][:room].rstrip() + "…" + tail

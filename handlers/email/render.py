@@ -1,0 +1,286 @@
+"""Turn alert, digest and confirmation messages into ``EmailMessage`` objects.
+
+Both parts are rendered from the same view objects (``PaperView``/``SectionView``) so the
+text and HTML carry the same content. The HTML environment autoescapes; the text one does
+not (it is never parsed as markup). Templates ship inside the package (``templates/``).
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from typing import Any
+
+import css_inline
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from bot.errors import ConfigError, PermanentDeliveryError
+from bot.models import Paper
+from bot.notify import (
+    AlertItem,
+    AlertMessage,
+    Channel,
+    ConfirmationMessage,
+    DigestMessage,
+    MatchedSubscription,
+)
+from bot.settings import EmailSettings, Settings, SmtpSettings
+from bot.text import display_text
+from handlers.email import format as fmt
+from handlers.email.headers import (
+    POLICY,
+    add_list_headers,
+    attach_bodies,
+    check_address,
+    domain_of,
+    message_id,
+    set_header,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PaperView:
+    """One paper as both parts show it."""
+
+    title: str
+    url: str | None
+    authors: str
+    meta: str  # "cs.CV, cs.LG · 42 upvotes"
+    abstract: str
+    pdf: str | None
+    code: str | None
+    words: tuple[str, ...]
+    caught_by: tuple[str, ...]  # queries of the subscriptions that matched it
+
+
+@dataclass(frozen=True, slots=True)
+class SectionView:
+    subscription: MatchedSubscription
+    papers: tuple[PaperView, ...]
+    listed_above: int = 0  # also matched here, already shown in an earlier section
+    hidden: int = 0  # past the digest limit
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _safe_url(url: str | None) -> str | None:
+    """Only http(s) links are placed; a feed could carry ``javascript:`` or worse."""
+    url = (url or "").strip()
+    return url if url[:8].lower().startswith(("https://", "http://")) else None
+
+
+def _display(text: str) -> str:
+    """NFC, so an accent typed as two code points highlights like the composed letter."""
+    return unicodedata.normalize("NFC", display_text(text))
+
+
+def _best_first(item: AlertItem) -> tuple[float, int]:
+    return (-item.score, -(item.paper.upvotes or 0))
+
+
+def paper_view(item: AlertItem) -> PaperView:
+    return replace(
+        _paper_card(item.paper),
+        words=item.words,
+        caught_by=tuple(fmt.unique_in_order(s.query for s in item.subscriptions)),
+    )
+
+
+@functools.lru_cache(maxsize=2048)  # a digest run shows the same papers to many readers
+def _paper_card(paper: Paper) -> PaperView:
+    """What a paper shows whoever reads it; ``paper_view`` adds the reader's matches."""
+    meta = [", ".join(paper.categories)] if paper.categories else []
+    if paper.upvotes:
+        meta.append(fmt.plural(paper.upvotes, "upvote"))
+    return PaperView(
+        title=_display(paper.title) or paper.key,
+        url=_safe_url(paper.url),
+        authors=fmt.format_authors(paper.authors),
+        meta=" · ".join(meta),
+        abstract=fmt.trim_words(_display(paper.abstract)),
+        pdf=_safe_url(paper.links.pdf),
+        code=_safe_url(paper.links.code),
+        words=(),
+        caught_by=(),
+    )
+
+
+def digest_sections(message: DigestMessage, limit: int) -> tuple[list[SectionView], int]:
+    """Sections with each paper shown once, at most ``limit`` papers; and the "N more"."""
+    shown: set[str] = set()
+    dropped: set[str] = set()
+    views: list[SectionView] = []
+    for section in message.sections:
+        papers: list[PaperView] = []
+        above = hidden = 0
+        for item in sorted(section.items, key=_best_first):
+            key = item.paper.key
+            if key in shown:
+                above += 1
+            elif len(shown) >= limit:
+                dropped.add(key)
+                hidden += 1
+            else:
+                shown.add(key)
+                papers.append(paper_view(item))
+        views.append(SectionView(section.subscription, tuple(papers), above, hidden))
+    return views, message.more + len(dropped - shown)
+
+
+@functools.cache
+def _environments() -> tuple[Environment, Environment]:
+    """Built once per process, on first use, and shared by every renderer."""
+    loader = PackageLoader("handlers.email", "templates")
+    common: dict[str, Any] = {
+        "undefined": StrictUndefined,
+        "trim_blocks": True,
+        "lstrip_blocks": True,
+        "auto_reload": False,  # templates ship with the package; never re-stat them
+    }
+    html = Environment(loader=loader, autoescape=True, **common)
+    html.filters["highlight"] = fmt.highlight_html
+    text = Environment(loader=loader, autoescape=False, keep_trailing_newline=True, **common)
+    text.filters["highlight"] = fmt.highlight_text
+    return html, text
+
+
+class Renderer:
+    """Renders the three kinds of mail; one per notifier, sharing the Jinja environments."""
+
+    def __init__(
+        self,
+        smtp: SmtpSettings,
+        email: EmailSettings,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self._smtp = smtp
+        self._email = email
+        self._clock = clock
+        html_env, text_env = _environments()
+        # Paper blocks are rendered once and reused: the same paper, matched by the same
+        # words, reads the same in every reader's digest.
+        html_paper = html_env.get_template("macros.html.j2").module.paper  # type: ignore[attr-defined]
+        text_paper = text_env.get_template("macros.txt.j2").module.paper  # type: ignore[attr-defined]
+        self._blocks = {
+            "html": functools.lru_cache(maxsize=1024)(html_paper),
+            "text": functools.lru_cache(maxsize=1024)(text_paper),
+        }
+        self._templates = {
+            name: (
+                text_env.get_template(f"{name}.txt.j2"),
+                html_env.get_template(f"{name}.html.j2"),
+            )
+            for name in ("alerts", "digest", "confirmation")
+        }
+        # formataddr encodes a non-ASCII name itself; whitespace runs (a newline in an
+        # environment variable) would break the header line.
+        self._from = formataddr((" ".join(smtp.from_name.split()), _sender(smtp)))
+        self._domain = domain_of(smtp.from_address)
+        # Media queries (dark mode, phones) cannot be inlined: keep them in <style>.
+        self._inliner = css_inline.CSSInliner(
+            keep_at_rules=True, minify_css=True, load_remote_stylesheets=False
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Renderer:
+        return cls(settings.smtp, settings.email)
+
+    def alerts(self, message: AlertMessage) -> EmailMessage:
+        _check_channel(message.recipient.channel)
+        items = sorted(message.items, key=_best_first)
+        papers = [paper_view(item) for item in items]
+        count = len({item.paper.key for item in items})
+        queries = [q for p in papers for q in p.caught_by]
+        subject = fmt.subject_line(["paperbell", fmt.plural(count, "new paper")], queries)
+        context = {"subject": subject, "papers": papers, "count": count, "links": message.links}
+        msg = self._message(message.recipient.address, subject, message.key, "alerts", context)
+        add_list_headers(msg, message.links, self._email.list_id)
+        return msg
+
+    def digest(self, message: DigestMessage) -> EmailMessage:
+        _check_channel(message.recipient.channel)
+        sections, more = digest_sections(message, self._email.digest_max_papers)
+        day = fmt.short_date(message.local_date)
+        count = message.paper_count
+        tally = fmt.plural(count, "paper") if count else "all quiet"
+        queries = [s.subscription.query for s in sections]
+        subject = fmt.subject_line(["paperbell digest", day, tally], queries)
+        context = {
+            "subject": subject,
+            "day": day,
+            "count": count,
+            "sections": sections,
+            "more": more,
+            "notes": message.source_notes,
+            "links": message.links,
+        }
+        msg = self._message(message.recipient.address, subject, message.key, "digest", context)
+        add_list_headers(msg, message.links, self._email.list_id)
+        return msg
+
+    def confirmation(self, message: ConfirmationMessage) -> EmailMessage:
+        # No List-Unsubscribe here: the address is not subscribed to anything yet, and
+        # ignoring this one message is the opt-out. Sent once per request, not bulk.
+        subject = f"paperbell · your confirmation code is {message.code}"
+        context = {
+            "subject": subject,
+            "code": message.code,
+            "url": _confirm_url(message),
+            "hours": message.expires_hours,
+        }
+        return self._message(message.address, subject, message.key, "confirmation", context)
+
+    def _message(
+        self, to: str, subject: str, key: str, template: str, context: dict[str, Any]
+    ) -> EmailMessage:
+        msg = EmailMessage(policy=POLICY)
+        set_header(msg, "From", self._from)
+        set_header(msg, "To", check_address(to))
+        msg["Subject"] = subject
+        set_header(msg, "Date", format_datetime(self._clock()))
+        set_header(msg, "Message-ID", message_id(key, self._domain))
+        set_header(msg, "Auto-Submitted", "auto-generated")  # RFC 3834: no auto-replies
+        text_template, html_template = self._templates[template]
+        html = html_template.render(context, paper_block=self._blocks["html"])
+        text = text_template.render(context, paper_block=self._blocks["text"])
+        attach_bodies(msg, text, self._inliner.inline(html))
+        return msg
+
+
+def _sender(smtp: SmtpSettings) -> str:
+    try:
+        return check_address(smtp.from_address.strip())
+    except PermanentDeliveryError as exc:
+        raise ConfigError(f"PAPERBELL_SMTP__FROM_ADDRESS: {exc.reason}") from None
+
+
+def _confirm_url(message: ConfirmationMessage) -> str:
+    url = _safe_url(message.confirm_url)
+    if url is None:
+        raise PermanentDeliveryError(f"confirmation link is not http(s): {message.confirm_url!r}")
+    return url
+
+
+def _check_channel(channel: Channel) -> None:
+    if channel is not Channel.EMAIL:
+        raise PermanentDeliveryError(f"an email notifier cannot deliver to a {channel} recipient")
+
+
+def render_alerts(message: AlertMessage, settings: Settings) -> EmailMessage:
+    return Renderer.from_settings(settings).alerts(message)
+
+
+def render_digest(message: DigestMessage, settings: Settings) -> EmailMessage:
+    return Renderer.from_settings(settings).digest(message)
+
+
+def render_confirmation(message: ConfirmationMessage, settings: Settings) -> EmailMessage:
+    return Renderer.from_settings(settings).confirmation(message)

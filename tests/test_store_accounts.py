@@ -1,0 +1,80 @@
+"""SqliteStore: the accounts and outbox contracts, plus what only SQLite shows."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.errors import LimitError, StoreError
+from bot.models import Owner
+from bot.store.sqlite import SqliteStore, open_sqlite_store
+from bot.store.sqlite_schema import load_migrations
+from tests.accounts_contract import AccountsContract
+from tests.outbox_contract import OutboxContract
+from tests.support_outbox import DISCORD, NOW, record, store
+
+__all__ = ["store"]  # the fixture, imported for pytest
+
+
+class TestSqliteAccountsContract(AccountsContract):
+    pass
+
+
+class TestSqliteOutboxContract(OutboxContract):
+    pass
+
+
+async def test_ids_are_never_reused(store: SqliteStore) -> None:
+    # Ids go into links that never expire: a deleted subscription's id must stay dead.
+    user = await store.get_or_create_user(discord_id="1", now=NOW)
+    first = await store.add_subscription(user.owner, "a", "a", DISCORD, NOW, limit=5)
+    await store.remove_subscription(first.id, None, NOW)
+    second = await store.add_subscription(user.owner, "b", "b", DISCORD, NOW, limit=5)
+    assert second.id > first.id
+
+
+async def test_limit_holds_across_two_processes_on_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    one, two = await open_sqlite_store(path), await open_sqlite_store(path)
+    try:
+        user = await one.get_or_create_user(discord_id="1", now=NOW)
+        adds = [
+            store.add_subscription(user.owner, f"q{n}", f"q{n}", DISCORD, NOW, limit=4)
+            for n, store in enumerate([one, two] * 5)
+        ]
+        results = await asyncio.gather(*adds, return_exceptions=True)
+        assert sum(isinstance(r, LimitError) for r in results) == 6
+        assert len(await two.list_subscriptions(user.owner)) == 4
+    finally:
+        await one.close()
+        await two.close()
+
+
+def plan(sql: str, *params: object) -> str:
+    db = sqlite3.connect(":memory:")
+    try:
+        for migration in load_migrations():
+            db.executescript(migration.sql)
+        return " ".join(str(step) for step in db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    finally:
+        db.close()
+
+
+def test_due_rows_and_waiting_matches_use_their_indexes() -> None:
+    due = plan("SELECT owner FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?", "x")
+    assert "deliveries_due" in due
+    waiting = plan(
+        "SELECT owner, count(*) FROM matches "
+        "WHERE digest_wanted = 1 AND digest_id IS NULL GROUP BY owner"
+    )
+    assert "matches_waiting_for_digest" in waiting
+
+
+async def test_a_match_needs_a_stored_paper(store: SqliteStore) -> None:
+    sub = await store.add_subscription(Owner.channel("9"), "a", "a", DISCORD, NOW, limit=5)
+    with pytest.raises(StoreError, match="FOREIGN KEY"):
+        await store.record_matches([record(Owner.channel("9"), "nope", sub.id)], NOW)
+    assert await store.list_deliveries() == []
