@@ -35,9 +35,11 @@ async def service(store: SqliteStore, tmp_path: Path) -> Paperbell:
 
 @pytest.fixture
 async def web(service: Paperbell) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
-    async with serve_web(build_web_app(service), "127.0.0.1", 0) as (host, port):
-        async with aiohttp.ClientSession() as session:
-            yield f"http://{host}:{port}", session
+    async with (
+        serve_web(build_web_app(service), "127.0.0.1", 0) as (host, port),
+        aiohttp.ClientSession() as session,
+    ):
+        yield f"http://{host}:{port}", session
 
 
 def links(service: Paperbell) -> LinkBuilder:
