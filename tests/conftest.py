@@ -17,6 +17,9 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# Fixtures shared across test files (the loopback HTTP server, the sleep recorder).
+pytest_plugins = ["tests.support_http"]
+
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 

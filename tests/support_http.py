@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+import pytest
 from aiohttp import web
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
@@ -134,3 +135,25 @@ def _unchanged(request: web.Request, reply: Reply) -> bool:
     if etag and request.headers.get("If-None-Match") == etag:
         return True
     return bool(modified and request.headers.get("If-Modified-Since") == modified)
+
+
+class SleepRecorder:
+    """Stands in for asyncio.sleep between retries: records the wait, does not wait."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ScriptedServer]:
+    async with ScriptedServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def sleeps() -> SleepRecorder:
+    return SleepRecorder()

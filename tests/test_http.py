@@ -18,31 +18,9 @@ from bot.errors import FetchError, RateLimitedError
 from bot.http import HttpClient, HttpResponse, request_url, server_wait, user_agent
 from bot.models import HttpCacheEntry
 from bot.settings import HttpSettings
-from tests.support_http import Reply, ScriptedServer
+from tests.support_http import Reply, ScriptedServer, SleepRecorder
 
 FAST = HttpSettings(timeout=2.0, retries=2, backoff=0.01, max_wait=60.0, contact="ops@example.org")
-
-
-class SleepRecorder:
-    """Stands in for asyncio.sleep between retries: records the wait, does not wait."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        await asyncio.sleep(0)
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[ScriptedServer]:
-    async with ScriptedServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def sleeps() -> SleepRecorder:
-    return SleepRecorder()
 
 
 @pytest.fixture

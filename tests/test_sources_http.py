@@ -25,31 +25,17 @@ from bot.sources import (
 )
 from bot.sources.arxiv_api import EMPTY_NOTE as API_EMPTY_NOTE
 from bot.sources.arxiv_rss import EMPTY_NOTE as RSS_EMPTY_NOTE
-from tests.support_http import FIXTURES, Reply, ScriptedServer, fixture
+from tests.support_http import (
+    FIXTURES,
+    Reply,
+    ScriptedServer,
+    SleepRecorder,
+    fixture,
+)
 
 SETTINGS = HttpSettings(timeout=2.0, retries=2, backoff=0.01, max_wait=60.0)
 NOW = datetime(2026, 6, 2, 3, 0, tzinfo=UTC)
 HF_PATH = "/api/daily_papers"
-
-
-class SleepRecorder:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        await asyncio.sleep(0)
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[ScriptedServer]:
-    async with ScriptedServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def sleeps() -> SleepRecorder:
-    return SleepRecorder()
 
 
 @pytest.fixture
