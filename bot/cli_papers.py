@@ -79,7 +79,7 @@ async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     configs = [parse_source_option(text) for text in args.source] or None
     async with open_resources(settings) as res:
         report = await run_cycle(res.sources(configs), res.store)
-        matched = await match_cycle(res.service.index, res.store, report, utc_now())
+        matched = await match_cycle(res.service.index, res.store, utc_now())
     print(format_report(report))
     if len(res.service.index):
         print(f"{matched.matched} new match(es) for {matched.owners} subscriber(s)")

@@ -69,6 +69,11 @@ class Worker:
             self.inflight.add(task)
             try:
                 await work()
+            except asyncio.CancelledError:
+                if not self.stopping:
+                    raise
+                # drain() cancelled it after the grace, on purpose: drain() says so once;
+                # re-raised, APScheduler would log it as a crash with a traceback.
             except Exception:  # the boundary: log once, the schedule goes on
                 log.exception("job %s failed", name)
             finally:
@@ -79,7 +84,7 @@ class Worker:
     async def ingest(self, source: Source) -> None:
         store, service = self.res.store, self.res.service
         report = await run_cycle([source], store, self.clock)
-        matched = await match_cycle(service.index, store, report, self.clock())
+        matched = await match_cycle(service.index, store, self.clock())
         sent = await self._dispatch()  # instant alerts now, not at the next tick
         await store.set_meta(LAST_CYCLE, self.clock().isoformat())
         log.info(cycle_line(report, matched, sent))

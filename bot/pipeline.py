@@ -16,7 +16,7 @@ from datetime import datetime
 
 from bot.errors import QueryError
 from bot.matcher import Match, Matcher
-from bot.models import IngestReport, MatchRecord, Owner, Paper, Subscription
+from bot.models import MatchRecord, Owner, Paper, Subscription
 from bot.query import STORED_LIMITS, Query, Upvotes, leaves, parse_query
 from bot.store.base import Store
 
@@ -93,17 +93,20 @@ class MatchSummary:
     owners: int  # distinct owners who will hear of something
 
 
-async def match_cycle(
-    index: SubscriptionIndex, store: Store, report: IngestReport, now: datetime
-) -> MatchSummary:
-    """Match a cycle's new papers against every subscription, and its updated papers
-    against those with an ``upvotes:`` filter (a replacement is never news, but a paper
-    that reached N upvotes is); store the records and their deliveries."""
-    records = _collect(index, report.new_papers, now, upvotes_only=False)
-    records += _collect(index, report.updated_papers, now, upvotes_only=True)
-    stored = await store.record_matches(records, now) if records else []
-    papers = len(report.new_papers) + len(report.updated_papers)
-    return MatchSummary(papers, len(stored), len({r.owner for r in stored}))
+async def match_cycle(index: SubscriptionIndex, store: Store, now: datetime) -> MatchSummary:
+    """Match every paper waiting in the store's match queue and store the records.
+
+    New papers are matched against every subscription; updated ones only against those
+    with an ``upvotes:`` filter (a replacement is never news, but a paper that reached N
+    upvotes is). The queue is cleared in the transaction that stores the records, so an
+    interrupted cycle is finished by the next one.
+    """
+    new, updated = await store.queued_for_matching()
+    records = _collect(index, new, now, upvotes_only=False)
+    records += _collect(index, updated, now, upvotes_only=True)
+    keys = [p.key for p in (*new, *updated)]
+    stored = await store.record_matches(records, now, matched=keys) if keys else []
+    return MatchSummary(len(keys), len(stored), len({r.owner for r in stored}))
 
 
 def _collect(

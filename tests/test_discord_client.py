@@ -13,7 +13,7 @@ import pytest
 
 from bot.accounts import LinkBuilder
 from bot.channels import ChannelContext
-from bot.models import IngestReport, Owner, Sighting, SourceState
+from bot.models import Owner, Sighting, SourceState
 from bot.notify import Channel
 from bot.outbox import DeliveryOutcome, Dispatcher
 from bot.pipeline import match_cycle
@@ -113,6 +113,7 @@ async def _slash(
 async def test_a_cycle_arrives_as_dms_and_channel_posts(tmp_path: Path) -> None:
     async with discord_world(tmp_path) as world:
         fake, service, store = world.fake, world.service, world.store
+        await match_cycle(service.index, store, NOW)  # the world's own papers are old news
         await _slash(world, "subscribe", {"query": "language models"}, user=CAROL)
         await _slash(world, "subscribe", {"query": "language"}, user=DAVE)
         await _slash(
@@ -121,7 +122,7 @@ async def test_a_cycle_arrives_as_dms_and_channel_posts(tmp_path: Path) -> None:
         )  # fmt: skip
         papers = corpus()[PAPER_COUNT : PAPER_COUNT + 40]
         await store.ingest([Sighting(p) for p in papers], SourceState("test"), NOW)
-        summary = await match_cycle(service.index, store, IngestReport((), tuple(papers)), NOW)
+        summary = await match_cycle(service.index, store, NOW)
         assert summary.owners == 3
         links = LinkBuilder.from_settings(service.settings, service.signer)
         notifier = world.client.notifier()

@@ -64,8 +64,8 @@ async def test_two_subscriptions_of_one_user_make_one_record(
     ada = await service.user_for_discord("111")
     first = await service.subscribe(ada.owner, "diffusion", DM)
     second = await service.subscribe(ada.owner, "title:video", DM)
-    report = await ingest(store, paper("2611.00001", "Video diffusion at scale"))
-    summary = await match_cycle(service.index, store, report, NOW)
+    await ingest(store, paper("2611.00001", "Video diffusion at scale"))
+    summary = await match_cycle(service.index, store, NOW)
     assert (summary.matched, summary.owners) == (1, 1)
     records = await store.get_matches(ada.owner, ["2611.00001"])
     record = records["2611.00001"]
@@ -76,9 +76,9 @@ async def test_two_subscriptions_of_one_user_make_one_record(
 async def test_a_paper_reaches_an_owner_once(service: Paperbell, store: SqliteStore) -> None:
     ada = await service.user_for_discord("111")
     await service.subscribe(ada.owner, "diffusion", DM)
-    report = await ingest(store, paper("2611.00001", "Diffusion"))
-    assert (await match_cycle(service.index, store, report, NOW)).matched == 1
-    assert (await match_cycle(service.index, store, report, NOW)).matched == 0
+    await ingest(store, paper("2611.00001", "Diffusion"))
+    assert (await match_cycle(service.index, store, NOW)).matched == 1
+    assert (await match_cycle(service.index, store, NOW)).matched == 0
 
 
 async def test_each_owner_hears_separately(service: Paperbell, store: SqliteStore) -> None:
@@ -87,8 +87,8 @@ async def test_each_owner_hears_separately(service: Paperbell, store: SqliteStor
     await service.subscribe(ada.owner, "diffusion", DM)
     await service.subscribe(bob.owner, "diffusion OR gan", DM)
     await service.subscribe(Owner.channel("999"), "cat:cs.LG", DM, guild_id="5")
-    report = await ingest(store, paper("2611.00001", "Diffusion"), paper("2611.00002", "Other"))
-    summary = await match_cycle(service.index, store, report, NOW)
+    await ingest(store, paper("2611.00001", "Diffusion"), paper("2611.00002", "Other"))
+    summary = await match_cycle(service.index, store, NOW)
     assert (summary.matched, summary.owners) == (4, 3)
 
 
@@ -98,9 +98,10 @@ async def test_replacement_never_matches_text_subscriptions(
     ada = await service.user_for_discord("111")
     await service.subscribe(ada.owner, "diffusion", DM)
     await ingest(store, paper("2611.00001", "Something else"))
-    report = await ingest(store, paper("2611.00001", "Something else, now diffusion", version=2))
-    assert report.updated_papers and not report.new_papers
-    assert (await match_cycle(service.index, store, report, NOW)).matched == 0
+    assert (await match_cycle(service.index, store, NOW)).matched == 0
+    updated = await ingest(store, paper("2611.00001", "Something else, now diffusion", version=2))
+    assert updated.updated_papers and not updated.new_papers
+    assert (await match_cycle(service.index, store, NOW)).matched == 0
 
 
 async def test_paper_reaching_upvotes_matches_on_a_later_poll(
@@ -108,18 +109,18 @@ async def test_paper_reaching_upvotes_matches_on_a_later_poll(
 ) -> None:
     ada = await service.user_for_discord("111")
     await service.subscribe(ada.owner, "diffusion upvotes:>=20", DM)
-    first = await ingest(store, paper("2611.00001", "Diffusion", upvotes=3, sources=("hf",)))
-    assert (await match_cycle(service.index, store, first, NOW)).matched == 0
-    later = await ingest(store, paper("2611.00001", "Diffusion", upvotes=25, sources=("hf",)))
-    assert (await match_cycle(service.index, store, later, NOW)).matched == 1
+    await ingest(store, paper("2611.00001", "Diffusion", upvotes=3, sources=("hf",)))
+    assert (await match_cycle(service.index, store, NOW)).matched == 0
+    await ingest(store, paper("2611.00001", "Diffusion", upvotes=25, sources=("hf",)))
+    assert (await match_cycle(service.index, store, NOW)).matched == 1
 
 
 async def test_unsubscribe_takes_effect_at_once(service: Paperbell, store: SqliteStore) -> None:
     ada = await service.user_for_discord("111")
     done = await service.subscribe(ada.owner, "diffusion", DM)
     await service.unsubscribe(ada.owner, done.subscription.id)
-    report = await ingest(store, paper("2611.00001", "Diffusion"))
-    assert (await match_cycle(service.index, store, report, NOW)).matched == 0
+    await ingest(store, paper("2611.00001", "Diffusion"))
+    assert (await match_cycle(service.index, store, NOW)).matched == 0
     with pytest.raises(NotFoundError):
         await service.unsubscribe(ada.owner, done.subscription.id)
 
@@ -154,8 +155,8 @@ async def test_subscriptions_are_reloaded_from_the_store(
     await service.subscribe(ada.owner, 'author:"Yann LeCun" OR cat:cs.*', DM)
     fresh = await build_service(service.settings, store, clock=lambda: NOW)
     assert len(fresh.index) == 1
-    report = await ingest(store, paper("2611.00009", "X", authors=("Yann LeCun",)))
-    assert (await match_cycle(fresh.index, store, report, NOW)).matched == 1
+    await ingest(store, paper("2611.00009", "X", authors=("Yann LeCun",)))
+    assert (await match_cycle(fresh.index, store, NOW)).matched == 1
 
 
 async def test_query_tester_counts_recent_papers(service: Paperbell, store: SqliteStore) -> None:
@@ -186,3 +187,26 @@ async def test_settings_are_validated(service: Paperbell) -> None:
     with pytest.raises(UserError, match="between 0 and 23"):
         await service.update_settings(ada.id, digest_hour=24)
     assert (await service.update_settings(ada.id, paused=True)).paused
+
+
+async def test_papers_stored_but_never_matched_are_matched_after_a_restart(
+    service: Paperbell, store: SqliteStore
+) -> None:
+    """A crash between storing papers and matching them delays alerts, never loses them."""
+    ada = await service.user_for_discord("111")
+    await service.subscribe(ada.owner, "diffusion", DM)
+    await ingest(store, paper("2611.00001", "Diffusion"))  # ...and the process dies here
+    restarted = await build_service(service.settings, store, clock=lambda: NOW)
+    assert (await match_cycle(restarted.index, store, NOW)).matched == 1
+    assert await store.queued_for_matching() == ([], [])
+
+
+async def test_the_same_paper_from_another_source_is_not_news_again(
+    service: Paperbell, store: SqliteStore
+) -> None:
+    ada = await service.user_for_discord("111")
+    await service.subscribe(ada.owner, "diffusion", DM)
+    await ingest(store, paper("2611.00001", "Diffusion"))
+    assert (await match_cycle(service.index, store, NOW)).matched == 1
+    await ingest(store, paper("2611.00001", "Diffusion", sources=("hf",), upvotes=4))
+    assert (await match_cycle(service.index, store, NOW)).matched == 0

@@ -229,10 +229,19 @@ class Store(Protocol):
 
     # --- matches and the outbox -------------------------------------------------------------
 
+    async def queued_for_matching(self, limit: int = 5000) -> tuple[list[Paper], list[Paper]]:
+        """Papers ``ingest`` stored that no match step has taken yet: (new, updated).
+
+        ``ingest`` queues its new and updated papers in its own transaction, so a crash
+        between storing and matching delays alerts but never loses them.
+        """
+        ...
+
     async def record_matches(
-        self, records: Sequence[MatchRecord], now: datetime
+        self, records: Sequence[MatchRecord], now: datetime, *, matched: Sequence[str] = ()
     ) -> list[MatchRecord]:
-        """Store new matches and, in the same transaction, the deliveries they call for.
+        """Store new matches and, in the same transaction, the deliveries they call for,
+        and take the ``matched`` paper keys off the match queue.
 
         A match already stored for (owner, paper) is ignored, as is one whose subscriptions
         are all gone. Per delivery mode of the match's subscriptions: discord -> a Discord

@@ -46,6 +46,15 @@ SEARCH_WEIGHTS = (5.0, 1.0, 2.0)
 
 _COLUMNS = ", ".join(codec.PAPER_COLUMNS)
 _SELECT_PAPERS = f"SELECT {_COLUMNS} FROM papers"
+_QUEUE_COLUMNS = "q.upvotes_only, " + ", ".join(f"p.{c}" for c in codec.PAPER_COLUMNS)
+# New papers always wait as news; an update joins the queue only if nothing waits for it.
+_QUEUE_NEW = (
+    "INSERT INTO match_queue (paper_key, upvotes_only, queued_at) VALUES (?, 0, ?)"
+    " ON CONFLICT (paper_key) DO UPDATE SET upvotes_only = 0"
+)
+_QUEUE_UPDATED = (
+    "INSERT OR IGNORE INTO match_queue (paper_key, upvotes_only, queued_at) VALUES (?, 1, ?)"
+)
 _INSERT_PAPER = (
     f"INSERT INTO papers ({_COLUMNS}, updated_at) "
     f"VALUES ({', '.join('?' * (len(codec.PAPER_COLUMNS) + 1))})"
@@ -131,7 +140,19 @@ class SqliteStore(AccountsMixin, OutboxMixin, MetaMixin):
                 _UPDATE_PAPER, [(*codec.paper_values(p), stamp, p.key) for p in plan.updates]
             )
             await db.execute(_SAVE_STATE, _state_values(state, now))
+            await _queue_for_matching(db, plan.result, stamp)
         return plan.result
+
+    async def queued_for_matching(self, limit: int = 5000) -> tuple[list[Paper], list[Paper]]:
+        """Papers waiting for the match step: (new ones, updated ones), oldest first."""
+        sql = (
+            f"SELECT {_QUEUE_COLUMNS} FROM match_queue q JOIN papers p ON p.key = q.paper_key"
+            " ORDER BY q.queued_at, q.paper_key LIMIT ?"
+        )
+        rows = await self._read("reading the match queue", sql, limit)
+        new = [codec.paper_from_row(row[1:]) for row in rows if not row[0]]
+        updated = [codec.paper_from_row(row[1:]) for row in rows if row[0]]
+        return new, updated
 
     async def get_paper(self, key: str) -> Paper | None:
         rows = await self._read(f"reading paper {key!r}", f"{_SELECT_PAPERS} WHERE key = ?", key)
@@ -251,3 +272,8 @@ def _state_values(state: SourceState, now: datetime) -> tuple[Any, ...]:
         codec.iso(state.last_success or now),
         state.last_note,
     )
+
+
+async def _queue_for_matching(db: aiosqlite.Connection, result: UpsertResult, stamp: str) -> None:
+    await db.executemany(_QUEUE_NEW, [(p.key, stamp) for p in result.new])
+    await db.executemany(_QUEUE_UPDATED, [(p.key, stamp) for p in result.updated])

@@ -105,10 +105,13 @@ class OutboxMixin:
     # --- matches ----------------------------------------------------------------------------
 
     async def record_matches(
-        self, records: Sequence[MatchRecord], now: datetime
+        self, records: Sequence[MatchRecord], now: datetime, *, matched: Sequence[str] = ()
     ) -> list[MatchRecord]:
         added: list[MatchRecord] = []
         async with self._write(f"recording {len(records)} matches") as db:
+            await db.executemany(
+                "DELETE FROM match_queue WHERE paper_key = ?", [(k,) for k in matched]
+            )
             owners = _OwnerCache(db)
             for record in records:
                 subs = [s for s in await owners.subs(record.owner) if s.id in record.sub_ids]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import AsyncExitStack
 
 from bot.channels import ChannelContext
+from bot.errors import ConfigError
 from bot.notify import Notifier
 from handlers.web.app import build_web_app, serve_web
 
@@ -21,7 +23,14 @@ class WebChannel:
             log.info("web endpoint off (PAPERBELL_WEB__ENABLED=false)")
             return None
         app = build_web_app(ctx.service, ctx.health) if ctx.health else build_web_app(ctx.service)
-        host, port = await stack.enter_async_context(serve_web(app, web.host, web.port))
+        try:
+            host, port = await stack.enter_async_context(serve_web(app, web.host, web.port))
+        except OSError as exc:  # a port in use is the operator's to fix, not a crash
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise ConfigError(
+                f"PAPERBELL_WEB__PORT: cannot listen on {web.host}:{web.port} ({why}); choose "
+                "another port (or PAPERBELL_WEB__HOST), or set PAPERBELL_WEB__ENABLED=false"
+            ) from exc
         log.info("web endpoint on http://%s:%s (links use %s)", host, port, ctx.settings.public_url)
         return None
 
