@@ -117,3 +117,10 @@ class QueryError(UserError):
 
 class InvalidValueError(UserError):
     """A value a person gave that paperbell cannot use: a timezone, an hour, an address."""
+
+
+class SchemaTooNewError(ConfigError, StoreError):
+    """The database was written by a newer paperbell: the operator must upgrade.
+
+    A configuration error (exit 78) so a service manager does not restart into it forever.
+    """

@@ -111,3 +111,17 @@ def test_configured_sources_are_used(
     monkeypatch.setenv("PAPERBELL_SOURCES", json.dumps(sources))
     assert main(["ingest"]) == 0
     assert capsys.readouterr().out.splitlines()[1].startswith("rg")
+
+
+def test_database_from_a_newer_paperbell_exits_78(tmp_path: Path) -> None:
+    import sqlite3
+
+    data = tmp_path / "data"
+    main_db = data / "paperbell.db"
+    data.mkdir()
+    with sqlite3.connect(main_db) as db:
+        db.execute("PRAGMA user_version = 999")
+    result = run_cli("papers", env={"PAPERBELL_DATA_DIR": str(data)})
+    assert result.returncode == 78
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "newer than this paperbell knows" in lines[0]

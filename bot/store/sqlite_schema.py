@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from bot.errors import StoreError
+from bot.errors import SchemaTooNewError, StoreError
 
 MIGRATIONS_PACKAGE = "bot.store.migrations"
 BUSY_TIMEOUT_MS = 5000
@@ -102,7 +102,7 @@ async def migrate(db: aiosqlite.Connection, path: Path, migrations: list[Migrati
     try:
         current = await user_version(db)
         if current > latest:
-            raise StoreError(
+            raise SchemaTooNewError(
                 f"{path} has schema version {current}, newer than this paperbell knows "
                 f"({latest}); upgrade paperbell or use another database file"
             )
