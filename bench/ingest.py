@@ -33,7 +33,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script: make the project importable
+# Run as a script, bench/ comes first on sys.path, where email.py and discord.py would
+# stand in for the real packages: take it off and put the project root on instead.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bot.models import Links, Paper, Sighting, SourceState  # noqa: E402
