@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import pairwise
+from itertools import chain, pairwise
 from typing import TypeAlias
 
 import Stemmer
@@ -180,8 +180,8 @@ def term_key(token: str) -> str:
     stem: str = _STEMMER.stemWord(token)
     if len(stem) >= 3 and stem[-1] == "s" and stem[-2] != "s" and stem not in _INVARIANT:
         stem = stem[:-1]
-    # Interned, as are paper tokens and the matcher's keys: lookups in big index dicts
-    # then compare pointers instead of characters.
+    # Interned: a paper's terms and the matcher's keys are then the same objects, and
+    # lookups in the matcher's big dicts compare pointers instead of characters.
     return sys.intern(stem)
 
 
@@ -227,37 +227,38 @@ class PaperTerms:
 def analyze_paper(paper: Paper) -> PaperTerms:
     title, abstract = latex_fold(paper.title), latex_fold(paper.abstract)
     authors = tuple(latex_fold(a) for a in paper.authors)
-    title_toks = list(map(sys.intern, tokenize(fold(title))))
-    abstract_toks = list(map(sys.intern, tokenize(fold(abstract))))
-    author_toks = [list(map(sys.intern, tokenize(fold(a)))) for a in authors]
-    title_terms = frozenset(map(term_key, set(title_toks)))
-    abstract_terms = frozenset(map(term_key, set(abstract_toks)))
+    title_toks, abstract_toks = tokenize(fold(title)), tokenize(fold(abstract))
+    author_toks = [tokenize(fold(a)) for a in authors]
+    title_words, abstract_words = frozenset(title_toks), frozenset(abstract_toks)
+    title_terms = frozenset(map(term_key, title_words))
+    abstract_terms = frozenset(map(term_key, abstract_words))
     author_words = frozenset(t for toks in author_toks for t in toks)
-    keys: set[Key] = set(title_terms | abstract_terms)
-    keys.update([spaced_key(TITLE_NS, t) for t in title_terms])
-    keys.update(pairwise(title_toks))
-    keys.update(pairwise(abstract_toks))
-    keys.update([spaced_key(AUTHOR_NS, t) for t in author_words])
-    keys.update(_tag_keys(paper.categories, paper.sources))
-    hays = (
-        hay((title_toks, abstract_toks)),
-        hay((title_toks,)),
-        hay((abstract_toks,)),
-        hay(author_toks),
+    keys: frozenset[Key] = frozenset(
+        chain[Key](
+            title_terms,
+            abstract_terms,
+            [spaced_key(TITLE_NS, t) for t in title_terms],
+            pairwise(title_toks),
+            pairwise(abstract_toks),
+            [spaced_key(AUTHOR_NS, t) for t in author_words],
+            _tag_keys(tuple(paper.categories), tuple(paper.sources)),
+        )
     )
-    words = frozenset(title_toks).union(abstract_toks)
+    title_hay, abstract_hay = hay((title_toks,)), hay((abstract_toks,))
+    hays = (title_hay + HAY_BREAK + abstract_hay, title_hay, abstract_hay, hay(author_toks))
     return PaperTerms(
-        frozenset(keys), hays, paper.upvotes, words, author_words, abstract_terms,
+        keys, hays, paper.upvotes, title_words | abstract_words, author_words, abstract_terms,
         title, abstract, authors,
     )  # fmt: skip
 
 
-def _tag_keys(categories: Iterable[str], sources: Iterable[str]) -> set[str]:
+@lru_cache(maxsize=1024)
+def _tag_keys(categories: tuple[str, ...], sources: tuple[str, ...]) -> frozenset[str]:
     cats = {c.strip().lower() for c in categories}
     keys = {CAT_NS + c for c in cats}
     keys.update(CAT_PREFIX_NS + c[:i] for c in cats for i in range(1, len(c) + 1))
     keys.update(SOURCE_NS + fold_name(s) for s in sources)
-    return keys
+    return frozenset(keys)
 
 
 def key_frequencies(papers: Iterable[PaperTerms]) -> dict[Key, float]:

@@ -14,13 +14,16 @@ between subscriptions), so 100k subscriptions stay well under 1 KB each:
 of at most ``MAX_PATH`` keys that every match of one conjunction must hold, rarest first,
 and the residual still to verify (None when the path proves the match). A query becomes
 at most ``MAX_CONJUNCTIONS`` conjunctions (disjunctive normal form); beyond that, Luwak's
-extraction: one any-of key set, each member verified against the whole query.
+extraction: one any-of key set, each member verified against the whole query. Entries
+are made disjoint (each also requires that the ones before it failed), so one paper
+reaches a subscription at most once.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from itertools import pairwise, product
 from typing import Any, TypeAlias
 
@@ -60,6 +63,7 @@ MAX_CONJUNCTIONS = 8
 
 Program: TypeAlias = tuple[Any, ...]
 Weight: TypeAlias = Callable[[Key], float]
+# (path of keys, residual to verify or None when the path proves the match)
 Entry: TypeAlias = tuple[tuple[Key, ...], Program | None]
 
 HAYS = {Field.ANY: HAY_ANY, Field.TITLE: HAY_TITLE, Field.ABSTRACT: HAY_ABSTRACT}
@@ -94,22 +98,23 @@ def _compile_leaf(q: Leaf) -> Program:
     return (UPVOTES, q.at_least)
 
 
-def evaluate(p: Program, t: PaperTerms) -> bool:  # noqa: PLR0911 - one case per opcode
+def evaluate(p: Program, keys: AbstractSet[Key], t: PaperTerms) -> bool:  # noqa: PLR0911
+    """``p`` on paper ``t``; ``keys`` is ``t.keys``, plus any ``pre:`` keys derived."""
     op = p[0]
     if op == KEY:
-        return p[1] in t.keys
+        return p[1] in keys
     if op == AND:
         for child in p[1]:  # noqa: SIM110 - a plain loop is twice as fast as all()
-            if not evaluate(child, t):
+            if not evaluate(child, keys, t):
                 return False
         return True
     if op == OR:
         for child in p[1]:  # noqa: SIM110 - a plain loop is twice as fast as any()
-            if evaluate(child, t):
+            if evaluate(child, keys, t):
                 return True
         return False
     if op == NOT:
-        return not evaluate(p[1], t)
+        return not evaluate(p[1], keys, t)
     if op == ABSTRACT_TERM:
         return p[1] in t.abstract_terms
     if op == UPVOTES:
@@ -150,27 +155,74 @@ _Conj: TypeAlias = tuple[frozenset[Key], tuple[Program, ...], tuple[Program, ...
 
 
 def plan(p: Program, weight: Weight) -> list[Entry]:
+    """Index entries for program ``p``. Their matches never overlap (each entry also
+    requires that the entries before it failed), so a paper reaches a subscription at
+    most once and the matcher needs no set to drop duplicates."""
     conjs = _dnf(p)
     if conjs is None:
-        anchors = _anchors(p, weight)
-        if anchors is None:
-            return [((), p)]
-        return [((k,), p) for k in sorted(anchors, key=_by(weight))]
-    return [_entry(c, weight) for c in conjs]
+        return _anchor_entries(p, weight)
+    entries: list[Entry] = []
+    for i, conj in enumerate(conjs):
+        path, checks = _entry(conj, weight)
+        earlier = [_negate(c, set(path)) for c in conjs[:i]]
+        if None in earlier:
+            continue  # an earlier conjunction holds wherever this one does
+        entries.append((path, _all((*checks, *(e for e in earlier if e is not None)))))
+    return entries
+
+
+def _anchor_entries(p: Program, weight: Weight) -> list[Entry]:
+    anchors = _anchors(p, weight)
+    if anchors is None:
+        return [((), p)]
+    ordered = sorted(anchors, key=_by(weight))
+    return [
+        ((k,), _all((p, *((NOT, (KEY, earlier)) for earlier in ordered[:i]))))
+        for i, k in enumerate(ordered)
+    ]
 
 
 def _by(weight: Weight) -> Callable[[Key], tuple[float, str]]:
     return lambda k: (weight(k), k if isinstance(k, str) else " ".join(k))
 
 
-def _entry(conj: _Conj, weight: Weight) -> Entry:
+def _entry(conj: _Conj, weight: Weight) -> tuple[tuple[Key, ...], tuple[Program, ...]]:
+    """The path (rarest keys first) and what is left to check for one conjunction."""
     required, exact, residual = conj
     path = tuple(sorted(required, key=_by(weight))[:MAX_PATH])
-    proven = set(path)
-    checks = (*(leaf for leaf in exact if needed_keys(leaf)[0][0] not in proven), *residual)
+    return path, (*_unproven(exact, set(path)), *residual)
+
+
+def _unproven(exact: tuple[Program, ...], proven: set[Key]) -> tuple[Program, ...]:
+    return tuple(leaf for leaf in exact if needed_keys(leaf)[0][0] not in proven)
+
+
+def _negate(conj: _Conj, proven: set[Key]) -> Program | None:
+    """NOT ``conj`` on a path holding ``proven``; None when ``conj`` surely holds there."""
+    leaves = (*_unproven(conj[1], proven), *conj[2])
+    if not leaves:
+        return None
+    return (NOT, leaves[0] if len(leaves) == 1 else (AND, leaves))
+
+
+def _all(checks: tuple[Program, ...]) -> Program | None:
     if not checks:
-        return path, None
-    return path, checks[0] if len(checks) == 1 else (AND, checks)
+        return None
+    return checks[0] if len(checks) == 1 else (AND, checks)
+
+
+def absent_keys(residual: Program) -> tuple[Key, ...] | None:
+    """The keys whose absence alone proves ``residual`` (``a -b``, a later OR branch)."""
+    parts = residual[1] if residual[0] == AND else (residual,)
+    out: list[Key] = []
+    for part in parts:
+        if part[0] != NOT:
+            return None
+        keys, sufficient = needed_keys(part[1])
+        if not sufficient or len(keys) != 1:
+            return None
+        out.append(keys[0])
+    return tuple(out)
 
 
 def _dnf(p: Program) -> list[_Conj] | None:

@@ -144,8 +144,12 @@ def _field_value(text: str, i: int, j: int, name: str, out: list[Token]) -> None
             )
         out.append(Token(Kind.WORD, text[i:j], i + 1))
     elif j >= len(text) or text[j] not in "(" + QUOTES:
+        example = _EXAMPLES.get(ALIASES.get(name.lower(), name.lower()), f'{name}:"some words"')
         raise QueryError(
             f"{name}: has no value",
             column=i,
-            hint=f'write {name}:word or {name}:"some words", with no space after the colon',
+            hint=f"write it with no space after the colon, e.g. {example}",
         )
+
+
+_EXAMPLES = {"cat": "cat:cs.LG", "source": "source:hf", "upvotes": "upvotes:>=10"}
