@@ -95,9 +95,7 @@ async def _always_ok() -> tuple[bool, str]:
     return True, "running"
 
 
-def build_web_app(
-    service: Paperbell, health: HealthCheck = _always_ok
-) -> web.Application:
+def build_web_app(service: Paperbell, health: HealthCheck = _always_ok) -> web.Application:
     app = web.Application(middlewares=[_errors], client_max_size=16 * 1024)
     app[SERVICE] = service
     app[HEALTH] = health
@@ -109,9 +107,7 @@ def build_web_app(
 
 
 @asynccontextmanager
-async def serve_web(
-    app: web.Application, host: str, port: int
-) -> AsyncIterator[tuple[str, int]]:
+async def serve_web(app: web.Application, host: str, port: int) -> AsyncIterator[tuple[str, int]]:
     """Listen until the block ends; yields the bound address (port 0 picks a free one)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
