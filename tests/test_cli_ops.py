@@ -1,0 +1,99 @@
+"""Operator CLI: digest (preview, now), outbox listing, status; mail goes to the file outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+
+from bot.app import build_service
+from bot.cli import main
+from bot.pipeline import match_cycle
+from bot.settings import load_settings
+from bot.store.sqlite import open_sqlite_store
+from tests.conftest import PROJECT_ROOT
+
+EXAMPLE = PROJECT_ROOT / "examples" / "papers.xml"
+
+
+def confirm(address: str) -> None:
+    """Confirm the address as its owner would by the link (the link path is tested in web)."""
+
+    async def run() -> None:
+        settings = load_settings()
+        store = await open_sqlite_store(settings.database_path)
+        try:
+            user = await store.find_user(email=address)
+            assert user is not None and user.email
+            await store.verify_email(user.id, user.email, datetime.now(UTC))
+            service = await build_service(settings, store)
+            await match_cycle(service.index, store, datetime.now(UTC))
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture
+def subscribed(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> str:
+    """ada@example.org, confirmed, subscribed for a digest; the bundled feed ingested."""
+    yesterday = format_datetime(datetime.now(UTC) - timedelta(days=1), usegmt=True)[:16]
+    feed = tmp_path / "papers.xml"
+    feed.write_text(EXAMPLE.read_text().replace("Fri, 20 Nov 2026", yesterday))
+    assert main(["subscribe", "--email", "ada@example.org", "llm OR circuit*"]) == 0
+    main(["ingest", "--source", f"feed:file:{feed}"])
+    confirm("ada@example.org")
+    capsys.readouterr()
+    return "ada@example.org"
+
+
+def test_digest_preview_prints_and_sends_nothing(
+    subscribed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = sorted(Path("data/outbox").glob("*.eml"))
+    assert main(["digest", "--preview", "--email", subscribed]) == 0
+    out = capsys.readouterr().out
+    assert "llm OR circuit*" in out and "LLM Circuit Analyses" in out
+    assert sorted(Path("data/outbox").glob("*.eml")) == before
+
+
+def test_digest_now_writes_one_digest_then_none(
+    subscribed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["digest", "--now", "--email", subscribed]) == 0
+    assert "1 digest(s) created" in capsys.readouterr().out
+    digests = list(Path("data/outbox").glob("digest*.eml"))
+    assert len(digests) == 1
+    mail = message_from_bytes(digests[0].read_bytes())
+    assert mail["To"] == subscribed and "paperbell digest" in mail["Subject"]
+    assert main(["digest", "--now", "--email", subscribed]) == 0  # same local date: no second
+    assert "0 digest(s) created" in capsys.readouterr().out
+
+
+def test_outbox_lists_states(subscribed: str, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["digest", "--now", "--email", subscribed])
+    capsys.readouterr()
+    assert main(["outbox", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    kinds = {(r["kind"], r["state"]) for r in rows}
+    assert ("confirm", "sent") in kinds and ("digest", "sent") in kinds
+    assert main(["outbox", "--status", "failed"]) == 0
+    assert "the outbox is empty of failed deliveries" in capsys.readouterr().out
+
+
+def test_digest_for_unknown_address(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["digest", "--now", "--email", "nobody@example.org"]) == 1
+    assert "no account has the address" in capsys.readouterr().err
+
+
+def test_status_lists_everything(subscribed: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "users: 1   subscriptions: 1" in out
+    assert "outbox: pending 0" in out
+    assert "ada@example.org" in out  # the next digest time
