@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from bot.http import HttpClient
 from bot.ingest import Clock, utc_now
-from bot.pipeline import SubscriptionIndex
+from bot.pipeline import SubscriptionIndex, recent_key_weights
 from bot.service import Paperbell
 from bot.settings import Settings, SourceConfig
 from bot.sources import build_source
@@ -33,7 +33,7 @@ class Resources:
 
 async def build_service(settings: Settings, store: Store, clock: Clock = utc_now) -> Paperbell:
     """The core facade with every stored subscription compiled into its index."""
-    index = SubscriptionIndex()
+    index = SubscriptionIndex(await recent_key_weights(store))
     await index.load(store)
     return Paperbell(settings, store, Signer(load_secret_key(settings)), clock, index)
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.analysis import Key, analyze_paper, key_frequencies
 from bot.errors import QueryError
 from bot.matcher import Match, Matcher
 from bot.models import MatchRecord, Owner, Paper, Subscription
@@ -31,8 +32,9 @@ def compile_subscription(sub: Subscription) -> Query:
 class SubscriptionIndex:
     """Every subscription, compiled and indexed; who owns each."""
 
-    def __init__(self) -> None:
-        self.matcher = Matcher()
+    def __init__(self, key_weights: Mapping[Key, float] | None = None) -> None:
+        # Weights only steer which terms index a subscription (speed), never the results.
+        self.matcher = Matcher(key_weights)
         self._subs: dict[int, Subscription] = {}
         # Subscriptions that can start matching a paper we already know: its upvotes grew.
         self._upvote_subs: set[int] = set()
@@ -72,6 +74,12 @@ class SubscriptionIndex:
                 continue
             by_owner[sub.owner].append(match)
         return [_record(owner, paper, matches, now) for owner, matches in by_owner.items()]
+
+
+async def recent_key_weights(store: Store, papers: int = 2000) -> dict[Key, float]:
+    """How common each term is among recent papers: the presearcher indexes each
+    subscription under its rarest terms, so fewer candidates need checking."""
+    return key_frequencies(analyze_paper(p) for p in await store.list_papers(limit=papers))
 
 
 def _record(owner: Owner, paper: Paper, matches: Sequence[Match], now: datetime) -> MatchRecord:

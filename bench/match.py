@@ -1,0 +1,322 @@
+"""Benchmark the subscription matcher against its peers at 1k, 10k and 100k subscriptions.
+
+    python bench/match.py           # full run, a few minutes on 2 cores
+    python bench/match.py --quick   # smoke run: fewer papers, 1k and 10k subscriptions
+    python bench/match.py --json    # one JSON object on stdout instead of the table
+
+Workload: see bench/match_workload.py (real text recombined, seeded subscriptions).
+Every method starts from the ``Paper`` and pays for its own analysis. Figures are papers
+per CPU second (``time.process_time``), each the best of up to three runs: other work on
+a shared machine only ever adds time.
+
+- paperbell: ``analyze_paper`` + ``Matcher.match_ids``; "+ words & score" builds the full
+  ``Match`` list (``match_terms``), on a sample of papers.
+- check every subscription: analyse the paper, evaluate every compiled subscription.
+- SQLite FTS5 / Tantivy: index the batch, then one query per subscription.
+- Hyperscan: every subscription's words in one pattern database, each paper scanned once
+  (no query logic: the multi-pattern speed limit).
+- floor: fold, tokenize and stem title and abstract (the analysis any matcher of this
+  language needs), then walk the paper's known hits (a Python loop over them): what any
+  matcher must at least do.
+
+Slow methods run on a sample (labelled): check-every on some papers, FTS5 and Tantivy on
+some subscriptions with the query time scaled to all of them. Memory is the growth of
+traced allocations (tracemalloc) while adding the subscriptions, per subscription. The
+cyclic GC is frozen after set-up so that a collection over 100k subscriptions' objects
+never lands inside one method's timing (the daemon should ``gc.freeze()`` after loading
+subscriptions too). The bench asserts that paperbell, check-every, FTS5 and Tantivy
+return the same hits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, bench/ comes first on sys.path, where bench/email.py and discord.py
+# would stand in for the real packages: take it off and put the project root on instead.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.match_peers import Fts5, Hyperscan, Tantivy  # noqa: E402
+from bench.match_workload import SEED, mid_frequency, recombined_papers, subscriptions  # noqa: E402
+from bot.analysis import analyze_paper, key_frequencies, term_key, text_tokens  # noqa: E402
+from bot.matcher import Matcher  # noqa: E402
+from bot.matcher_program import evaluate  # noqa: E402
+from bot.models import Paper  # noqa: E402
+from bot.query import Query  # noqa: E402
+from tests.reference_eval import load_corpus  # noqa: E402
+
+METHODS = {
+    "paperbell": "paperbell matcher",
+    "paperbell_full": "paperbell + words & score",
+    "check_every": "check every subscription",
+    "fts5": "SQLite FTS5, a query per sub",
+    "tantivy": "Tantivy, a query per sub",
+    "hyperscan": "Hyperscan, all words at once",
+    "floor": "floor: tokenize, stem, walk hits",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    papers: int
+    sizes: tuple[int, ...]
+    full_sample: int  # papers for words & score
+    evaluations: int  # check-every budget: papers x subscriptions
+    peer_subs: int  # FTS5/Tantivy: subscriptions actually run
+
+
+FULL = Config(
+    papers=1200,
+    sizes=(1_000, 10_000, 100_000),
+    full_sample=100,
+    evaluations=3_000_000,
+    peer_subs=10_000,
+)
+QUICK = Config(
+    papers=300, sizes=(1_000, 10_000), full_sample=30, evaluations=300_000, peer_subs=1_000
+)
+
+
+@dataclass
+class Figures:
+    subscriptions: int
+    papers_per_second: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    hits_per_paper: float = 0.0
+    bytes_per_subscription: float = 0.0
+    build_seconds: float = 0.0
+
+
+def cpu_seconds(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.process_time()
+    result = fn()
+    return time.process_time() - start, result
+
+
+RUNS = 3
+BUDGET = 6.0  # seconds per measurement, beyond which it is not repeated
+
+
+def best(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """The fastest of up to ``RUNS`` runs (one, if a run takes ``BUDGET``): other work on
+    the machine only ever adds time. Every method is measured this way."""
+    times: list[float] = []
+    result: Any = None
+    while len(times) < RUNS and sum(times) < BUDGET:
+        secs, result = cpu_seconds(fn)
+        times.append(secs)
+    return min(times), result
+
+
+def build(queries: Sequence[Query], weights: dict[Any, float]) -> tuple[Matcher, float, float]:
+    """The matcher, its build time, and bytes per subscription (a second, traced build)."""
+    matcher = Matcher(weights)
+
+    def add_all() -> None:
+        for i, q in enumerate(queries):
+            matcher.add(i, q)
+
+    seconds, _ = cpu_seconds(add_all)
+    traced = Matcher(weights)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i, q in enumerate(queries):
+        traced.add(i, q)
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    del traced
+    return matcher, seconds, grown / len(queries)
+
+
+def run_size(
+    n: int, queries: list[Query], papers: list[Paper], weights: dict[Any, float], cfg: Config
+) -> Figures:
+    fig = Figures(n)
+    matcher, fig.build_seconds, fig.bytes_per_subscription = build(queries, weights)
+    programs = list(matcher.programs())
+    hs = Hyperscan(queries)
+    gc.collect()
+    gc.freeze()
+    rate = fig.papers_per_second
+    secs, found = best(lambda: [matcher.match_ids(analyze_paper(p)) for p in papers])
+    rate["paperbell"] = len(papers) / secs
+    hits = [set(ids) for ids in found]
+    del found
+    fig.hits_per_paper = sum(map(len, hits)) / len(papers)
+    _full(matcher, papers[: cfg.full_sample], hits, fig)
+    _floor(papers, hits, fig)
+    _check_every(programs, papers, hits, cfg, fig)
+    picked = _spread(n, cfg.peer_subs)
+    by_sub = {i: {j for j, h in enumerate(hits) if i in h} for i in picked}
+    for name, peer in (("fts5", Fts5), ("tantivy", Tantivy)):
+        sample = [queries[i] for i in picked]
+        _peer(name, peer, queries=sample, papers=papers, by_sub=by_sub, n=n, fig=fig)
+    secs, _ = best(lambda: [hs.scan(f"{p.title}\n{p.abstract}".encode()) for p in papers])
+    rate["hyperscan"] = len(papers) / secs
+    fig.notes["hyperscan"] = f"{hs.patterns:,} patterns"
+    gc.unfreeze()
+    return fig
+
+
+def _full(matcher: Matcher, sample: list[Paper], hits: list[set[int]], fig: Figures) -> None:
+    secs, found = best(lambda: [matcher.match_terms(analyze_paper(p)) for p in sample])
+    assert [{m.sub_id for m in f} for f in found] == hits[: len(sample)], "match_terms differs"
+    fig.papers_per_second["paperbell_full"] = len(sample) / secs
+    fig.notes["paperbell_full"] = f"{len(sample)} papers"
+
+
+def _floor(papers: list[Paper], hits: list[set[int]], fig: Figures) -> None:
+    lists = [list(h) for h in hits]
+
+    def walk() -> None:
+        for paper, found in zip(papers, lists, strict=True):
+            {term_key(t) for t in text_tokens(paper.title)}
+            {term_key(t) for t in text_tokens(paper.abstract)}
+            out = []
+            for sid in found:
+                out.append(sid)  # the walk is what is measured
+
+    secs, _ = best(walk)
+    fig.papers_per_second["floor"] = len(papers) / secs
+
+
+def _check_every(
+    programs: list[Any], papers: list[Paper], hits: list[set[int]], cfg: Config, fig: Figures
+) -> None:
+    k = max(3, min(len(papers), cfg.evaluations // len(programs)))
+
+    def check() -> list[set[int]]:
+        out = []
+        for p in papers[:k]:
+            terms = analyze_paper(p)
+            out.append({sid for sid, prog in programs if evaluate(prog, terms.keys, terms)})
+        return out
+
+    secs, found = best(check)
+    assert found == hits[:k], "check-every differs from paperbell"
+    fig.papers_per_second["check_every"] = k / secs
+    if k < len(papers):
+        fig.notes["check_every"] = f"measured on {k} papers"
+
+
+def _peer(
+    name: str,
+    make: Callable[[], Any],
+    *,
+    queries: list[Query],
+    papers: list[Paper],
+    by_sub: dict[int, set[int]],
+    n: int,
+    fig: Figures,
+) -> None:
+    def index() -> Any:
+        fresh = make()
+        fresh.index(papers)
+        return fresh
+
+    index_secs, peer = best(index)
+    compiled = [peer.compile(q) for q in queries]  # once per subscription: not timed
+    query_secs, found = best(lambda: [peer.run(c) for c in compiled])
+    for (sub_id, expected), got in zip(by_sub.items(), found, strict=True):
+        assert got == expected, (
+            f"{name} differs on subscription {sub_id}: {queries[list(by_sub).index(sub_id)]}"
+        )
+    total = index_secs + query_secs * n / len(queries)
+    fig.papers_per_second[name] = len(papers) / total
+    if len(queries) < n:
+        fig.notes[name] = f"queries timed on {len(queries):,} subs, scaled to {n:,}"
+
+
+def _spread(n: int, k: int) -> list[int]:
+    """``k`` indices spread evenly over ``range(n)`` (all of them when k >= n)."""
+    return list(range(n)) if k >= n else [i * n // k for i in range(k)]
+
+
+def targets(fig: Figures) -> dict[str, dict[str, Any]]:
+    rate = fig.papers_per_second
+    return {
+        "vs_check_every": _target(rate["paperbell"] / rate["check_every"], 100, "≥ 100×"),
+        "vs_fts5": _target(rate["paperbell"] / rate["fts5"], 5, "≥ 5×"),
+        "floor_over_paperbell": _target(rate["floor"] / rate["paperbell"], 3, "≤ 3×", lower=True),
+        "bytes_per_subscription": _target(fig.bytes_per_subscription, 1024, "≤ 1 KB", lower=True),
+    }
+
+
+def _target(value: float, goal: float, text: str, lower: bool = False) -> dict[str, Any]:
+    met = value <= goal if lower else value >= goal
+    return {"value": round(value, 2), "target": text, "met": met}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+    cfg = QUICK if args.quick else FULL
+    papers = recombined_papers(cfg.papers)
+    subs = subscriptions(max(cfg.sizes), mid_frequency(papers))
+    queries = [q for _, q in subs]
+    history = key_frequencies(analyze_paper(p) for p in load_corpus())
+    for p in papers:  # warm the stem cache once, for every method alike
+        analyze_paper(p)
+    figures = []
+    for n in cfg.sizes:
+        figures.append(run_size(n, queries[:n], papers, history, cfg))
+        if not args.json:
+            print(f"  … {n:,} subscriptions done", file=sys.stderr)
+    report = {
+        "papers": len(papers),
+        "seed": SEED,
+        "examples": [text for text, _ in subs[:8]],
+        "sizes": [vars(f) for f in figures],
+        "targets_at": figures[-1].subscriptions,
+        "targets": targets(figures[-1]),
+    }
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return 0
+
+
+def render(report: dict[str, Any]) -> str:
+    sizes = report["sizes"]
+    lines = [
+        f"paperbell match bench: {report['papers']:,} papers, seed {report['seed']}; "
+        "papers per CPU second",
+        "subscriptions like: " + " | ".join(report["examples"]),
+        f"{'':34}" + "".join(f"{s['subscriptions']:>12,}" for s in sizes),
+    ]
+    for key, label in METHODS.items():
+        row = "".join(f"{s['papers_per_second'].get(key, 0):>12,.0f}" for s in sizes)
+        notes = "; ".join(
+            f"{s['subscriptions']:,}: {s['notes'][key]}" for s in sizes if key in s["notes"]
+        )
+        lines.append(f"{label:34}{row}" + (f"   ({notes})" if notes else ""))
+    for key, label, fmt in (
+        ("hits_per_paper", "hits per paper", ",.1f"),
+        ("bytes_per_subscription", "bytes per subscription", ",.0f"),
+        ("build_seconds", "build seconds (CPU)", ",.2f"),
+    ):
+        lines.append(f"{label:34}" + "".join(f"{s[key]:>12{fmt}}" for s in sizes))
+    at = report["targets_at"]
+    note = "" if at == 100_000 else " (the issue sets them at 100,000: run without --quick)"
+    lines.append(f"targets at {at:,} subscriptions{note}:")
+    for name, t in report["targets"].items():
+        verdict = "met" if t["met"] else "MISSED"
+        lines.append(f"  {name:28}{t['value']:>10,}  target {t['target']:8} {verdict}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
