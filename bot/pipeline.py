@@ -1,9 +1,10 @@
 """Ingest → match → records, as one step per cycle.
 
 ``SubscriptionIndex`` keeps every subscription compiled in a ``Matcher`` (loaded once,
-then edited in place as people subscribe and unsubscribe). ``match_cycle`` matches a
-cycle's papers and stores one ``MatchRecord`` per (owner, paper) — together with the
-deliveries it calls for, in the store's same transaction.
+then edited in place as people subscribe and unsubscribe, and synced with the store at
+each cycle for changes made elsewhere: the CLI's process, unsubscribe links).
+``match_cycle`` matches a cycle's papers and stores one ``MatchRecord`` per (owner,
+paper) — together with the deliveries it calls for, in the store's same transaction.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class SubscriptionIndex:
         self._subs: dict[int, Subscription] = {}
         # Subscriptions that can start matching a paper we already know: its upvotes grew.
         self._upvote_subs: set[int] = set()
+        # The store's subscriptions as last synced; None until loaded.
+        self._marker: tuple[int, int] | None = None
+        self._unparsable: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._subs)
@@ -59,11 +63,31 @@ class SubscriptionIndex:
             self._upvote_subs.discard(sub_id)
 
     async def load(self, store: Store) -> None:
-        for sub in await store.list_subscriptions():
-            try:
-                self.add(sub)
-            except QueryError as exc:  # stored by an older paperbell with other rules
-                log.warning("subscription %s no longer parses (%s); skipped", sub.id, exc)
+        """Compile every stored subscription."""
+        await self.sync(store, force=True)
+
+    async def sync(self, store: Store, *, force: bool = False) -> None:
+        """Catch up with subscriptions another process (the CLI) or a path that bypasses
+        the index (an unsubscribe link) added or removed; a cheap check when none did."""
+        marker = await store.subscriptions_marker()
+        if marker == self._marker and not force:
+            return
+        # Only what was indexed before the read: a subscribe finishing meanwhile stays.
+        before = set(self._subs)
+        stored = {sub.id: sub for sub in await store.list_subscriptions()}
+        for sub_id in before - stored.keys():
+            self.remove(sub_id)
+        for sub in stored.values():
+            if sub.id not in self._subs and sub.id not in self._unparsable:
+                self._add_stored(sub)
+        self._marker = marker
+
+    def _add_stored(self, sub: Subscription) -> None:
+        try:
+            self.add(sub)
+        except QueryError as exc:  # stored by an older paperbell with other rules
+            self._unparsable.add(sub.id)  # warned once, not at every sync
+            log.warning("subscription %s no longer parses (%s); skipped", sub.id, exc)
 
     def records(self, paper: Paper, now: datetime, *, upvotes_only: bool) -> list[MatchRecord]:
         """One record per owner whose subscriptions match ``paper``."""
@@ -109,6 +133,7 @@ async def match_cycle(index: SubscriptionIndex, store: Store, now: datetime) -> 
     upvotes is). The queue is cleared in the transaction that stores the records, so an
     interrupted cycle is finished by the next one.
     """
+    await index.sync(store)
     new, updated = await store.queued_for_matching()
     records = _collect(index, new, now, upvotes_only=False)
     records += _collect(index, updated, now, upvotes_only=True)

@@ -223,6 +223,11 @@ class Store(Protocol):
         """Every subscription (of ``owner`` if given), oldest first."""
         ...
 
+    async def subscriptions_marker(self) -> tuple[int, int]:
+        """(count, highest id ever issued) of subscriptions: ids are never reused, so it changes
+        whenever a subscription is added or removed, by this process or another."""
+        ...
+
     async def count_matches(self, sub_ids: Sequence[int]) -> dict[int, int]:
         """Matches so far per subscription id (0 for none)."""
         ...
