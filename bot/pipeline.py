@@ -134,12 +134,13 @@ async def match_cycle(index: SubscriptionIndex, store: Store, now: datetime) -> 
     interrupted cycle is finished by the next one.
     """
     await index.sync(store)
-    new, updated = await store.queued_for_matching()
-    records = _collect(index, new, now, upvotes_only=False)
-    records += _collect(index, updated, now, upvotes_only=True)
-    keys = [p.key for p in (*new, *updated)]
-    stored = await store.record_matches(records, now, matched=keys) if keys else []
-    return MatchSummary(len(keys), len(stored), len({r.owner for r in stored}))
+    queued = await store.queued_for_matching()
+    records = _collect(index, queued.new, now, upvotes_only=False)
+    records += _collect(index, queued.updated, now, upvotes_only=True)
+    if not queued.versions:
+        return MatchSummary(0, 0, 0)
+    stored = await store.record_matches(records, now, matched=queued.versions)
+    return MatchSummary(len(queued.versions), len(stored), len({r.owner for r in stored}))
 
 
 def _collect(

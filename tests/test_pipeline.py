@@ -198,7 +198,7 @@ async def test_papers_stored_but_never_matched_are_matched_after_a_restart(
     await ingest(store, paper("2611.00001", "Diffusion"))  # ...and the process dies here
     restarted = await build_service(service.settings, store, clock=lambda: NOW)
     assert (await match_cycle(restarted.index, store, NOW)).matched == 1
-    assert await store.queued_for_matching() == ([], [])
+    assert (await store.queued_for_matching()).versions == {}
 
 
 async def test_the_same_paper_from_another_source_is_not_news_again(
@@ -210,3 +210,17 @@ async def test_the_same_paper_from_another_source_is_not_news_again(
     assert (await match_cycle(service.index, store, NOW)).matched == 1
     await ingest(store, paper("2611.00001", "Diffusion", sources=("hf",), upvotes=4))
     assert (await match_cycle(service.index, store, NOW)).matched == 0
+
+
+async def test_an_upvote_change_stored_while_matching_is_matched_next_time(
+    service: Paperbell, store: SqliteStore
+) -> None:
+    """The match step clears only the queue versions it read: a paper queued again while it
+    was matching (HF reported more upvotes) stays queued for the next step."""
+    ada = await service.user_for_discord("111")
+    await service.subscribe(ada.owner, "diffusion upvotes:>=20", DM)
+    await ingest(store, paper("2611.00001", "Diffusion", upvotes=3, sources=("hf",)))
+    read = await store.queued_for_matching()  # a match step starts and reads the queue...
+    await ingest(store, paper("2611.00001", "Diffusion", upvotes=25, sources=("hf",)))
+    await store.record_matches([], NOW, matched=read.versions)  # ...and finishes
+    assert (await match_cycle(service.index, store, NOW)).matched == 1

@@ -73,6 +73,15 @@ class DeliveryBatch:
     deliveries: tuple[Delivery, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class QueuedPapers:
+    """The match queue as one match step read it."""
+
+    new: tuple[Paper, ...] = ()
+    updated: tuple[Paper, ...] = ()
+    versions: Mapping[str, int] = field(default_factory=dict)  # paper key -> version read
+
+
 class Store(Protocol):
     async def ingest(
         self, sightings: Sequence[Sighting], state: SourceState, now: datetime
@@ -234,8 +243,8 @@ class Store(Protocol):
 
     # --- matches and the outbox -------------------------------------------------------------
 
-    async def queued_for_matching(self, limit: int = 5000) -> tuple[list[Paper], list[Paper]]:
-        """Papers ``ingest`` stored that no match step has taken yet: (new, updated).
+    async def queued_for_matching(self, limit: int = 5000) -> QueuedPapers:
+        """Papers ``ingest`` stored that no match step has taken yet.
 
         ``ingest`` queues its new and updated papers in its own transaction, so a crash
         between storing and matching delays alerts but never loses them.
@@ -243,10 +252,15 @@ class Store(Protocol):
         ...
 
     async def record_matches(
-        self, records: Sequence[MatchRecord], now: datetime, *, matched: Sequence[str] = ()
+        self,
+        records: Sequence[MatchRecord],
+        now: datetime,
+        *,
+        matched: Mapping[str, int] | None = None,
     ) -> list[MatchRecord]:
         """Store new matches and, in the same transaction, the deliveries they call for,
-        and take the ``matched`` paper keys off the match queue.
+        and take the ``matched`` papers (key -> queue version read) off the match queue;
+        one queued again since it was read stays queued.
 
         A match already stored for (owner, paper) is ignored, as is one whose subscriptions
         are all gone. Per delivery mode of the match's subscriptions: discord -> a Discord

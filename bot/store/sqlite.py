@@ -34,6 +34,7 @@ from bot.errors import StoreError
 from bot.merge import merge_batch
 from bot.models import Paper, Sighting, SourceState, UpsertResult
 from bot.store import sqlite_codec as codec
+from bot.store.base import QueuedPapers
 from bot.store.sqlite_accounts import AccountsMixin
 from bot.store.sqlite_meta import MetaMixin
 from bot.store.sqlite_outbox import OutboxMixin
@@ -46,14 +47,16 @@ SEARCH_WEIGHTS = (5.0, 1.0, 2.0)
 
 _COLUMNS = ", ".join(codec.PAPER_COLUMNS)
 _SELECT_PAPERS = f"SELECT {_COLUMNS} FROM papers"
-_QUEUE_COLUMNS = "q.upvotes_only, " + ", ".join(f"p.{c}" for c in codec.PAPER_COLUMNS)
+_KEY_COLUMN = codec.PAPER_COLUMNS.index("key")
+_QUEUE_COLUMNS = "q.version, q.upvotes_only, " + ", ".join(f"p.{c}" for c in codec.PAPER_COLUMNS)
 # New papers always wait as news; an update joins the queue only if nothing waits for it.
 _QUEUE_NEW = (
     "INSERT INTO match_queue (paper_key, upvotes_only, queued_at) VALUES (?, 0, ?)"
-    " ON CONFLICT (paper_key) DO UPDATE SET upvotes_only = 0"
+    " ON CONFLICT (paper_key) DO UPDATE SET upvotes_only = 0, version = version + 1"
 )
 _QUEUE_UPDATED = (
-    "INSERT OR IGNORE INTO match_queue (paper_key, upvotes_only, queued_at) VALUES (?, 1, ?)"
+    "INSERT INTO match_queue (paper_key, upvotes_only, queued_at) VALUES (?, 1, ?)"
+    " ON CONFLICT (paper_key) DO UPDATE SET version = version + 1"
 )
 _INSERT_PAPER = (
     f"INSERT INTO papers ({_COLUMNS}, updated_at) "
@@ -143,16 +146,19 @@ class SqliteStore(AccountsMixin, OutboxMixin, MetaMixin):
             await _queue_for_matching(db, plan.result, stamp)
         return plan.result
 
-    async def queued_for_matching(self, limit: int = 5000) -> tuple[list[Paper], list[Paper]]:
-        """Papers waiting for the match step: (new ones, updated ones), oldest first."""
+    async def queued_for_matching(self, limit: int = 5000) -> QueuedPapers:
+        """Papers waiting for the match step, oldest first, with the versions read."""
         sql = (
             f"SELECT {_QUEUE_COLUMNS} FROM match_queue q JOIN papers p ON p.key = q.paper_key"
             " ORDER BY q.queued_at, q.paper_key LIMIT ?"
         )
         rows = await self._read("reading the match queue", sql, limit)
-        new = [codec.paper_from_row(row[1:]) for row in rows if not row[0]]
-        updated = [codec.paper_from_row(row[1:]) for row in rows if row[0]]
-        return new, updated
+        papers = [(codec.paper_from_row(row[2:]), bool(row[1])) for row in rows]
+        return QueuedPapers(
+            new=tuple(p for p, upvotes_only in papers if not upvotes_only),
+            updated=tuple(p for p, upvotes_only in papers if upvotes_only),
+            versions={row[2 + _KEY_COLUMN]: int(row[0]) for row in rows},
+        )
 
     async def get_paper(self, key: str) -> Paper | None:
         rows = await self._read(f"reading paper {key!r}", f"{_SELECT_PAPERS} WHERE key = ?", key)

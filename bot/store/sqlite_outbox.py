@@ -105,12 +105,17 @@ class OutboxMixin:
     # --- matches ----------------------------------------------------------------------------
 
     async def record_matches(
-        self, records: Sequence[MatchRecord], now: datetime, *, matched: Sequence[str] = ()
+        self,
+        records: Sequence[MatchRecord],
+        now: datetime,
+        *,
+        matched: Mapping[str, int] | None = None,
     ) -> list[MatchRecord]:
         added: list[MatchRecord] = []
         async with self._write(f"recording {len(records)} matches") as db:
             await db.executemany(
-                "DELETE FROM match_queue WHERE paper_key = ?", [(k,) for k in matched]
+                "DELETE FROM match_queue WHERE paper_key = ? AND version = ?",
+                list((matched or {}).items()),
             )
             owners = _OwnerCache(db)
             for record in records:
