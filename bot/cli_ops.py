@@ -72,7 +72,7 @@ async def status_lines(res: Resources) -> list[str]:
         st = states.get(config.source_id)
         ok = st.last_success.isoformat(timespec="minutes") if st and st.last_success else "never"
         err = (
-            f"; last error {st.last_error_at:%Y-%m-%d %H:%M}: {st.last_error}"
+            f"; last error {st.last_error_at:%Y-%m-%d %H:%M} UTC: {st.last_error}"
             if (st and st.last_error and st.last_error_at)
             else ""
         )
@@ -91,7 +91,8 @@ def next_digests(users: list[User]) -> list[str]:
     now = utc_now()
     rows = []
     for user in users:
-        day = next_local_date(user, now) if user.email_deliverable else None
+        wants = user.email_deliverable and not user.paused
+        day = next_local_date(user, now) if wants else None
         if day is not None:
             when = slot(user, day).astimezone(ZoneInfo(user.timezone))
             rows.append(f"  {user.email:<32} {when:%a %Y-%m-%d %H:%M} {user.timezone}")
