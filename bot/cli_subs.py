@@ -10,10 +10,12 @@ from typing import Any
 
 from bot.app import open_resources
 from bot.cli_ops import send_email
+from bot.cli_papers import positive_int
 from bot.errors import NotFoundError
 from bot.models import DeliveryMode, Owner, OwnerKind
-from bot.service import QueryTest, SubscriptionView
+from bot.service import Paperbell, QueryTest, SubscriptionView
 from bot.settings import Settings
+from bot.store.base import Store
 
 DELIVERIES = {
     "digest": frozenset({DeliveryMode.EMAIL_DIGEST}),
@@ -23,8 +25,6 @@ DELIVERIES = {
 
 
 def add_subscription_commands(commands: Any) -> None:
-    from bot.cli_papers import positive_int
-
     test = commands.add_parser("test-query", help="what a query would have matched lately")
     test.add_argument("query")
     test.add_argument("--days", type=positive_int, default=7)
@@ -129,7 +129,7 @@ async def cmd_subscriptions(args: argparse.Namespace, settings: Settings) -> int
     return 0
 
 
-async def _views(service: Any, owners: list[Owner] | None) -> list[SubscriptionView]:
+async def _views(service: Paperbell, owners: list[Owner] | None) -> list[SubscriptionView]:
     if owners is None:
         owners = list(dict.fromkeys(s.owner for s in await service.store.list_subscriptions()))
     views: list[SubscriptionView] = []
@@ -138,7 +138,7 @@ async def _views(service: Any, owners: list[Owner] | None) -> list[SubscriptionV
     return views
 
 
-async def _owner_names(store: Any, views: list[SubscriptionView]) -> dict[Owner, str]:
+async def _owner_names(store: Store, views: list[SubscriptionView]) -> dict[Owner, str]:
     names: dict[Owner, str] = {}
     for owner in {v.subscription.owner for v in views}:
         if owner.kind is OwnerKind.USER:

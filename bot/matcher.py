@@ -19,7 +19,7 @@ speed, never results.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 
 from bot.analysis import Key, PaperTerms, analyze_paper
 from bot.matcher_explain import Explainer, Match
@@ -77,9 +77,11 @@ class Matcher:
     def match(self, paper: Paper) -> list[Match]:
         return self.match_terms(analyze_paper(paper))
 
-    def match_terms(self, terms: PaperTerms) -> list[Match]:
-        """Every subscription ``terms`` matches, by ``sub_id``, with words and score."""
-        ids = self.match_ids(terms)
+    def match_terms(self, terms: PaperTerms, only: Container[int] | None = None) -> list[Match]:
+        """Every subscription ``terms`` matches, by ``sub_id``, with words and score;
+        ``only``: explain just these (explaining is the costly part)."""
+        found = self.match_ids(terms)
+        ids = [sid for sid in found if sid in only] if only is not None else list(found)
         if not ids:
             return []
         explainer = Explainer(terms)

@@ -92,11 +92,9 @@ class SubscriptionIndex:
     def records(self, paper: Paper, now: datetime, *, upvotes_only: bool) -> list[MatchRecord]:
         """One record per owner whose subscriptions match ``paper``."""
         by_owner: dict[Owner, list[Match]] = defaultdict(list)
-        for match in self.matcher.match(paper):
-            sub = self._subs.get(match.sub_id)
-            if sub is None or (upvotes_only and match.sub_id not in self._upvote_subs):
-                continue
-            by_owner[sub.owner].append(match)
+        wanted = self._upvote_subs if upvotes_only else self._subs
+        for match in self.matcher.match_terms(analyze_paper(paper), only=wanted):
+            by_owner[self._subs[match.sub_id].owner].append(match)
         return [_record(owner, paper, matches, now) for owner, matches in by_owner.items()]
 
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from bot.errors import FetchError, RateLimitedError, SourceParseError
-from bot.http import HttpClient, HttpResponse, Params
-from bot.models import FetchResult, HttpCacheEntry
+from bot.http import HttpClient, HttpResponse, Params, request_url
+from bot.models import FetchResult, HttpCacheEntry, SourceState
 from bot.settings import SourceConfig
 
 ARXIV_THROTTLE = "arxiv"  # API and RSS together: arXiv counts them as one client
@@ -59,6 +59,15 @@ def http_error(config: SourceConfig, response: HttpResponse, message: str = "") 
     status = f"HTTP {response.status} {response.reason}".rstrip()
     detail = f"{status}: {message}" if message else status
     return parse_error(config, f"{detail} (GET {response.url})")
+
+
+async def conditional_get(
+    config: SourceConfig, http: HttpClient, state: SourceState, *, throttle_key: str
+) -> HttpResponse:
+    """GET the source's one URL, sending back the validators kept from the last 200."""
+    url = config.url
+    cache = state.http_cache.get(request_url(url))
+    return await fetch(config, http, url, cache=cache, throttle_key=throttle_key)
 
 
 def not_modified_result(response: HttpResponse) -> FetchResult:

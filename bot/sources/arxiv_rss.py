@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.arxiv_ids import ArxivId, find_arxiv_id_in_url, parse_arxiv_id
-from bot.http import HttpClient, request_url
+from bot.http import HttpClient
 from bot.models import AnnounceType, FetchResult, Links, Paper, Sighting, SourceState
 from bot.settings import SourceConfig
 from bot.sources._common import (
     ARXIV_THROTTLE,
     arxiv_links,
     cache_update,
-    fetch,
+    conditional_get,
     http_error,
     local_name,
     not_modified_result,
@@ -187,13 +187,8 @@ class ArxivRssSource:
         self._http = http
 
     async def fetch(self, state: SourceState) -> FetchResult:
-        url = self.config.url
-        response = await fetch(
-            self.config,
-            self._http,
-            url,
-            cache=state.http_cache.get(request_url(url)),
-            throttle_key=ARXIV_THROTTLE,
+        response = await conditional_get(
+            self.config, self._http, state, throttle_key=ARXIV_THROTTLE
         )
         if response.not_modified:
             return not_modified_result(response)

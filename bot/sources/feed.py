@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 import feedparser
 
 from bot.arxiv_ids import ArxivId, find_arxiv_id_in_url, parse_arxiv_id
-from bot.http import HttpClient, request_url
+from bot.http import HttpClient
 from bot.models import FetchResult, Links, Paper, Sighting, SourceState
 from bot.settings import SourceConfig
 from bot.sources._common import (
     cache_update,
-    fetch,
+    conditional_get,
     http_error,
     not_modified_result,
     parse_error,
@@ -171,14 +171,10 @@ class FeedSource:
         self._http = http
 
     async def fetch(self, state: SourceState) -> FetchResult:
-        url = self.config.url
-        response = await fetch(
-            self.config,
-            self._http,
-            url,
-            cache=state.http_cache.get(request_url(url)),
-            # Feeds on one host take turns (spaced by min_request_interval if set).
-            throttle_key=f"feed:{urlsplit(url).hostname or ''}",
+        # Feeds on one host take turns (spaced by min_request_interval if set).
+        host = urlsplit(self.config.url).hostname or ""
+        response = await conditional_get(
+            self.config, self._http, state, throttle_key=f"feed:{host}"
         )
         if response.not_modified:
             return not_modified_result(response)
