@@ -6,18 +6,27 @@ passes it down. Invalid values become one ``ConfigError`` line naming the settin
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
 from bot.models import SourceKind
 
 ENV_PREFIX = "PAPERBELL_"
+MIN_SECRET_BYTES = 32  # HMAC-SHA256 keys shorter than its output weaken the signatures
 
 DEFAULT_URLS: dict[SourceKind, str] = {
     SourceKind.HF_DAILY: "https://huggingface.co/api/daily_papers",
@@ -187,11 +196,13 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings, description="Web endpoint.")
     public_url: str = Field(
         default="http://localhost:8080",
-        description="Base URL of the web endpoint for links in mail; HTTPS in production.",
+        description="Base URL of the web endpoint for links in mail; must be https:// "
+        "unless the web endpoint or this URL is on loopback.",
     )
     secret_key: SecretStr | None = Field(
         default=None,
-        description="Signs confirm/unsubscribe links; generated into DATA_DIR when unset.",
+        description="Signs confirm/unsubscribe links (32 bytes or more); generated into "
+        "DATA_DIR when unset.",
     )
     shutdown_grace: float = Field(
         default=20.0, ge=0, le=600, description="Seconds to finish work in flight on SIGTERM."
@@ -224,9 +235,46 @@ class Settings(BaseSettings):
             seen.add(src.source_id)
         return self
 
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        size = len(value.get_secret_value().encode()) if value is not None else 0
+        if 0 < size < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"{size} bytes is too short to sign links; use {MIN_SECRET_BYTES} or more, "
+                "e.g. the output of: python -c 'import secrets; print(secrets.token_hex(32))'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_public_url(self) -> Settings:
+        parts = urlsplit(self.public_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"public_url: {self.public_url!r} needs a scheme and a host, "
+                "like https://papers.example.org"
+            )
+        # Plain http is harmless only where nobody else can listen: the links carry tokens.
+        if parts.scheme == "http" and not (_loopback(self.web.host) or _loopback(parts.hostname)):
+            raise ValueError(
+                f"public_url: {self.public_url!r} is plain http while the web endpoint "
+                f"listens on {self.web.host}; use an https:// URL (a TLS reverse proxy) "
+                "or bind PAPERBELL_WEB__HOST to 127.0.0.1"
+            )
+        return self
+
     @property
     def database_path(self) -> Path:
         return self.data_dir / "paperbell.db"
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(**overrides: Any) -> Settings:

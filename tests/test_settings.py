@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from bot.cli import main
 from bot.errors import ConfigError
 from bot.models import SourceKind
 from bot.settings import SourceConfig, load_settings
@@ -61,6 +62,9 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ("PAPERBELL_SOURCES", '[{"kind":"hf_daily","colour":"red"}]', "colour: Extra inputs"),
         ("PAPERBELL_HTTP__TIMEOUT", "soon", "PAPERBELL_HTTP__TIMEOUT: Input should be a valid"),
         ("PAPERBELL_LOG_FORMAT", "xml", "PAPERBELL_LOG_FORMAT: Input should be"),
+        ("PAPERBELL_PUBLIC_URL", "bell.example.org", "PAPERBELL_PUBLIC_URL: 'bell.example.org'"),
+        ("PAPERBELL_PUBLIC_URL", "https://", "needs a scheme and a host"),
+        ("PAPERBELL_SECRET_KEY", "x" * 31, "PAPERBELL_SECRET_KEY: 31 bytes is too short"),
     ],
 )
 def test_invalid_configuration_is_one_clear_line(
@@ -97,12 +101,12 @@ def test_every_setting_is_documented() -> None:
 
 def test_secrets_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAPERBELL_SMTP__PASSWORD", "hunter2")
-    monkeypatch.setenv("PAPERBELL_SECRET_KEY", "s3cr3t-key")
+    monkeypatch.setenv("PAPERBELL_SECRET_KEY", "s3cr3t-key-of-at-least-32-bytes!!")
     settings = load_settings()
     assert isinstance(settings.smtp.password, SecretStr)
     assert settings.smtp.password.get_secret_value() == "hunter2"
     for text in (repr(settings), str(settings), settings.model_dump_json()):
-        assert "hunter2" not in text and "s3cr3t-key" not in text
+        assert "hunter2" not in text and "s3cr3t-key-of-at-least-32-bytes!!" not in text
     secret_envs = {d.env for d in iter_settings() if d.secret}
     assert {"PAPERBELL_SMTP__PASSWORD", "PAPERBELL_SECRET_KEY"} <= secret_envs
 
@@ -114,3 +118,25 @@ def test_readme_settings_table_is_in_step() -> None:
     assert render_settings_table() in readme, (
         "the README's configuration table is stale: run `python -m bot.settings_doc --readme`"
     )
+
+
+def test_plain_http_public_url_needs_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAPERBELL_WEB__HOST", "0.0.0.0")
+    monkeypatch.setenv("PAPERBELL_PUBLIC_URL", "http://bell.example.org")
+    with pytest.raises(ConfigError, match=r"^PAPERBELL_PUBLIC_URL: .* plain http .* https://"):
+        load_settings()
+    # A local trial stays possible: the endpoint or the link target is on loopback.
+    assert load_settings(public_url="https://bell.example.org").web.host == "0.0.0.0"
+    assert load_settings(public_url="http://localhost:8080").public_url
+    monkeypatch.setenv("PAPERBELL_WEB__HOST", "127.0.0.1")
+    assert load_settings().public_url == "http://bell.example.org"
+
+
+def test_bad_link_settings_exit_78_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PAPERBELL_SECRET_KEY", "too-short")
+    assert main(["status"]) == 78
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "PAPERBELL_SECRET_KEY" in err and "32" in err
+    assert not Path("data").exists()

@@ -68,6 +68,6 @@ def test_key_generated_once_with_private_mode(tmp_path: Path) -> None:
 
 
 def test_configured_key_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PAPERBELL_SECRET_KEY", "configured")
-    assert load_secret_key(load_settings(data_dir=tmp_path)) == b"configured"
+    monkeypatch.setenv("PAPERBELL_SECRET_KEY", "configured-" + "k" * 32)
+    assert load_secret_key(load_settings(data_dir=tmp_path)) == b"configured-" + b"k" * 32
     assert not (tmp_path / "secret_key").exists()
