@@ -76,22 +76,22 @@ class LinkBuilder:
 
     signer: Signer
     public_url: str
-    from_address: str
 
     @classmethod
     def from_settings(cls, settings: Settings, signer: Signer) -> LinkBuilder:
-        return cls(signer, settings.public_url, settings.smtp.from_address)
+        return cls(signer, settings.public_url)
 
     def _url(self, path: str, token: str) -> str:
         return f"{self.public_url.rstrip('/')}/{path}/{token}"
 
     def message_links(self, address: str) -> MessageLinks:
-        """One-click HTTPS and mailto unsubscribe; neither expires."""
+        """The one-click unsubscribe link, which never expires.
+
+        No ``mailto:`` unsubscribe: nothing reads mail sent to paperbell, so such a request
+        would be lost while the sender believes it worked.
+        """
         token = self.signer.sign(UNSUBSCRIBE, {"email": address})
-        return MessageLinks(
-            unsubscribe_all=self._url(UNSUBSCRIBE, token),
-            unsubscribe_mailto=f"mailto:{self.from_address}?subject=unsubscribe%20{token}",
-        )
+        return MessageLinks(unsubscribe_all=self._url(UNSUBSCRIBE, token))
 
     def stop_subscription_url(self, address: str, sub_id: int) -> str:
         return self._url(

@@ -81,7 +81,6 @@ class MessageLinks:
     """Links the core signs for a message; notifiers only place them."""
 
     unsubscribe_all: str | None = None  # HTTPS one-click: stop all email to this address
-    unsubscribe_mailto: str | None = None
     manage: str | None = None
 
 

@@ -58,7 +58,7 @@ async def main(db_path: Path, received: Path, pause: float) -> int:
     store = await open_sqlite_store(db_path)
     try:
         await store.requeue_stale_sending(utc_now())
-        links = LinkBuilder(Signer(b"worker"), "http://localhost", "bell@localhost")
+        links = LinkBuilder(Signer(b"worker"), "http://localhost")
         dispatcher = Dispatcher(
             store, {Channel.DISCORD: FileChannel(received, pause)}, links, utc_now, random.Random(1)
         )

@@ -23,7 +23,7 @@ from bot.tokens import Signer
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 SIGNER = Signer(b"outbox-tests-key-" * 2)
-LINKS = LinkBuilder(SIGNER, "https://bell.example.org", "bell@example.org")
+LINKS = LinkBuilder(SIGNER, "https://bell.example.org")
 DISCORD = frozenset({DeliveryMode.DISCORD})
 INSTANT = frozenset({DeliveryMode.EMAIL_INSTANT})
 DIGEST = frozenset({DeliveryMode.EMAIL_DIGEST})

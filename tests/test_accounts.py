@@ -185,9 +185,6 @@ async def test_unsubscribe_all_is_idempotent_until_the_address_is_set_again(
     user = await verified_user(store)
     links = LINKS.message_links("ada@example.org")
     assert links.unsubscribe_all is not None
-    assert links.unsubscribe_mailto == (
-        f"mailto:bell@example.org?subject=unsubscribe%20{token_of(links.unsubscribe_all)}"
-    )
     token = token_of(links.unsubscribe_all)
     years_later = NOW + timedelta(days=800)  # unsubscribe links never expire
     first = await accounts.unsubscribe(store, SIGNER, token, years_later)

@@ -157,7 +157,7 @@ def test_headers(renderer: Renderer) -> None:
     assert msg["From"] == "paperbell <bell@example.org>"
     assert msg["To"] == "reader@example.org"
     assert msg["List-Id"] == "paperbell <bell.example.org>"
-    assert msg["List-Unsubscribe"] == f"<{LINKS.unsubscribe_all}>, <{LINKS.unsubscribe_mailto}>"
+    assert msg["List-Unsubscribe"] == f"<{LINKS.unsubscribe_all}>"  # no mailto nobody reads
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg["Auto-Submitted"] == "auto-generated"
 
@@ -169,7 +169,7 @@ def test_list_unsubscribe_survives_serialisation_verbatim(renderer: Renderer) ->
     raw = renderer.digest(message).as_bytes()
     assert f"<{long_link}>".encode() in raw
     assert b"=?utf-8?" not in raw.split(b"List-Unsubscribe:")[1].split(b"\r\n\r\n")[0][:300]
-    assert parse(raw)["List-Unsubscribe"].startswith(f"<{long_link}>, <mailto:")
+    assert parse(raw)["List-Unsubscribe"] == f"<{long_link}>"
 
 
 def test_message_id_is_derived_from_the_key(renderer: Renderer) -> None:

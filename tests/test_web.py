@@ -43,7 +43,7 @@ async def web(service: Paperbell) -> AsyncIterator[tuple[str, aiohttp.ClientSess
 
 
 def links(service: Paperbell) -> LinkBuilder:
-    return LinkBuilder(service.signer, "https://bell.example.org", "bell@example.org")
+    return LinkBuilder(service.signer, "https://bell.example.org")
 
 
 def path_of(url: str) -> str:

@@ -29,7 +29,7 @@ _LINE = 78
 
 
 class _UriListHeader(UnstructuredHeader, BaseHeader):
-    """``List-Unsubscribe: <https://...>, <mailto:...>`` sent verbatim.
+    """``List-Unsubscribe: <https://...>`` sent verbatim.
 
     The stdlib folder turns any token longer than the line limit (a signed link easily is)
     into RFC 2047 encoded-words, which no client decodes inside ``<...>``. The URIs are
@@ -107,14 +107,13 @@ def header_uri(uri: str) -> str:
 
 
 def add_list_headers(msg: EmailMessage, links: MessageLinks, list_id: str) -> None:
-    """List-Id and RFC 8058 one-click unsubscribe (Post only with an HTTPS link)."""
+    """List-Id and RFC 8058 one-click unsubscribe (Post only with an HTTPS link).
+
+    Only the HTTPS link: a ``mailto:`` would go to an address nothing reads.
+    """
     set_header(msg, "List-Id", f"paperbell <{list_id}>")
-    mailto = links.unsubscribe_mailto
-    if mailto and not mailto.lower().startswith("mailto:"):
-        mailto = f"mailto:{mailto}"
-    uris = [f"<{header_uri(u)}>" for u in (links.unsubscribe_all, mailto) if u]
-    if uris:
-        msg["List-Unsubscribe"] = ", ".join(uris)
+    if links.unsubscribe_all:
+        msg["List-Unsubscribe"] = f"<{header_uri(links.unsubscribe_all)}>"
     if links.unsubscribe_all and links.unsubscribe_all.lower().startswith("https://"):
         set_header(msg, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
 
