@@ -144,12 +144,21 @@ async def set_email(
     )
 
 
-async def confirm_email(store: Store, signer: Signer, token: str, now: datetime) -> User:
-    """Confirm by link. Confirming twice is fine; ``InvalidTokenError`` says what is wrong."""
+def confirm_link_address(signer: Signer, token: str, now: datetime) -> tuple[int, str]:
+    """The user id and address a confirm link is for; changes nothing.
+
+    ``InvalidTokenError`` for a forged, garbled or expired link.
+    """
     data = signer.verify(CONFIRM, token, now)
     user_id, address = data.get("user"), data.get("email")
     if not isinstance(user_id, int) or not isinstance(address, str):
         raise InvalidTokenError("this link is not valid")
+    return user_id, address
+
+
+async def confirm_email(store: Store, signer: Signer, token: str, now: datetime) -> User:
+    """Confirm by link. Confirming twice is fine; ``InvalidTokenError`` says what is wrong."""
+    user_id, address = confirm_link_address(signer, token, now)
     user = await store.get_user(user_id)
     if user is None:
         raise InvalidTokenError("this link is for an account that no longer exists")

@@ -199,6 +199,10 @@ class Paperbell:
     async def verify_email(self, user_id: int, code: str) -> User:
         return await accounts.confirm_code(self.store, self.signer, user_id, code, self.clock())
 
+    def confirm_link_address(self, token: str) -> str:
+        """The address a confirm link is for, without confirming it."""
+        return accounts.confirm_link_address(self.signer, token, self.clock())[1]
+
     async def confirm_link(self, token: str) -> User:
         return await accounts.confirm_email(self.store, self.signer, token, self.clock())
 

@@ -50,18 +50,45 @@ def path_of(url: str) -> str:
     return "/" + url.split("/", 3)[3]
 
 
-async def test_confirm_link_verifies_the_address(
+async def test_confirm_get_shows_a_form_post_confirms(
     service: Paperbell, web: tuple[str, aiohttp.ClientSession]
 ) -> None:
     base, http = web
     user = await service.user_for_email("ada@example.org")
     assert not user.email_verified and user.email
-    url = links(service).confirm_url(user.id, user.email, NOW)
-    async with http.get(base + path_of(url)) as response:
+    url = path_of(links(service).confirm_url(user.id, user.email, NOW))
+    for _ in range(2):  # a mail scanner opening the link confirms nothing
+        async with http.get(base + url) as response:
+            assert response.status == 200
+            text = await response.text()
+            assert "ada@example.org" in text and f'method="post" action="{url}"' in text
+    untouched = await service.store.get_user(user.id)
+    assert untouched is not None and not untouched.email_verified
+    async with http.post(base + url, allow_redirects=False) as response:
         assert response.status == 200
-        assert "ada@example.org" in await response.text()
+        assert "ada@example.org will now get your paperbell mail" in await response.text()
     verified = await service.store.get_user(user.id)
     assert verified is not None and verified.email_verified
+
+
+async def test_confirm_after_unsubscribing_says_mail_stays_stopped(
+    service: Paperbell, web: tuple[str, aiohttp.ClientSession]
+) -> None:
+    base, http = web
+    user = await service.user_for_email("ada@example.org")
+    assert user.email
+    confirm = path_of(links(service).confirm_url(user.id, user.email, NOW))
+    async with http.post(base + confirm) as response:
+        assert response.status == 200
+    stop = path_of(links(service).message_links("ada@example.org").unsubscribe_all or "")
+    async with http.post(base + stop, data=ONE_CLICK) as response:
+        assert response.status == 200
+    async with http.post(base + confirm) as response:
+        text = await response.text()
+    assert "will now get" not in text
+    assert "was unsubscribed from all paperbell mail; confirming does not resume it" in text
+    still = await service.store.get_user(user.id)
+    assert still is not None and still.email_suppressed
 
 
 async def test_get_never_unsubscribes_post_does_once_and_again(
@@ -109,6 +136,8 @@ async def test_bad_tokens_get_a_clear_page(
         assert response.status == 400
         assert "not valid" in await response.text()
     async with http.get(f"{base}/confirm/{token}") as response:
+        assert response.status == 400
+    async with http.post(f"{base}/confirm/{token}") as response:
         assert response.status == 400
 
 

@@ -2,7 +2,8 @@
 
 RFC 8058: ``POST /unsubscribe/{token}`` with ``List-Unsubscribe=One-Click`` unsubscribes and
 answers 200 — no redirect, no cookie. ``GET`` only shows a page with a button, because mail
-scanners follow links and must never unsubscribe anyone.
+scanners follow links and must never unsubscribe anyone. The confirm link works the same
+way: a scanner that opens it must not confirm an address its owner never asked for.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
+from bot.accounts import UNSUBSCRIBED
 from bot.errors import InvalidTokenError, UserError
+from bot.models import User
 from bot.service import Paperbell
 
 log = logging.getLogger(__name__)
@@ -64,12 +67,43 @@ async def unsubscribe(request: web.Request) -> web.Response:
     return page("Unsubscribed", _p(done))
 
 
+async def confirm_form(request: web.Request) -> web.Response:
+    token = request.match_info["token"]
+    try:
+        address = request.app[SERVICE].confirm_link_address(token)
+    except UserError as exc:
+        return page("Not confirmed", _p(str(exc)), status=400)
+    form = (
+        _p(
+            f"Press the button to confirm {address} for paperbell mail. Nothing happens until you do."
+        )
+        + f'<form method="post" action="/confirm/{html.escape(token, quote=True)}">'
+        "<button type=submit>Confirm</button></form>"
+    )
+    return page("Confirm your address", form)
+
+
 async def confirm(request: web.Request) -> web.Response:
     try:
         user = await request.app[SERVICE].confirm_link(request.match_info["token"])
     except UserError as exc:
         return page("Not confirmed", _p(str(exc)), status=400)
+    if user.email_suppressed:  # confirming never overrides an unsubscribe or a bounce stop
+        return page("Mail stays stopped", _p(confirmed_but_stopped(user)))
     return page("Address confirmed", _p(f"{user.email} will now get your paperbell mail."))
+
+
+def confirmed_but_stopped(user: User) -> str:
+    if user.email_suppressed_reason == UNSUBSCRIBED:
+        return (
+            f"{user.email} was unsubscribed from all paperbell mail; confirming does not "
+            "resume it. Subscribe again to resume."
+        )
+    why = user.email_suppressed_reason or "mail to it failed"
+    return (
+        f"{user.email} is confirmed, but paperbell sends it nothing ({why}). "
+        "Set or subscribe the address again to resume."
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -101,7 +135,8 @@ def build_web_app(service: Paperbell, health: HealthCheck = _always_ok) -> web.A
     app[HEALTH] = health
     app.router.add_get("/unsubscribe/{token}", unsubscribe_form)
     app.router.add_post("/unsubscribe/{token}", unsubscribe)
-    app.router.add_get("/confirm/{token}", confirm)
+    app.router.add_get("/confirm/{token}", confirm_form)
+    app.router.add_post("/confirm/{token}", confirm)
     app.router.add_get("/healthz", healthz)
     return app
 
