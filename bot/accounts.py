@@ -22,12 +22,13 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
+from enum import StrEnum
 
-from bot.errors import InvalidTokenError, InvalidValueError, NotFoundError
+from bot.errors import InvalidTokenError, InvalidValueError, LimitError, NotFoundError
 from bot.models import DeliveryMode, User
 from bot.notify import ConfirmationMessage, MessageLinks
 from bot.settings import Settings
-from bot.store.base import Store
+from bot.store.base import Delivery, DeliveryKind, DeliveryState, Store
 from bot.tokens import Signer
 
 CONFIRM_HOURS = 24
@@ -126,6 +127,30 @@ def _code_subject(user_id: int, address: str) -> str:
 # --- use cases -------------------------------------------------------------------------------
 
 
+class Confirmation(StrEnum):
+    """What a request for an address did about its confirmation mail."""
+
+    QUEUED = "queued"  # a first confirmation mail is in the outbox
+    RESENT = "resent"  # a new one (new link and code) is in the outbox; ``reason`` says why
+    PENDING = "pending"  # one issued earlier is still valid; no new mail
+    CONFIRMED = "confirmed"  # the address is confirmed and receiving mail; none needed
+    NOT_SENT = "not_sent"  # nothing queued; ``reason`` says why
+
+
+@dataclass(frozen=True, slots=True)
+class AddressRequest:
+    """The account after a request for an address, and what happened about confirming it.
+
+    ``delivery`` is the outbox row of the confirmation concerned (new or pending), so a
+    caller that dispatches can say whether it really went out.
+    """
+
+    user: User
+    confirmation: Confirmation
+    reason: str = ""
+    delivery: Delivery | None = None
+
+
 async def set_email(
     store: Store,
     user_id: int,
@@ -133,15 +158,87 @@ async def set_email(
     now: datetime,
     *,
     max_per_day: int = CONFIRMATIONS_PER_DAY,
-) -> User:
+) -> AddressRequest:
     """Give the user ``address`` (unverified) and queue one confirmation mail.
 
-    ``InvalidValueError`` for a bad address, ``UserError`` if another account holds it,
-    ``LimitError`` past ``max_per_day`` confirmation mails to it in 24 hours.
+    Setting the address the user already receives mail at changes nothing. ``InvalidValueError``
+    for a bad address, ``UserError`` if another account holds it, ``LimitError`` past
+    ``max_per_day`` confirmation mails to it in 24 hours.
     """
-    return await store.set_email(
-        user_id, check_email_address(address), now, max_per_day=max_per_day
-    )
+    checked = check_email_address(address)
+    user = await store.get_user(user_id)
+    if user is not None and user.email == checked and user.email_deliverable:
+        return AddressRequest(user, Confirmation.CONFIRMED)
+    earlier = None
+    if user is not None and user.email == checked:
+        earlier = await latest_confirmation(store, user, checked)
+    user = await store.set_email(user_id, checked, now, max_per_day=max_per_day)
+    state = Confirmation.QUEUED if earlier is None else Confirmation.RESENT
+    reason = "" if earlier is None else "asked for again"
+    return AddressRequest(user, state, reason, await latest_confirmation(store, user, checked))
+
+
+async def request_confirmation(
+    store: Store,
+    user: User,
+    now: datetime,
+    *,
+    max_per_day: int = CONFIRMATIONS_PER_DAY,
+) -> AddressRequest:
+    """An address asked for again (another subscription): mail it only when needed.
+
+    A valid confirmation already out is not repeated; an expired or undelivered one is
+    replaced by a new one (new link and code) within ``max_per_day``; an address stopped
+    (unsubscribed, bouncing) must be confirmed again before it gets anything.
+    """
+    address = user.email
+    if address is None:
+        raise InvalidValueError("this account has no address to confirm")
+    if user.email_deliverable:
+        return AddressRequest(user, Confirmation.CONFIRMED)
+    if user.email_verified:  # confirmed once, then stopped: its owner must opt in again
+        why = f"mail to it was stopped ({user.email_suppressed_reason or 'deliveries failed'})"
+        return await _reissue(store, user, address, now, max_per_day, why)
+    latest = await latest_confirmation(store, user, address)
+    if latest is None:
+        return await _reissue(store, user, address, now, max_per_day, "")
+    expired = _issued(latest) <= now - timedelta(hours=CONFIRM_HOURS)
+    if expired:
+        return await _reissue(store, user, address, now, max_per_day, "the last one expired")
+    if latest.state in (DeliveryState.FAILED, DeliveryState.SUPPRESSED):
+        why = f"the last one was not delivered: {latest.last_error or latest.state}"
+        return await _reissue(store, user, address, now, max_per_day, why)
+    return AddressRequest(user, Confirmation.PENDING, delivery=latest)
+
+
+async def _reissue(
+    store: Store, user: User, address: str, now: datetime, max_per_day: int, why: str
+) -> AddressRequest:
+    try:
+        updated = await store.set_email(user.id, address, now, max_per_day=max_per_day)
+    except LimitError as exc:
+        return AddressRequest(user, Confirmation.NOT_SENT, str(exc))
+    state = Confirmation.RESENT if why else Confirmation.QUEUED
+    return AddressRequest(updated, state, why, await latest_confirmation(store, updated, address))
+
+
+async def latest_confirmation(store: Store, user: User, address: str) -> Delivery | None:
+    """The outbox row of the newest confirmation mail to ``address``, if any."""
+    rows = [
+        row
+        for row in await store.list_deliveries(owner=user.owner)
+        if row.kind is DeliveryKind.CONFIRM and row.payload.get("address") == address
+    ]
+    return max(rows, key=_issued, default=None)
+
+
+def _issued(row: Delivery) -> datetime:
+    issued = row.payload.get("issued")
+    return datetime.fromisoformat(issued) if isinstance(issued, str) else row.created_at
+
+
+def confirmation_expires(row: Delivery) -> datetime:
+    return _issued(row) + timedelta(hours=CONFIRM_HOURS)
 
 
 def confirm_link_address(signer: Signer, token: str, now: datetime) -> tuple[int, str]:

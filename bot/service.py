@@ -163,10 +163,18 @@ class Paperbell:
 
     async def user_for_email(self, address: str) -> User:
         """The account of an address, created (unverified, confirmation queued) if new."""
+        return (await self.account_for_email(address)).user
+
+    async def account_for_email(self, address: str) -> accounts.AddressRequest:
+        """The account of an address and what was done to confirm it.
+
+        New: created unverified with a confirmation queued. Known: a confirmation is
+        re-sent only when the last one expired or was not delivered (within the daily cap).
+        """
         checked = accounts.check_email_address(address)
         user = await self.store.find_user(email=checked)
         if user is not None:
-            return user
+            return await accounts.request_confirmation(self.store, user, self.clock())
         user = await self.store.get_or_create_user(email=checked, now=self.clock())
         return await accounts.set_email(self.store, user.id, checked, self.clock())
 
@@ -193,7 +201,7 @@ class Paperbell:
             changes["paused"] = paused
         return await self.store.update_user(user_id, self.clock(), **changes)
 
-    async def set_email(self, user_id: int, address: str) -> User:
+    async def set_email(self, user_id: int, address: str) -> accounts.AddressRequest:
         return await accounts.set_email(self.store, user_id, address, self.clock())
 
     async def verify_email(self, user_id: int, code: str) -> User:

@@ -91,7 +91,7 @@ class World:
 
 async def open_service(data_dir: Path) -> tuple[Paperbell, SqliteStore]:
     """A real Paperbell over a real SQLite store holding the first papers of the corpus."""
-    settings = load_settings(data_dir=data_dir, secret_key="discord-tests-secret-key")
+    settings = load_settings(data_dir=data_dir, secret_key="discord-tests-secret-key-of-32-bytes")
     store = await open_sqlite_store(settings.database_path)
     papers = corpus()[:PAPER_COUNT]
     await store.ingest([Sighting(p) for p in papers], SourceState("test"), NOW - timedelta(days=1))

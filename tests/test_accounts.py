@@ -79,7 +79,9 @@ def test_good_addresses_are_trimmed_and_domain_folded() -> None:
 
 async def test_double_opt_in_by_link(store: SqliteStore) -> None:
     user = await newcomer(store)
-    pending = await accounts.set_email(store, user.id, "ada@example.org", NOW)
+    request = await accounts.set_email(store, user.id, "ada@example.org", NOW)
+    assert request.confirmation is accounts.Confirmation.QUEUED
+    pending = request.user
     assert (pending.email, pending.email_deliverable) == ("ada@example.org", False)
     [mail] = await mailed_confirmations(store)
     token = token_of(mail.confirm_url)
@@ -195,7 +197,8 @@ async def test_unsubscribe_all_is_idempotent_until_the_address_is_set_again(
     assert (stopped.email_suppressed, stopped.email_suppressed_reason) == (True, "you unsubscribed")
     assert not stopped.email_deliverable
     again = await accounts.set_email(store, user.id, "ada@example.org", years_later)
-    assert (again.email_suppressed, again.email_verified) == (False, False)
+    assert again.confirmation is accounts.Confirmation.RESENT
+    assert (again.user.email_suppressed, again.user.email_verified) == (False, False)
 
 
 async def test_tokens_are_bound_to_their_purpose(store: SqliteStore) -> None:
@@ -242,3 +245,70 @@ async def test_remove_email(store: SqliteStore) -> None:
     assert {d.state for d in await store.list_deliveries(user.owner)} == {DeliveryState.SUPPRESSED}
     with pytest.raises(InvalidTokenError, match="no address to confirm"):
         await accounts.confirm_code(store, SIGNER, user.id, "123456", NOW)
+
+
+# --- an address asked for again ----------------------------------------------------------------
+
+
+async def fail_confirmations(store: SqliteStore, now: datetime) -> None:
+    """The SMTP server refused every confirmation mail due now, for good."""
+    for batch in await store.claim_due(now):
+        await store.mark_failed([d.id for d in batch.deliveries], "550 mailbox unavailable", now)
+
+
+async def test_asked_again_while_pending_sends_nothing_new(store: SqliteStore) -> None:
+    user = (
+        await accounts.set_email(store, (await newcomer(store)).id, "ada@example.org", NOW)
+    ).user
+    again = await accounts.request_confirmation(store, user, NOW + timedelta(hours=1))
+    assert again.confirmation is accounts.Confirmation.PENDING
+    assert again.delivery is not None and again.delivery.state is DeliveryState.PENDING
+    assert len(await mailed_confirmations(store, NOW + timedelta(hours=1))) == 1
+
+
+async def test_an_expired_confirmation_is_resent_with_a_new_token(store: SqliteStore) -> None:
+    user = (
+        await accounts.set_email(store, (await newcomer(store)).id, "ada@example.org", NOW)
+    ).user
+    [first] = await mailed_confirmations(store)
+    later = NOW + DAY + timedelta(minutes=1)
+    again = await accounts.request_confirmation(store, user, later)
+    assert (again.confirmation, again.reason) == (
+        accounts.Confirmation.RESENT,
+        "the last one expired",
+    )
+    [second] = await mailed_confirmations(store, later)
+    assert token_of(second.confirm_url) != token_of(first.confirm_url)
+    confirmed = await accounts.confirm_email(store, SIGNER, token_of(second.confirm_url), later)
+    assert confirmed.email_deliverable
+    done = await accounts.request_confirmation(store, confirmed, later)
+    assert done.confirmation is accounts.Confirmation.CONFIRMED
+
+
+async def test_undelivered_confirmations_are_resent_within_the_daily_cap(
+    store: SqliteStore,
+) -> None:
+    user = (
+        await accounts.set_email(store, (await newcomer(store)).id, "ada@example.org", NOW)
+    ).user
+    for n in range(1, 3):
+        await fail_confirmations(store, NOW + timedelta(minutes=n - 1))
+        again = await accounts.request_confirmation(store, user, NOW + timedelta(minutes=n))
+        assert again.confirmation is accounts.Confirmation.RESENT
+        assert again.reason == "the last one was not delivered: 550 mailbox unavailable"
+    await fail_confirmations(store, NOW + timedelta(minutes=2))
+    capped = await accounts.request_confirmation(store, user, NOW + timedelta(minutes=4))
+    assert capped.confirmation is accounts.Confirmation.NOT_SENT
+    assert capped.reason.startswith("3 confirmation mails went to this address")
+
+
+async def test_an_unsubscribed_address_must_confirm_again(store: SqliteStore) -> None:
+    user = await verified_user(store, "ada@example.org")
+    token = token_of(LINKS.message_links("ada@example.org").unsubscribe_all or "")
+    await accounts.unsubscribe(store, SIGNER, token, NOW)
+    stopped = await store.get_user(user.id)
+    assert stopped is not None
+    again = await accounts.request_confirmation(store, stopped, NOW + timedelta(hours=1))
+    assert again.confirmation is accounts.Confirmation.RESENT
+    assert again.reason == "mail to it was stopped (you unsubscribed)"
+    assert not again.user.email_deliverable and not again.user.email_suppressed

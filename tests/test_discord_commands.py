@@ -227,7 +227,7 @@ async def test_settings_timezone_autocomplete_and_changes(world: World) -> None:
 
 async def test_email_set_verify_and_remove(world: World) -> None:
     reply = await run(world, "email", {"address": "Carol@Example.org"}, subcommand="set")
-    assert reply.content.startswith("📧 I sent a confirmation to Carol@example.org.")
+    assert reply.content.startswith("📧 A confirmation to Carol@example.org is queued")
     user = await world.user(CAROL)
     assert (user.email, user.email_verified) == ("Carol@example.org", False)
     wrong = await run(world, "email", {"code": "000000"}, subcommand="verify")

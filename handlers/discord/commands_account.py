@@ -88,8 +88,7 @@ def email_group(service: Paperbell) -> app_commands.Group:
     @app_commands.describe(address="The email address, e.g. ada@example.org")
     async def set_(interaction: Interaction, address: app_commands.Range[str, 3, 254]) -> None:
         caller = await begin(interaction, service)
-        user = await service.set_email(caller.user.id, address)
-        await answer(interaction, email_set_reply(user.email or address))
+        await answer(interaction, email_set_reply(await service.set_email(caller.user.id, address)))
 
     @email.command(
         name="verify", description="Confirm your address with the 6-digit code mailed to it"

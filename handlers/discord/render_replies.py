@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import discord
 
+from bot.accounts import AddressRequest, Confirmation
 from bot.models import DeliveryMode, DigestFrequency, OwnerKind, Paper, Subscription, User
 from bot.notify import DigestMessage
 from bot.service import QueryTest, Subscribed, SubscriptionView
@@ -190,16 +191,30 @@ def settings_reply(user: User, *, changed: bool) -> Reply:
     return Reply("\n".join(lines))
 
 
-def email_set_reply(address: str) -> Reply:
+def email_set_reply(request: AddressRequest) -> Reply:
+    """What really happened: the mail is queued in the outbox, not sent yet."""
+    address = f"**{escaped(request.user.email or '', 254)}**"
+    if request.confirmation is Confirmation.CONFIRMED:
+        return Reply(f"✅ {address} is already confirmed: email delivery is on. Nothing was sent.")
+    fresh = (
+        "A new confirmation" if request.confirmation is Confirmation.RESENT else "A confirmation"
+    )
     return Reply(
-        f"📧 I sent a confirmation to **{escaped(address, 254)}**. Click its link, or run "
-        "`/email verify` with the 6-digit code from it (valid for 24 hours). Until then "
-        "that address receives nothing else."
+        f"📧 {fresh} to {address} is queued and goes out within a few minutes. Click its "
+        "link, or run `/email verify` with the 6-digit code from it (valid for 24 hours). "
+        "Until then that address receives nothing else."
     )
 
 
 def email_verified_reply(user: User) -> Reply:
-    return Reply(f"✅ **{escaped(user.email or '', 254)}** is confirmed: email delivery is on.")
+    address = f"**{escaped(user.email or '', 254)}**"
+    if user.email_suppressed:  # confirmed long ago, then unsubscribed or bouncing
+        why = escaped(user.email_suppressed_reason or "deliveries failed", 200)
+        return Reply(
+            f"✅ {address} is confirmed, but no mail goes to it ({why}). "
+            "Run `/email set` again to resume."
+        )
+    return Reply(f"✅ {address} is confirmed: email delivery is on.")
 
 
 def email_removed_reply() -> Reply:
