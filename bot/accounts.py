@@ -196,24 +196,30 @@ async def request_confirmation(
         raise InvalidValueError("this account has no address to confirm")
     if user.email_deliverable:
         return AddressRequest(user, Confirmation.CONFIRMED)
-    if user.email_verified:  # confirmed once, then stopped: its owner must opt in again
-        why = f"mail to it was stopped ({user.email_suppressed_reason or 'deliveries failed'})"
-        return await _reissue(store, user, address, now, max_per_day, why)
     latest = await latest_confirmation(store, user, address)
+    why = _why_mail_again(user, latest, now)
+    if why is None:
+        return AddressRequest(user, Confirmation.PENDING, delivery=latest)
+    return await _reissue(store, user, now, max_per_day=max_per_day, why=why)
+
+
+def _why_mail_again(user: User, latest: Delivery | None, now: datetime) -> str | None:
+    """Why a new confirmation is needed ("" for a first one); ``None`` while one is good."""
+    if user.email_verified:  # confirmed once, then stopped: its owner must opt in again
+        return f"mail to it was stopped ({user.email_suppressed_reason or 'deliveries failed'})"
     if latest is None:
-        return await _reissue(store, user, address, now, max_per_day, "")
-    expired = _issued(latest) <= now - timedelta(hours=CONFIRM_HOURS)
-    if expired:
-        return await _reissue(store, user, address, now, max_per_day, "the last one expired")
+        return ""
+    if _issued(latest) <= now - timedelta(hours=CONFIRM_HOURS):
+        return "the last one expired"
     if latest.state in (DeliveryState.FAILED, DeliveryState.SUPPRESSED):
-        why = f"the last one was not delivered: {latest.last_error or latest.state}"
-        return await _reissue(store, user, address, now, max_per_day, why)
-    return AddressRequest(user, Confirmation.PENDING, delivery=latest)
+        return f"the last one was not delivered: {latest.last_error or latest.state}"
+    return None
 
 
 async def _reissue(
-    store: Store, user: User, address: str, now: datetime, max_per_day: int, why: str
+    store: Store, user: User, now: datetime, *, max_per_day: int, why: str = ""
 ) -> AddressRequest:
+    address = user.email or ""
     try:
         updated = await store.set_email(user.id, address, now, max_per_day=max_per_day)
     except LimitError as exc:
@@ -260,6 +266,25 @@ async def confirm_email(store: Store, signer: Signer, token: str, now: datetime)
     if user is None:
         raise InvalidTokenError("this link is for an account that no longer exists")
     return await _verify(store, user, address, now)
+
+
+async def confirm_by_operator(store: Store, address: str, now: datetime) -> User:
+    """An operator vouches for an address: confirmed without the mail round trip.
+
+    A stop (unsubscribed, bouncing) stays: only the address's owner can lift it.
+    """
+    checked = check_email_address(address)
+    user = await store.find_user(email=checked)
+    if user is None:
+        raise NotFoundError(
+            f"no account has the address {checked}; add it with paperbell subscribe --email"
+        )
+    if user.email_verified:
+        return user
+    verified = await store.verify_email(user.id, checked, now)
+    if verified is None:  # the address changed since we looked
+        raise NotFoundError(f"no account has the address {checked} any more")
+    return verified
 
 
 async def confirm_code(

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from bot import __version__
+from bot.cli_accounts import add_account_commands
 from bot.cli_ops import add_ops_commands
 from bot.cli_papers import add_paper_commands
 from bot.cli_subs import add_subscription_commands
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_paper_commands(commands)
     add_subscription_commands(commands)
+    add_account_commands(commands)
     add_ops_commands(commands)
     return parser
 

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from bot.app import open_resources
-from bot.cli_ops import send_email
+from bot.cli_accounts import send_confirmation
 from bot.cli_papers import positive_int
 from bot.errors import NotFoundError
 from bot.models import DeliveryMode, Owner, OwnerKind
@@ -97,17 +97,15 @@ def mark_words(text: str, words: tuple[str, ...]) -> str:
 
 async def cmd_subscribe(args: argparse.Namespace, settings: Settings) -> int:
     async with open_resources(settings) as res:
-        user = await res.service.user_for_email(args.email)
+        request = await res.service.account_for_email(args.email)
+        user = request.user
         done = await res.service.subscribe(user.owner, args.query, DELIVERIES[args.deliver])
-        if not user.email_verified:
-            await send_email(res)  # the confirmation goes out now
+        confirmation = await send_confirmation(res, request)  # it goes out now, if it can
     sub = done.subscription
     print(f"subscription #{sub.id} for {user.email}: {sub.normalized}")
     print(f"it would have matched {done.test.count} paper(s) in the last {done.test.days} days")
-    if not user.email_verified:
-        print(
-            f"a confirmation was sent to {user.email}; nothing else is sent until it is confirmed"
-        )
+    if confirmation:
+        print(confirmation)
     return 0
 
 

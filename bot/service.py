@@ -190,7 +190,7 @@ class Paperbell:
     ) -> User:
         changes: dict[str, object] = {}
         if timezone is not None:
-            changes["timezone"] = _check_timezone(timezone)
+            changes["timezone"] = check_timezone(timezone)
         if digest_hour is not None:
             changes["digest_hour"] = _check_range("digest hour", digest_hour, 0, 23)
         if weekday is not None:
@@ -203,6 +203,9 @@ class Paperbell:
 
     async def set_email(self, user_id: int, address: str) -> accounts.AddressRequest:
         return await accounts.set_email(self.store, user_id, address, self.clock())
+
+    async def confirm_by_operator(self, address: str) -> User:
+        return await accounts.confirm_by_operator(self.store, address, self.clock())
 
     async def verify_email(self, user_id: int, code: str) -> User:
         return await accounts.confirm_code(self.store, self.signer, user_id, code, self.clock())
@@ -240,7 +243,7 @@ class Paperbell:
         return user
 
 
-def _check_timezone(name: str) -> str:
+def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

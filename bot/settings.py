@@ -277,6 +277,11 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def is_loopback_url(url: str) -> bool:
+    """True when the URL's host is this machine: links to it open nowhere else."""
+    return _loopback(urlsplit(url).hostname or "")
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment; raise ``ConfigError`` with one clear line."""
     try:

@@ -51,7 +51,7 @@ def test_subscribe_list_unsubscribe(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["subscribe", "--email", "Ada@Example.org", "circuit*"]) == 0
     out = capsys.readouterr().out
     assert "subscription #1 for Ada@example.org: circuit*" in out
-    assert "confirmation was sent" in out
+    assert "a confirmation for Ada@example.org was written to data/outbox" in out
     assert main(["subscribe", "--email", "ada@example.org", "--deliver", "both", "ssd"]) == 0
     capsys.readouterr()
     assert main(["subscriptions", "--json"]) == 0

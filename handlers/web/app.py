@@ -74,9 +74,8 @@ async def confirm_form(request: web.Request) -> web.Response:
     except UserError as exc:
         return page("Not confirmed", _p(str(exc)), status=400)
     form = (
-        _p(
-            f"Press the button to confirm {address} for paperbell mail. Nothing happens until you do."
-        )
+        _p(f"Press the button to confirm {address} for paperbell mail.")
+        + _p("Nothing happens until you do.")
         + f'<form method="post" action="/confirm/{html.escape(token, quote=True)}">'
         "<button type=submit>Confirm</button></form>"
     )
