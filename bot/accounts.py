@@ -206,7 +206,7 @@ async def request_confirmation(
 def _why_mail_again(user: User, latest: Delivery | None, now: datetime) -> str | None:
     """Why a new confirmation is needed ("" for a first one); ``None`` while one is good."""
     if user.email_verified:  # confirmed once, then stopped: its owner must opt in again
-        return f"mail to it was stopped ({user.email_suppressed_reason or 'deliveries failed'})"
+        return f"mail to it was stopped: {user.email_suppressed_reason or 'deliveries failed'}"
     if latest is None:
         return ""
     if _issued(latest) <= now - timedelta(hours=CONFIRM_HOURS):

@@ -310,5 +310,5 @@ async def test_an_unsubscribed_address_must_confirm_again(store: SqliteStore) ->
     assert stopped is not None
     again = await accounts.request_confirmation(store, stopped, NOW + timedelta(hours=1))
     assert again.confirmation is accounts.Confirmation.RESENT
-    assert again.reason == "mail to it was stopped (you unsubscribed)"
+    assert again.reason == "mail to it was stopped: you unsubscribed"
     assert not again.user.email_deliverable and not again.user.email_suppressed

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.accounts import LinkBuilder
 from bot.app import open_resources
 from bot.cli import main
 from bot.cli_accounts import send_confirmation
@@ -163,3 +165,28 @@ def test_settings_unknown_address(capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert main(["settings", "--email", "bob@example.org", "--hour", "9"]) == 1
     assert "no account has the address bob@example.org" in one_line(capsys.readouterr().err)
+
+
+async def unsubscribe_everything(address: str) -> None:
+    """What the one-click link in a mail does."""
+    async with open_resources(load_settings()) as res:
+        links = LinkBuilder.from_settings(res.settings, res.service.signer)
+        token = (links.message_links(address).unsubscribe_all or "").rpartition("/")[2]
+        await res.service.unsubscribe_link(token)
+
+
+def test_operator_confirm_never_overrides_an_unsubscribe(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["subscribe", "--email", ADA, "llm"]) == 0
+    assert main(["confirm", "--email", ADA]) == 0
+    asyncio.run(unsubscribe_everything(ADA))
+    capsys.readouterr()
+    assert main(["confirm", "--email", ADA]) == 0
+    assert capsys.readouterr().out == (
+        f"{ADA} is confirmed, but paperbell sends it nothing (you unsubscribed); "
+        f"paperbell subscribe --email {ADA} QUERY mails its owner a new confirmation\n"
+    )
+    assert main(["subscribe", "--email", ADA, "gan"]) == 0
+    out = capsys.readouterr().out
+    assert "a new confirmation (mail to it was stopped: you unsubscribed) for" in out
