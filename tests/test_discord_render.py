@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
-from bot.models import Links
+from bot.accounts import AddressRequest, Confirmation
+from bot.models import Links, User
 from bot.notify import DigestSection
 from handlers.discord.notifier import message_nonce
 from handlers.discord.render import (
@@ -22,6 +24,7 @@ from handlers.discord.render import (
     paper_card,
     trim,
 )
+from handlers.discord.render_replies import email_set_reply, email_verified_reply
 from tests.discord_fake_models import CAROL, PAPERS_CHANNEL
 from tests.support_discord import channel_recipient, dm_recipient, embed_titles, unmark
 from tests.support_email import alert_message, corpus, digest_message, item, subscription
@@ -174,3 +177,22 @@ def test_nonces_are_stable_short_and_distinct() -> None:
     }
     assert first not in others
     assert len(others) == 4
+
+
+def test_email_replies_say_what_is_true() -> None:
+    when = datetime(2026, 11, 20, tzinfo=UTC)
+    ada = User(id=1, created_at=when, email="ada@example.org", email_verified=True)
+    done = email_set_reply(AddressRequest(ada, Confirmation.CONFIRMED)).content
+    assert (
+        done
+        == "✅ **ada@example.org** is already confirmed: email delivery is on. Nothing was sent."
+    )
+    queued = email_set_reply(
+        AddressRequest(replace(ada, email_verified=False), Confirmation.QUEUED)
+    )
+    assert queued.content.startswith("📧 A confirmation to **ada@example.org** is queued")
+    stopped = replace(ada, email_suppressed=True, email_suppressed_reason="you unsubscribed")
+    assert email_verified_reply(stopped).content == (
+        "✅ **ada@example.org** is confirmed, but no mail goes to it (you unsubscribed). "
+        "Run `/email set` again to resume."
+    )
