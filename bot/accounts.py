@@ -5,7 +5,10 @@ The CLI, Discord and the web endpoint all call these. The rules:
 * An address is stored unverified and receives nothing but a confirmation mail until its
   owner follows the link or types the 6-digit code (both valid for 24 hours). At most
   ``CONFIRMATIONS_PER_DAY`` confirmation mails go to one address in any 24 hours, and
-  after ``MAX_WRONG_CODES`` wrong codes only the link confirms it.
+  after ``MAX_WRONG_CODES`` wrong codes only the link confirms it. Asked for again (another
+  subscription), an address gets a new confirmation only when the last one expired or was
+  not delivered, or mail to it was stopped; each request says what happened to it.
+* Opening a confirm link only shows a button (mail scanners open links); pressing it confirms.
 * Unsubscribe links never expire. ``{"email": a}`` stops all mail to ``a``: the holder's
   address is *suppressed* (``User.email_suppressed``, reason "you unsubscribed") until
   they set an address again, which needs a new confirmation. ``{"email": a, "sub": id}``
