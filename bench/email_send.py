@@ -1,6 +1,6 @@
 """How fast paperbell renders and sends digests, against a bare aiosmtplib loop.
 
-    python bench/email.py [--n 1000] [--repeat 1] [--json]
+    python bench/email_send.py [--n 1000] [--repeat 1] [--json]
 
 Builds N realistic digests (10-20 papers each, 1-3 subscriptions, drawn from the 213
 papers of tests/data/papers.jsonl, so digests share papers as a day's digests do) and

@@ -1,6 +1,6 @@
 """Requests per alert delivered by Discord: 1,000 alerts to 100 users through the fake.
 
-    python bench/discord.py [--users 100] [--per-user 10] [--json]
+    python bench/discord_send.py [--users 100] [--per-user 10] [--json]
 
 Each user gets one ``AlertMessage`` of ``--per-user`` papers (real titles and abstracts from
 tests/data/papers.jsonl) through ``DiscordNotifier`` and the real discord.py client,
