@@ -32,19 +32,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, bench/ comes first on sys.path, where email.py and discord.py would
-# stand in for the real packages: take it off and put the project root on instead.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from _corpus import CORPUS
+from bot.models import Links, Paper, Sighting, SourceState
+from bot.store import sqlite_codec as codec
+from bot.store.sqlite import open_sqlite_store
+from bot.store.sqlite_schema import load_migrations
 
-from bot.models import Links, Paper, Sighting, SourceState  # noqa: E402
-from bot.store import sqlite_codec as codec  # noqa: E402
-from bot.store.sqlite import open_sqlite_store  # noqa: E402
-from bot.store.sqlite_schema import load_migrations  # noqa: E402
-
-CORPUS = ROOT / "tests" / "data" / "papers.jsonl"
 TARGET = 3000.0
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 FIRST_NAMES = ["Ada", "Jürgen", "Przemysław", "Stéphan", "Mei", "Olu", "Björn", "Ana", "Kenji"]

@@ -38,24 +38,16 @@ import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, bench/ comes first on sys.path, where bench/email.py and discord.py
-# would stand in for the real packages: take it off and put the project root on instead.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.match_peers import Fts5, Hyperscan, Tantivy  # noqa: E402
-from bench.match_workload import SEED, mid_frequency, recombined_papers, subscriptions  # noqa: E402
-from bot.analysis import analyze_paper, key_frequencies, term_key, text_tokens  # noqa: E402
-from bot.matcher import Matcher  # noqa: E402
-from bot.matcher_program import evaluate  # noqa: E402
-from bot.models import Paper  # noqa: E402
-from bot.query import Query  # noqa: E402
-from tests.reference_eval import load_corpus  # noqa: E402
+from _corpus import load_corpus
+from bot.analysis import analyze_paper, key_frequencies, term_key, text_tokens
+from bot.matcher import Matcher
+from bot.matcher_program import evaluate
+from bot.models import Paper
+from bot.query import Query
+from match_peers import Fts5, Hyperscan, Tantivy
+from match_workload import SEED, mid_frequency, recombined_papers, subscriptions
 
 METHODS = {
     "paperbell": "paperbell matcher",

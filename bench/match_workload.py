@@ -3,8 +3,8 @@
 Papers: the 213 real listings of tests/data/papers.jsonl, then recombinations of them —
 each bench paper takes the title of one listing and the first half of one abstract
 joined to the second half of another — so every word is real text while there are as many
-distinct papers as asked for. Authors, categories and sources come from the test
-corpus's synthetic assignments, upvotes from the listing (or a seeded count).
+distinct papers as asked for. Authors, categories and sources come from the synthetic
+assignments of ``_corpus.load_corpus``, upvotes from the listing (or a seeded count).
 
 Subscriptions: drawn with a fixed seed from the corpus's mid-frequency words (their
 index term, the stem matching sees, is in ``WORD_BAND`` of the papers: about 1 to 10 of
@@ -25,10 +25,10 @@ from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import TypeAlias
 
+from _corpus import AUTHOR_NAMES, load_corpus
 from bot.analysis import term_key, text_tokens
 from bot.models import Paper
 from bot.query import Query, parse_query
-from tests.reference_eval import AUTHOR_NAMES, load_corpus
 
 SEED = 20240611
 WORD_BAND = (0.005, 0.05)

@@ -5,79 +5,27 @@ analysis steps (``text_tokens``, ``term_key``, ``fold_name``) and the query tree
 leaf by leaf with lists and slices, so it can be read and trusted at a glance. The
 presearching ``Matcher`` must agree with it on every query and paper.
 
-``load_corpus`` reads tests/data/papers.jsonl (213 real Hugging Face listings: title,
-abstract, sometimes upvotes). The listings carry no author names, categories or sources,
-so those are assigned deterministically from fixed lists (marked synthetic below), with
-accents and TeX accents in the names so folding is exercised.
+``load_corpus`` and its synthetic names, categories and sources live in bench/_corpus.py,
+shared with the matcher bench (which may not import tests/), and are re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 
+from bench._corpus import AUTHOR_NAMES, CATEGORY_SETS, FEED_NAME, load_corpus
 from bot.analysis import fold_name, term_key, text_tokens
 from bot.models import Paper
 from bot.query import And, Cat, Field, Not, Or, Phrase, Prefix, Query, Source, Term, Upvotes
 
-CORPUS = Path(__file__).resolve().parent / "data" / "papers.jsonl"
-
-# Synthetic: the corpus has author counts but no names.
-AUTHOR_NAMES = (
-    "Yann LeCun",
-    "Geoffrey Hinton",
-    'J\\"urgen Schmidhuber',
-    "Przemys{\\l}aw Biecek",
-    "Fei-Fei Li",
-    "Götz Müller",
-    "Zoë Kravitz-Chen",
-    "Andrej Karpathy",
-    "Chelsea Finn",
-    "Sébastien Bubeck",
-    "Oriol Vinyals",
-    "Ilya Sutskever",
-    "Daphne Koller",
-    "Percy Liang",
-)
-# Synthetic: categories and sources, cycled by position.
-CATEGORY_SETS = (
-    ("cs.LG", "stat.ML"),
-    ("cs.CL",),
-    ("cs.CV", "cs.LG"),
-    ("cs.AI", "cs.CL"),
-    ("cs.RO",),
-    ("eess.AS", "cs.SD"),
-    ("q-bio.NC", "cs.LG"),
-    ("math.OC",),
-)
-FEED_NAME = "Lab Blog"
-
-
-@cache
-def load_corpus() -> tuple[Paper, ...]:
-    papers = []
-    for i, line in enumerate(CORPUS.read_text(encoding="utf-8").splitlines()):
-        row = json.loads(line)
-        upvotes = row.get("upvotes")
-        count = min(int(row.get("authors") or 0), 5) or 1 + i % 3
-        authors = tuple(AUTHOR_NAMES[(i * 3 + k * 5) % len(AUTHOR_NAMES)] for k in range(count))
-        sources: tuple[str, ...] = ("hf",) if upvotes is not None else ("arxiv",)
-        if i % 5 == 0:
-            sources += (FEED_NAME,)
-        papers.append(
-            Paper(
-                key=f"corpus-{i}",
-                title=row["title"],
-                abstract=row["abstract"],
-                authors=authors,
-                categories=CATEGORY_SETS[i % len(CATEGORY_SETS)],
-                sources=sources,
-                upvotes=upvotes,
-            )
-        )
-    return tuple(papers)
+__all__ = [
+    "AUTHOR_NAMES",
+    "CATEGORY_SETS",
+    "FEED_NAME",
+    "NaiveDoc",
+    "load_corpus",
+    "reference_match",
+]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Helpers for the Discord channel's tests and bench: recipients, and reading what arrived.
+"""Helpers for the Discord channel's tests: recipients, and reading what arrived.
 
 Messages are read back the way a person sees them: markdown escapes undone and bold
 markers dropped, so a title can be looked for as plain text.

@@ -1,6 +1,6 @@
 """How fast paperbell renders and sends digests, against a bare aiosmtplib loop.
 
-    python bench/email.py [--n 1000] [--repeat 1] [--json]
+    python bench/email_send.py [--n 1000] [--repeat 1] [--json]
 
 Builds N realistic digests (10-20 papers each, 1-3 subscriptions, drawn from the 213
 papers of tests/data/papers.jsonl, so digests share papers as a day's digests do) and
@@ -26,35 +26,26 @@ sink did not accept every message sent.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import argparse
+import asyncio
+import json
+import multiprocessing
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, this file's directory comes first on sys.path, and this file is named
-# email.py: it would shadow the standard library's ``email`` package. Put the root first.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from aiosmtpd.smtp import SMTP as SinkProtocol
+from aiosmtpd.smtp import Envelope, Session
+from aiosmtplib import SMTP
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import multiprocessing  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Awaitable, Callable, Iterator, Sequence  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from multiprocessing.connection import Connection  # noqa: E402
-from typing import Any  # noqa: E402
-
-from aiosmtpd.smtp import SMTP as SinkProtocol  # noqa: E402
-from aiosmtpd.smtp import Envelope, Session  # noqa: E402
-from aiosmtplib import SMTP  # noqa: E402
-
-from bot.notify import DigestMessage  # noqa: E402
-from bot.settings import EmailSettings, SmtpSettings  # noqa: E402
-from handlers.email.render import Renderer  # noqa: E402
-from handlers.email.smtp import SmtpNotifier  # noqa: E402
-from tests.support_email import ADDRESS, corpus, digest_message  # noqa: E402
+from _corpus import corpus
+from _messages import ADDRESS, digest_message
+from bot.notify import DigestMessage
+from bot.settings import EmailSettings, SmtpSettings
+from handlers.email.render import Renderer
+from handlers.email.smtp import SmtpNotifier
 
 TARGET = 300.0
 SENDER = "bench@example.org"

@@ -1,10 +1,10 @@
-"""Requests per alert delivered by Discord: 1,000 alerts to 100 users through the fake.
+"""Requests per alert delivered by Discord: 1,000 alerts to 100 users, over loopback.
 
-    python bench/discord.py [--users 100] [--per-user 10] [--json]
+    python bench/discord_send.py [--users 100] [--per-user 10] [--json]
 
 Each user gets one ``AlertMessage`` of ``--per-user`` papers (real titles and abstracts from
 tests/data/papers.jsonl) through ``DiscordNotifier`` and the real discord.py client,
-against the loopback fake Discord, which counts every REST request. Two rounds:
+against a loopback REST sink (bench/_discord_sink.py) that counts every request. Two rounds:
 
 * cold: no DM channel remembered yet, so each user costs one ``POST /users/@me/channels``
   before their messages (the notifier reports the channel so the core stores it);
@@ -19,28 +19,17 @@ loopback and say little about Discord itself, whose rate limits discord.py waits
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import argparse
+import asyncio
+import json
+import time
+from dataclasses import asdict, dataclass
 
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, this file's directory comes first on sys.path, and this file is named
-# discord.py: it would shadow the discord.py package. Put the project root first instead.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import time  # noqa: E402
-from dataclasses import asdict, dataclass  # noqa: E402
-
-from bot.notify import AlertMessage, Recipient  # noqa: E402
-from handlers.discord.notifier import DiscordNotifier  # noqa: E402
-from tests.discord_fake import FakeDiscord, QuickClient  # noqa: E402
-from tests.discord_fake_models import FakeUser  # noqa: E402
-from tests.support_discord import dm_recipient  # noqa: E402
-from tests.support_email import alert_message, corpus  # noqa: E402
+from _corpus import corpus
+from _discord_sink import DiscordSink, logged_in_client
+from _messages import alert_message
+from bot.notify import AlertMessage, Channel, Recipient, RecipientKind
+from handlers.discord.notifier import DiscordNotifier
 
 TARGET = 0.15
 FIRST_USER_ID = 1_300_000_000_000_100_000
@@ -60,25 +49,31 @@ class Round:
         return self.requests / self.alerts if self.alerts else 0.0
 
 
-def messages_for(users: list[FakeUser], per_user: int, dm: dict[int, str]) -> list[AlertMessage]:
+def messages_for(users: list[int], per_user: int, dm: dict[int, str]) -> list[AlertMessage]:
     papers = corpus()
     made = []
     for index, user in enumerate(users):
         start = (index * per_user) % (len(papers) - per_user)
-        to: Recipient = dm_recipient(user, owner_id=index + 1, dm_channel_id=dm.get(user.id))
+        to = Recipient(
+            kind=RecipientKind.USER,
+            owner_id=index + 1,
+            channel=Channel.DISCORD,
+            address=str(user),
+            dm_channel_id=dm.get(user),
+        )
         made.append(alert_message(papers[start : start + per_user], key=f"bench:{index}", to=to))
     return made
 
 
 async def run_round(
-    name: str, fake: FakeDiscord, notifier: DiscordNotifier, messages: list[AlertMessage]
+    name: str, sink: DiscordSink, notifier: DiscordNotifier, messages: list[AlertMessage]
 ) -> Round:
-    before = len(fake.requests)
+    before = len(sink.requests)
     started = time.perf_counter()
     for message in messages:
         await notifier.send_alerts(message)
     seconds = time.perf_counter() - started
-    made = fake.requests[before:]
+    made = sink.requests[before:]
     return Round(
         name=name,
         alerts=sum(len(m.items) for m in messages),
@@ -90,20 +85,19 @@ async def run_round(
 
 
 async def bench(user_count: int, per_user: int) -> list[Round]:
-    users = [FakeUser(FIRST_USER_ID + i, f"reader{i}") for i in range(user_count)]
-    async with FakeDiscord(users=users, timeout=60.0) as fake:
-        client = QuickClient()
-        async with fake.connected(client):
-            remembered: dict[int, str] = {}
+    users = [FIRST_USER_ID + i for i in range(user_count)]
+    async with DiscordSink() as sink, logged_in_client(sink) as client:
+        remembered: dict[int, str] = {}
 
-            async def remember(to: Recipient, channel_id: str) -> None:
-                remembered[int(to.address)] = channel_id
+        async def remember(to: Recipient, channel_id: str) -> None:
+            remembered[int(to.address)] = channel_id
 
-            cold_notifier = DiscordNotifier(client, on_dm_channel=remember)
-            cold = await run_round("cold", fake, cold_notifier, messages_for(users, per_user, {}))
-            warm_notifier = DiscordNotifier(client)  # a fresh process: only the stored ids
-            warm_messages = messages_for(users, per_user, remembered)
-            warm = await run_round("warm", fake, warm_notifier, warm_messages)
+        cold_notifier = DiscordNotifier(client, on_dm_channel=remember)
+        cold = await run_round("cold", sink, cold_notifier, messages_for(users, per_user, {}))
+        warm_notifier = DiscordNotifier(client)  # a fresh process: only the stored ids
+        warm = await run_round(
+            "warm", sink, warm_notifier, messages_for(users, per_user, remembered)
+        )
     return [cold, warm]
 
 
