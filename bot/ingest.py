@@ -55,10 +55,10 @@ async def run_cycle(
     )
 
 
-Outcome = tuple[SourceSummary, tuple[Paper, ...], tuple[Paper, ...]]
+_Result = tuple[SourceSummary, tuple[Paper, ...], tuple[Paper, ...]]
 
 
-async def _ingest_one(source: Source, store: Store, clock: Clock, max_age: int | None) -> Outcome:
+async def _ingest_one(source: Source, store: Store, clock: Clock, max_age: int | None) -> _Result:
     config = source.config
     base = SourceSummary(source_id=config.source_id, name=config.name)
     try:
@@ -73,7 +73,7 @@ async def _ingest_one(source: Source, store: Store, clock: Clock, max_age: int |
 
 async def _fetch_and_store(
     source: Source, store: Store, clock: Clock, max_age: int | None, base: SourceSummary
-) -> Outcome:
+) -> _Result:
     state = await store.get_source_state(base.source_id) or SourceState(base.source_id)
     fetched = await source.fetch(state)
     now = clock()

@@ -23,6 +23,7 @@ from xml.sax.saxutils import escape
 import pytest
 from aiohttp import web
 
+from bot.cli import main
 from bot.daemon_report import cycle_line
 from bot.http import HttpClient
 from bot.ingest import run_cycle
@@ -448,3 +449,26 @@ async def test_a_big_feed_parses_off_the_event_loop(store: SqliteStore, http: Ht
     assert report.summaries[0].new == 600
     longest = max(b - a for a, b in itertools.pairwise(beats))
     assert longest < parse_seconds / 2, (longest, parse_seconds)
+
+
+# --- the setting, end to end through the command line ---------------------------------------
+
+
+@pytest.mark.parametrize(("max_age", "quiet"), [(None, 7), ("3650", 0)])
+def test_cli_ingest_honours_alert_max_age_days(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    max_age: str | None,
+    quiet: int,
+) -> None:
+    feed = tmp_path / "backlog.xml"
+    feed.write_bytes(
+        rss([Post(f"Post {n}", datetime(2024, 5, n + 1, tzinfo=UTC)) for n in range(7)])
+    )
+    if max_age is not None:
+        monkeypatch.setenv("PAPERBELL_ALERT_MAX_AGE_DAYS", max_age)
+    assert main(["ingest", "--source", f"feed:file:{feed}"]) == 0
+    out = capsys.readouterr().out
+    assert ("7 stored without alert (older than 3 days" in out) == bool(quiet)
+    assert "7 new paper(s)" in out
