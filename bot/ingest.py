@@ -15,8 +15,16 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.errors import SourceError
-from bot.ingest_checks import vet
-from bot.models import AlertRule, IngestReport, Paper, SourceState, SourceSummary
+from bot.ingest_checks import Vetted, vet
+from bot.models import (
+    AlertRule,
+    FetchResult,
+    IngestReport,
+    Paper,
+    SourceState,
+    SourceSummary,
+    UpsertResult,
+)
 from bot.sources.base import Source
 from bot.store.base import Store
 
@@ -88,11 +96,22 @@ async def _fetch_and_store(
     )
     alert = _alert_rule(max_age, first_fetch=state.last_success is None)
     result = await store.ingest(vetted.sightings, new_state, now, alert)
-    bad = fetched.bad_items + vetted.bad
-    if bad:  # the cycle line counts them; the first one says what to look for
+    summary = _summary(base, fetched, vetted, result, alert)
+    if summary.bad_items:  # the cycle line counts them; the first says what to look for
+        bad = summary.bad_items
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         log.info("%s: skipped a bad item: %s%s", base.name, bad[0].detail, more)
-    summary = replace(
+    return summary, result.new, result.updated
+
+
+def _summary(
+    base: SourceSummary,
+    fetched: FetchResult,
+    vetted: Vetted,
+    result: UpsertResult,
+    alert: AlertRule,
+) -> SourceSummary:
+    return replace(
         base,
         fetched=len(fetched.sightings) + len(fetched.bad_items),
         new=len(result.new),
@@ -102,10 +121,9 @@ async def _fetch_and_store(
         note=fetched.note,
         quiet=result.quiet,
         quiet_reason=_quiet_reason(alert),
-        bad_items=bad,
+        bad_items=fetched.bad_items + vetted.bad,
         truncated=vetted.truncated,
     )
-    return summary, result.new, result.updated
 
 
 def _alert_rule(max_age_days: int | None, *, first_fetch: bool) -> AlertRule:
