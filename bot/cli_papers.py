@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.app import open_resources
+from bot.daemon_report import item_notes
 from bot.errors import UsageError
 from bot.ingest import run_cycle, utc_now
 from bot.models import IngestReport, Paper, SourceKind
@@ -78,7 +79,9 @@ def parse_source_option(text: str) -> SourceConfig:
 async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     configs = [parse_source_option(text) for text in args.source] or None
     async with open_resources(settings) as res:
-        report = await run_cycle(res.sources(configs), res.store)
+        report = await run_cycle(
+            res.sources(configs), res.store, alert_max_age_days=settings.alert_max_age_days
+        )
         matched = await match_cycle(res.service.index, res.store, utc_now())
     print(format_report(report))
     if len(res.service.index):
@@ -90,7 +93,7 @@ def format_report(report: IngestReport) -> str:
     head = ("source", "fetched", "new", "updated", "unchanged", "skipped", "status")
     rows: list[tuple[str, ...]] = [head]
     for s in report.summaries:
-        status = f"error: {s.error}" if s.error else (s.note or "ok")
+        status = f"error: {s.error}" if s.error else "; ".join([s.note or "ok", *item_notes(s)])
         counts = (s.fetched, s.new, s.updated, s.unchanged, s.skipped)
         rows.append((s.name, *map(str, counts), status))
     width = max(len(r[0]) for r in rows)

@@ -84,7 +84,8 @@ class Worker:
 
     async def ingest(self, source: Source) -> None:
         store, service = self.res.store, self.res.service
-        report = await run_cycle([source], store, self.clock)
+        max_age = self.res.settings.alert_max_age_days
+        report = await run_cycle([source], store, self.clock, alert_max_age_days=max_age)
         matched = await match_cycle(service.index, store, self.clock())
         sent = await self._dispatch()  # instant alerts now, not at the next tick
         await store.set_meta(LAST_CYCLE, self.clock().isoformat())

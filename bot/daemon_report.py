@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.models import IngestReport
+from bot.ingest_checks import count_by
+from bot.models import IngestReport, SourceSummary
 from bot.outbox import DeliveryOutcome, DispatchReport
 from bot.pipeline import MatchSummary
 
@@ -11,9 +12,28 @@ def cycle_line(report: IngestReport, matched: MatchSummary, sent: DispatchReport
     parts = []
     for s in report.summaries:
         status = f"error: {s.error}" if s.error else (s.note or "ok")
-        parts.append(f"{s.name}: fetched {s.fetched}, new {s.new}, updated {s.updated} ({status})")
+        counts = f"fetched {s.fetched}, new {s.new}, updated {s.updated}"
+        parts.append(f"{s.name}: {', '.join([counts, *item_notes(s)])} ({status})")
     sources = "; ".join(parts)
     return f"cycle {sources} | matches {matched.matched} | {dispatch_line(sent)}"
+
+
+def item_notes(summary: SourceSummary) -> list[str]:
+    """``7 stored without alert (older than 3 days)``, ``2 skipped (bad date ×2)``, ..."""
+    notes = []
+    if summary.quiet:
+        notes.append(f"{summary.quiet} stored without alert ({summary.quiet_reason})")
+    if summary.bad_items:
+        reasons = count_by(item.reason for item in summary.bad_items)
+        notes.append(f"{len(summary.bad_items)} skipped ({_tally(reasons)})")
+    if summary.truncated:
+        cut = count_by(summary.truncated)
+        notes.append(f"{sum(cut.values())} field(s) cut to size ({_tally(cut)})")
+    return notes
+
+
+def _tally(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} ×{count}" for name, count in counts.items())
 
 
 def dispatch_line(report: DispatchReport) -> str:

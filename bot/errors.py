@@ -70,6 +70,18 @@ class SourceParseError(SourceError):
     """The body arrived but is malformed, truncated, or an error document."""
 
 
+class BadItemError(SourceParseError):
+    """One item of a document cannot be used; its neighbours still can.
+
+    ``reason`` is the short kind of problem the cycle line counts (``bad date``);
+    ``str(err)`` says which item and what was wrong, for the log.
+    """
+
+    def __init__(self, reason: str, detail: str, *, source: str = "") -> None:
+        super().__init__(detail, source=source)
+        self.reason = reason
+
+
 class DeliveryError(InternalError):
     """A notifier could not deliver a message."""
 

@@ -41,6 +41,7 @@ Params = Mapping[str, str | int]
 _RATELIMIT_RESET_RE = re.compile(r"(?:^|;)\s*t\s*=\s*(\d+(?:\.\d+)?)")
 _CLOCK_SLACK = 0.001
 _JITTER = 0.1  # up to 10% added to a backoff delay so parallel clients do not retry in step
+_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +139,7 @@ class HttpClient:
     ) -> HttpResponse:
         """GET ``url``; raise ``FetchError`` (or ``RateLimitedError``) when it cannot."""
         if is_file_url(url):
-            return await read_file_url(url)
+            return await read_file_url(url, self._settings.max_bytes)
         full = request_url(url, params)
         headers = self._headers(cache)
         attempt = 0
@@ -176,7 +177,7 @@ class HttpClient:
         session = self._ensure_session()
         target = URL(url, encoded=True)
         async with session.get(target, headers=headers, timeout=self._timeout) as resp:
-            body = await resp.read()
+            body = await self._read_body(url, resp)
             status, reason = resp.status, resp.reason or ""
             if status == 429 or status >= 500:
                 return _Retry(f"HTTP {status} {reason}".rstrip(), status, server_wait(resp.headers))
@@ -185,6 +186,21 @@ class HttpClient:
                 return HttpResponse(url, status, b"", kept, not_modified=True, reason=reason)
             validators = _validators(resp.headers) if resp.ok else HttpCacheEntry()
             return HttpResponse(url, status, body, validators, reason=reason)
+
+    async def _read_body(self, url: str, resp: aiohttp.ClientResponse) -> bytes:
+        """The (decompressed) body, refused as soon as it passes ``max_bytes``: a hostile
+        or broken server must not fill the memory of the daemon."""
+        limit = self._settings.max_bytes
+        if resp.content_length is not None and resp.content_length > limit:
+            raise too_large(url, limit)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise too_large(url, limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -296,12 +312,28 @@ def file_url_path(url: str) -> Path:
     return Path(unquote(parts.path))
 
 
-async def read_file_url(url: str) -> HttpResponse:
+def too_large(url: str, limit: int) -> FetchError:
+    return FetchError(
+        f"response larger than {limit / 1e6:g} MB from {url}; "
+        "raise PAPERBELL_HTTP__MAX_BYTES if this is expected"
+    )
+
+
+def _read_capped(path: Path, limit: int) -> bytes | None:
+    """The file's bytes, or None when it holds more than ``limit``."""
+    with path.open("rb") as handle:
+        body = handle.read(limit + 1)
+    return None if len(body) > limit else body
+
+
+async def read_file_url(url: str, max_bytes: int) -> HttpResponse:
     path = file_url_path(url)
     try:
-        body = await asyncio.to_thread(path.read_bytes)
+        body = await asyncio.to_thread(_read_capped, path, max_bytes)
     except FileNotFoundError:
         raise FetchError(f"{url}: no such file {path.absolute()}") from None
     except OSError as exc:
         raise FetchError(f"{url}: cannot read {path.absolute()}: {exc.strerror}") from None
+    if body is None:
+        raise too_large(url, max_bytes)
     return HttpResponse(url=url, status=200, body=body, reason="OK")

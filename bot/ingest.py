@@ -1,8 +1,9 @@
 """One ingest cycle: every source fetched, each one's papers stored in one transaction.
 
 Sources run concurrently (arXiv ones still take turns through the HTTP client's throttle).
-A source that fails is reported in its summary and remembered in its state; the others
-carry on, and nothing of the failed fetch is stored.
+A source that fails (or crashes) is reported in its summary and remembered in its state;
+the others carry on, and nothing of the failed fetch is stored. A bad item only is skipped
+and counted (``bot.ingest_checks``); old news is stored without alert (``AlertRule``).
 """
 
 from __future__ import annotations
@@ -11,10 +12,19 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.errors import SourceError
-from bot.models import IngestReport, Paper, SourceState, SourceSummary
+from bot.ingest_checks import Vetted, vet
+from bot.models import (
+    AlertRule,
+    FetchResult,
+    IngestReport,
+    Paper,
+    SourceState,
+    SourceSummary,
+    UpsertResult,
+)
 from bot.sources.base import Source
 from bot.store.base import Store
 
@@ -28,10 +38,19 @@ def utc_now() -> datetime:
 
 
 async def run_cycle(
-    sources: Sequence[Source], store: Store, clock: Clock = utc_now
+    sources: Sequence[Source],
+    store: Store,
+    clock: Clock = utc_now,
+    *,
+    alert_max_age_days: int | None = None,
 ) -> IngestReport:
-    """Fetch every source once and store what it returned; never raises for a source."""
-    results = await asyncio.gather(*(_ingest_one(s, store, clock) for s in sources))
+    """Fetch every source once and store what it returned; never raises for a source.
+
+    With ``alert_max_age_days``, papers published longer ago than that when first seen
+    are stored but never alerted (see ``AlertRule``); None alerts everything.
+    """
+    cycles = (_ingest_one(s, store, clock, alert_max_age_days) for s in sources)
+    results = await asyncio.gather(*cycles)
     new: dict[str, Paper] = {}
     updated: dict[str, Paper] = {}
     for _, fresh, changed in results:
@@ -44,21 +63,29 @@ async def run_cycle(
     )
 
 
-async def _ingest_one(
-    source: Source, store: Store, clock: Clock
-) -> tuple[SourceSummary, tuple[Paper, ...], tuple[Paper, ...]]:
+_Result = tuple[SourceSummary, tuple[Paper, ...], tuple[Paper, ...]]
+
+
+async def _ingest_one(source: Source, store: Store, clock: Clock, max_age: int | None) -> _Result:
     config = source.config
     base = SourceSummary(source_id=config.source_id, name=config.name)
-    state = await store.get_source_state(config.source_id) or SourceState(config.source_id)
     try:
-        fetched = await source.fetch(state)
+        return await _fetch_and_store(source, store, clock, max_age, base)
     except SourceError as exc:
         return await _failed(store, base, str(exc), clock), (), ()
-    except Exception as exc:  # a bug in one source must not stop the others
+    except Exception as exc:  # a bug or a hostile item in one source must not stop the others
         log.exception("source %s crashed", config.source_id)
         message = f"internal error ({type(exc).__name__}); see the log"
         return await _failed(store, base, message, clock), (), ()
+
+
+async def _fetch_and_store(
+    source: Source, store: Store, clock: Clock, max_age: int | None, base: SourceSummary
+) -> _Result:
+    state = await store.get_source_state(base.source_id) or SourceState(base.source_id)
+    fetched = await source.fetch(state)
     now = clock()
+    vetted = vet(fetched.sightings, now)
     new_state = replace(
         state,
         # Replace, not merge: a source returns validators for every URL it asked this time,
@@ -67,17 +94,50 @@ async def _ingest_one(
         last_success=now,
         last_note=fetched.note,
     )
-    result = await store.ingest(fetched.sightings, new_state, now)
-    summary = replace(
+    alert = _alert_rule(max_age, first_fetch=state.last_success is None)
+    result = await store.ingest(vetted.sightings, new_state, now, alert)
+    summary = _summary(base, fetched, vetted, result, alert)
+    if summary.bad_items:  # the cycle line counts them; the first says what to look for
+        bad = summary.bad_items
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        log.info("%s: skipped a bad item: %s%s", base.name, bad[0].detail, more)
+    return summary, result.new, result.updated
+
+
+def _summary(
+    base: SourceSummary,
+    fetched: FetchResult,
+    vetted: Vetted,
+    result: UpsertResult,
+    alert: AlertRule,
+) -> SourceSummary:
+    return replace(
         base,
-        fetched=len(fetched.sightings),
+        fetched=len(fetched.sightings) + len(fetched.bad_items),
         new=len(result.new),
         updated=len(result.updated),
         unchanged=result.unchanged,
         skipped=result.skipped,
         note=fetched.note,
+        quiet=result.quiet,
+        quiet_reason=_quiet_reason(alert),
+        bad_items=fetched.bad_items + vetted.bad,
+        truncated=vetted.truncated,
     )
-    return summary, result.new, result.updated
+
+
+def _alert_rule(max_age_days: int | None, *, first_fetch: bool) -> AlertRule:
+    if max_age_days is None:
+        return AlertRule()
+    return AlertRule(timedelta(days=max_age_days), first_fetch=first_fetch)
+
+
+def _quiet_reason(alert: AlertRule) -> str:
+    if alert.max_age is None:
+        return ""
+    days = alert.max_age.days
+    older = f"older than {days} day{'' if days == 1 else 's'}"
+    return f"{older} or undated, on a first fetch" if alert.first_fetch else older
 
 
 async def _failed(store: Store, base: SourceSummary, error: str, clock: Clock) -> SourceSummary:

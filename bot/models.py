@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -92,6 +92,31 @@ class UpsertResult:
     updated: tuple[Paper, ...] = ()
     unchanged: int = 0
     skipped: int = 0
+    quiet: int = 0  # of ``new``: stored but never matched, per the ``AlertRule``
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    """Which stored papers may ever be alerted; the others are stored quietly.
+
+    A paper published more than ``max_age`` before we first saw it is old news (a new
+    feed's backlog, a paper a source listed late): stored, never matched. On a source's
+    first fetch an undated item is quiet too: it may be years of backlog. ``max_age``
+    None alerts everything.
+    """
+
+    max_age: timedelta | None = None
+    first_fetch: bool = False
+
+    def late(self, paper: Paper) -> bool:
+        """Published more than ``max_age`` before it was first seen (or before now)."""
+        if self.max_age is None or paper.published is None or paper.first_seen is None:
+            return False
+        return paper.published < paper.first_seen - self.max_age
+
+    def quiet_new(self, paper: Paper) -> bool:
+        undated = self.max_age is not None and self.first_fetch and paper.published is None
+        return undated or self.late(paper)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +141,21 @@ class SourceState:
 
 
 @dataclass(frozen=True, slots=True)
+class BadItem:
+    """One item a source listed that could not be used; its neighbours were."""
+
+    reason: str  # what the cycle line counts: "bad date", "no arXiv id"
+    detail: str  # which item and what was wrong, for the log
+
+
+@dataclass(frozen=True, slots=True)
 class FetchResult:
     """What a source returns from one fetch: sightings plus the validators to keep."""
 
     sightings: tuple[Sighting, ...]
     http_cache: dict[str, HttpCacheEntry] = field(default_factory=dict)
     note: str | None = None  # "no announcement today", "not modified"
+    bad_items: tuple[BadItem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +169,10 @@ class SourceSummary:
     skipped: int = 0
     error: str | None = None
     note: str | None = None
+    quiet: int = 0  # new papers stored without alert
+    quiet_reason: str = ""  # why: "older than 3 days"
+    bad_items: tuple[BadItem, ...] = ()  # items skipped, the source still ok
+    truncated: tuple[str, ...] = ()  # one field name per cut field: "title", "authors"
 
     @property
     def ok(self) -> bool:

@@ -109,6 +109,12 @@ class HttpSettings(BaseModel):
         default=120.0, ge=0, le=3600, description="Longest Retry-After (seconds) we wait out."
     )
     contact: str = Field(default="", description="Contact added to the User-Agent (an email).")
+    max_bytes: int = Field(
+        default=20_000_000,
+        ge=10_000,
+        le=2_000_000_000,
+        description="Largest response body accepted from a source (bytes, decompressed).",
+    )
 
 
 class SmtpSettings(BaseModel):
@@ -212,6 +218,13 @@ class Settings(BaseSettings):
     )
     digest_seconds: float = Field(
         default=60.0, gt=0, le=3600, description="How often due digests are looked for."
+    )
+    alert_max_age_days: int = Field(
+        default=3,
+        ge=0,
+        le=3650,
+        description="Papers published longer ago than this when first seen are stored, "
+        "never alerted (a new feed's backlog).",
     )
     max_subscriptions: int = Field(
         default=50, ge=1, le=10_000, description="Subscriptions per user or channel."

@@ -4,6 +4,11 @@ Titles and abstracts keep their LaTeX (``$J_1$``); only whitespace and stray HTM
 are cleaned. Author names are different: arXiv RSS is pure ASCII and writes ``J\\"urgen``,
 so names go through pylatexenc to become ``Jürgen``.
 
+Invisible characters: format controls (Unicode category Cf: zero-width spaces and joiners,
+bidi embeddings and overrides such as U+202E, which can make a title read backwards in a
+mail client) and C0/C1 control codes (terminal escapes) are removed from every text a
+source gives us, by ``collapse_whitespace``, which every display helper ends with.
+
 Entities: an XML parser (or feedparser) already decoded one level of escaping, so ``&lt;``
 in the document is ``<`` by the time we see it. Some feeds escape twice and leave
 ``&amp;`` or ``&lt;`` in the decoded text; ``decode_entities`` undoes that one extra level.
@@ -23,6 +28,19 @@ _ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0
 # A % or & that TeX would read as a comment or an alignment tab, i.e. not already escaped.
 _TEX_SPECIAL_RE = re.compile(r"(?<!\\)([%&#])")
 _AND_RE = re.compile(r"(?:^|\s+)and\s+")
+# Every Cf character of Unicode 15 (tests compare with unicodedata), and the C0/C1
+# controls that are not whitespace (whitespace ones collapse into one space anyway).
+_INVISIBLE_RE = re.compile(
+    "[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f"
+    "\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
+    "\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
+# Author lists are cut at ingest (bot.ingest_checks); splitting stops a little past that
+# so a hostile "A, B, C, ..." of millions of names costs no more than the cap needs.
+MAX_SPLIT_AUTHORS = 501
+# pylatexenc is slow on long input; no real name is near this, and ingest cuts names shorter.
+_MAX_TEX_NAME = 2000
 _BLOCK_TAGS = frozenset(
     {"p", "br", "div", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6"}
     | {"blockquote", "pre", "hr", "table", "section", "article", "header", "footer"}
@@ -31,8 +49,14 @@ _latex = LatexNodes2Text()
 
 
 def collapse_whitespace(text: str) -> str:
-    """One space between words; arXiv hard wraps (``"\\n  "``) and tabs disappear."""
-    return " ".join(text.split())
+    """One space between words; arXiv hard wraps (``"\\n  "``) and tabs disappear, and so do
+    invisible format and control characters (see module doc)."""
+    return " ".join(strip_invisible(text).split())
+
+
+def strip_invisible(text: str) -> str:
+    """``text`` without zero-width, bidi-control and other invisible control characters."""
+    return _INVISIBLE_RE.sub("", text)
 
 
 def decode_entities(text: str) -> str:
@@ -50,7 +74,7 @@ def display_text(text: str | None) -> str:
 def name_to_unicode(name: str) -> str:
     """An author name with TeX accents (``Przemys{\\l}aw``) turned into Unicode."""
     name = decode_entities(name)
-    if any(char in name for char in "\\{~"):
+    if any(char in name for char in "\\{~") and len(name) <= _MAX_TEX_NAME:
         # Unescaped %, & and # mean something else to TeX; keep them literal.
         name = _latex.latex_to_text(_TEX_SPECIAL_RE.sub(r"\\\1", name))
     return collapse_whitespace(name)
@@ -68,6 +92,8 @@ def split_authors(creators: str) -> tuple[str, ...]:
             name = name_to_unicode(part)
             if name:
                 names.append(name)
+            if len(names) >= MAX_SPLIT_AUTHORS:
+                return tuple(names)
     return tuple(names)
 
 

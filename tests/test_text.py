@@ -9,12 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.text import (
+    MAX_SPLIT_AUTHORS,
     collapse_whitespace,
     decode_entities,
     display_text,
     html_to_text,
     name_to_unicode,
     split_authors,
+    strip_invisible,
 )
 
 
@@ -133,3 +135,28 @@ def test_display_text_is_idempotent_on_text_without_ampersands(text: str) -> Non
     assert display_text(once) == once
     assert "  " not in once
     assert once == once.strip()
+
+
+def test_every_format_character_and_non_space_control_is_stripped() -> None:
+    import sys
+    import unicodedata
+
+    invisible = [
+        chr(c)
+        for c in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(c)) == "Cf"
+        or (unicodedata.category(chr(c)) == "Cc" and not chr(c).isspace())
+    ]
+    assert strip_invisible("a" + "".join(invisible) + "b") == "ab"
+    assert display_text("safe\u202etxt.exe\u200b\u2066x\ufeff") == "safetxt.exex"
+    assert name_to_unicode('J\\"urgen\u200f Wei\u00df') == "Jürgen Weiß"
+
+
+def test_visible_text_is_left_alone() -> None:
+    text = "Σ-Mem: β-VAE 中文 عربي émoji 🎉 $J_1$"
+    assert strip_invisible(text) == text
+
+
+def test_split_authors_stops_past_the_cap() -> None:
+    names = split_authors(", ".join(f"Author {n}" for n in range(100_000)))
+    assert len(names) == MAX_SPLIT_AUTHORS

@@ -1,15 +1,25 @@
-"""What the paper sources share: error messages that name the source, XML and date parsing."""
+"""What the paper sources share: error messages that name the source, XML and date parsing,
+and reading a document item by item so one bad item never costs its neighbours."""
 
 from __future__ import annotations
 
+import logging
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Generic, TypeVar
 
-from bot.errors import FetchError, RateLimitedError, SourceParseError
+from bot.errors import BadItemError, FetchError, RateLimitedError, SourceParseError
 from bot.http import HttpClient, HttpResponse, Params, request_url
-from bot.models import FetchResult, HttpCacheEntry, SourceState
+from bot.models import BadItem, FetchResult, HttpCacheEntry, SourceState
 from bot.settings import SourceConfig
+
+log = logging.getLogger(__name__)
+Raw = TypeVar("Raw")
+Item = TypeVar("Item")
+_DETAIL_CHARS = 300  # an item's own text in a message: enough to find it, never a flood
 
 ARXIV_THROTTLE = "arxiv"  # API and RSS together: arXiv counts them as one client
 NOT_MODIFIED = "not modified"
@@ -82,6 +92,51 @@ def cache_update(response: HttpResponse) -> dict[str, HttpCacheEntry]:
     return {response.url: validators}
 
 
+@dataclass(frozen=True, slots=True)
+class Parsed(Generic[Item]):
+    """The usable items of one document, and the ones skipped."""
+
+    items: tuple[Item, ...]
+    bad: tuple[BadItem, ...] = ()
+
+
+def parse_items(
+    config: SourceConfig, raws: Iterable[Raw], convert: Callable[[int, Raw], Item | None]
+) -> Parsed[Item]:
+    """``convert`` each raw item; one that raises is skipped and reported, not fatal.
+
+    A ``BadItemError`` says what is wrong with the item, without its index (added here).
+
+    ``convert`` returns None for an item that is no paper at all (dropped silently). When
+    every item is bad the format has probably changed: that fails the whole document.
+    """
+    items: list[Item] = []
+    bad: list[BadItem] = []
+    for index, raw in enumerate(raws):
+        try:
+            item = convert(index, raw)
+        except Exception as exc:  # a hostile item must not take its neighbours down
+            bad.append(_bad_item(index, exc))
+            continue
+        if item is not None:
+            items.append(item)
+    if bad and not items:
+        raise parse_error(config, f"no usable item; the first: {bad[0].detail}")
+    return Parsed(tuple(items), tuple(bad))
+
+
+def _bad_item(index: int, exc: Exception) -> BadItem:
+    if isinstance(exc, BadItemError):
+        return BadItem(exc.reason, shorten(f"item {index}: {exc}"))
+    # Not expected: keep the traceback for whoever fixes the parser.
+    log.debug("item %d could not be read", index, exc_info=exc)
+    return BadItem("unreadable item", shorten(f"item {index}: {type(exc).__name__}: {exc}"))
+
+
+def shorten(text: str, limit: int = _DETAIL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def parse_xml(config: SourceConfig, body: bytes) -> ET.Element:
     """The document root; truncated or malformed XML is a ``SourceParseError``."""
     if not body.strip():
@@ -101,7 +156,11 @@ def text_of(element: ET.Element | None, path: str = "") -> str:
 
 
 def parse_iso(value: str) -> datetime | None:
-    """ISO 8601 (``2024-04-10T17:48:37.000Z``) as aware UTC; None when empty or invalid."""
+    """ISO 8601 (``2024-04-10T17:48:37.000Z``) as aware UTC; None when empty or invalid.
+
+    Raises ``BadItemError`` for a date that reads but cannot be held in UTC
+    (``9999-12-31T23:59:59-14:00``).
+    """
     value = value.strip()
     if not value:
         return None
@@ -113,21 +172,31 @@ def parse_iso(value: str) -> datetime | None:
 
 
 def parse_rfc822(value: str) -> datetime | None:
-    """RSS dates (``Mon, 01 Apr 2024 00:00:00 -0400``) as aware UTC."""
+    """RSS dates (``Mon, 01 Apr 2024 00:00:00 -0400``) as aware UTC; None when unreadable.
+
+    Raises ``BadItemError`` as ``parse_iso`` does.
+    """
     value = value.strip()
     if not value:
         return None
     try:
-        return to_utc(parsedate_to_datetime(value))
-    except (TypeError, ValueError):
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return to_utc(parsed)
 
 
 def to_utc(value: datetime) -> datetime:
-    """Aware UTC; a naive time from a source is taken to be UTC already."""
+    """Aware UTC; a naive time from a source is taken to be UTC already.
+
+    Raises ``BadItemError`` when the time falls outside what a datetime holds once in UTC.
+    """
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise BadItemError("bad date", f"date {value.isoformat()} is out of range") from None
 
 
 def local_name(tag: str) -> str:

@@ -8,12 +8,14 @@ the current one (namespaces on ``<feed>``, one-line fields). Every request goes 
 
 from __future__ import annotations
 
+import asyncio
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from bot.arxiv_ids import find_arxiv_id_in_url
+from bot.errors import BadItemError
 from bot.http import HttpClient, HttpResponse, is_file_url
-from bot.models import FetchResult, Links, Paper, Sighting, SourceState
+from bot.models import BadItem, FetchResult, Links, Paper, Sighting, SourceState
 from bot.settings import SourceConfig
 from bot.sources._common import (
     ARXIV_THROTTLE,
@@ -23,6 +25,7 @@ from bot.sources._common import (
     local_name,
     parse_error,
     parse_iso,
+    parse_items,
     parse_xml,
     text_of,
 )
@@ -42,6 +45,7 @@ EMPTY_NOTE = "no papers match the query"
 class ApiPage:
     total: int | None  # opensearch:totalResults; None if the feed did not say
     papers: tuple[Paper, ...]
+    bad: tuple[BadItem, ...] = ()  # entries skipped
 
 
 def parse_arxiv_api(config: SourceConfig, body: bytes) -> ApiPage:
@@ -53,8 +57,8 @@ def parse_arxiv_api(config: SourceConfig, body: bytes) -> ApiPage:
     message = _error_message(entries)
     if message is not None:
         raise parse_error(config, f"arXiv API error: {message}")
-    papers = tuple(_to_paper(config, index, entry) for index, entry in enumerate(entries))
-    return ApiPage(_total_results(config, root), papers)
+    parsed = parse_items(config, entries, lambda _, entry: _to_paper(config, entry))
+    return ApiPage(_total_results(config, root), parsed.items, parsed.bad)
 
 
 def api_error_message(body: bytes) -> str | None:
@@ -85,11 +89,11 @@ def _total_results(config: SourceConfig, root: ET.Element) -> int | None:
     return None
 
 
-def _to_paper(config: SourceConfig, index: int, entry: ET.Element) -> Paper:
+def _to_paper(config: SourceConfig, entry: ET.Element) -> Paper:
     entry_id = text_of(entry, f"{ATOM}id").strip()
     ident = find_arxiv_id_in_url(entry_id)
     if ident is None:
-        raise parse_error(config, f"entry {index}: id {entry_id!r} is not an arXiv abs URL")
+        raise BadItemError("no arXiv id", f"id {entry_id[:200]!r} is not an arXiv abs URL")
     names = (name_to_unicode(text_of(a, f"{ATOM}name")) for a in entry.findall(f"{ATOM}author"))
     return Paper(
         key=ident.id,
@@ -131,18 +135,21 @@ class ArxivApiSource:
 
     async def fetch(self, state: SourceState) -> FetchResult:
         papers: dict[str, Paper] = {}
+        bad: list[BadItem] = []
         start = 0
         while start < self.config.max_results:
             size = min(self.config.page_size, self.config.max_results - start)
             page = await self._page(start, size)
             for paper in page.papers:
                 papers.setdefault(paper.key, paper)
-            start += len(page.papers)
+            bad.extend(page.bad)
+            start += len(page.papers) + len(page.bad)
             done = page.total is not None and start >= page.total
             if not page.papers or done or is_file_url(self.config.url):
                 break
-        note = None if papers else EMPTY_NOTE
-        return FetchResult(tuple(Sighting(paper) for paper in papers.values()), note=note)
+        note = None if papers or bad else EMPTY_NOTE
+        sightings = tuple(Sighting(paper) for paper in papers.values())
+        return FetchResult(sightings, note=note, bad_items=tuple(bad))
 
     async def _page(self, start: int, size: int) -> ApiPage:
         params: dict[str, str | int] = {
@@ -156,11 +163,12 @@ class ArxivApiSource:
             self.config, self._http, self.config.url, params=params, throttle_key=ARXIV_THROTTLE
         )
         if not response.ok:
-            raise self._status_error(response)
-        return parse_arxiv_api(self.config, response.body)
+            raise await self._status_error(response)
+        # Parsing a large page takes a while: off the event loop (web, health checks).
+        return await asyncio.to_thread(parse_arxiv_api, self.config, response.body)
 
-    def _status_error(self, response: HttpResponse) -> Exception:
-        message = api_error_message(response.body)
+    async def _status_error(self, response: HttpResponse) -> Exception:
+        message = await asyncio.to_thread(api_error_message, response.body)
         if message is not None:
             return parse_error(self.config, f"arXiv API error: {message}")
         return http_error(self.config, response)

@@ -8,17 +8,22 @@ query" is arXiv's error document.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from bot.arxiv_ids import ArxivId, find_arxiv_id_in_url, parse_arxiv_id
+from bot.errors import BadItemError
 from bot.http import HttpClient
 from bot.models import AnnounceType, FetchResult, Links, Paper, Sighting, SourceState
 from bot.settings import SourceConfig
 from bot.sources._common import (
     ARXIV_THROTTLE,
+    Parsed,
     arxiv_links,
     cache_update,
     conditional_get,
@@ -27,6 +32,7 @@ from bot.sources._common import (
     not_modified_result,
     parse_error,
     parse_iso,
+    parse_items,
     parse_rfc822,
     parse_xml,
     text_of,
@@ -58,15 +64,14 @@ class _RawItem:
     date: datetime | None
 
 
-def parse_arxiv_rss(config: SourceConfig, body: bytes) -> tuple[Sighting, ...]:
+def parse_arxiv_rss(config: SourceConfig, body: bytes) -> Parsed[Sighting]:
     """Every item of an arXiv RSS or Atom feed; an error feed raises ``SourceParseError``."""
     root = parse_xml(config, body)
     message = _feed_error(root)
     if message is not None:
         raise parse_error(config, f"feed error: {message}")
-    raw_items = _raw_items(config, root)
-    sightings = [_to_sighting(config, index, raw) for index, raw in enumerate(raw_items)]
-    return tuple(sightings)
+    elements, read = _item_elements(config, root)
+    return parse_items(config, elements, lambda _, element: _to_sighting(config, read(element)))
 
 
 def feed_error_message(body: bytes) -> str | None:
@@ -90,17 +95,29 @@ def _feed_error(root: ET.Element) -> str | None:
     return display_text(message) or display_text(title)
 
 
-def _raw_items(config: SourceConfig, root: ET.Element) -> list[_RawItem]:
+ReadItem = Callable[[ET.Element], _RawItem]
+
+
+def _item_elements(config: SourceConfig, root: ET.Element) -> tuple[list[ET.Element], ReadItem]:
+    """The item elements, and how to read one in this layout."""
     if root.tag == "rss":
         channel = root.find("channel")
         if channel is None:
             raise parse_error(config, "RSS document without a <channel>")
-        day = parse_rfc822(text_of(channel, "pubDate") or text_of(channel, "lastBuildDate"))
-        return [_rss_item(item, day) for item in channel.findall("item")]
+        text = text_of(channel, "pubDate") or text_of(channel, "lastBuildDate")
+        return channel.findall("item"), partial(_rss_item, day=_day(parse_rfc822, text))
     if root.tag == f"{{{ATOM_NS}}}feed":
-        day = parse_iso(text_of(root, f"{{{ATOM_NS}}}updated"))
-        return [_atom_item(entry, day) for entry in root.findall(f"{{{ATOM_NS}}}entry")]
+        day = _day(parse_iso, text_of(root, f"{{{ATOM_NS}}}updated"))
+        return root.findall(f"{{{ATOM_NS}}}entry"), partial(_atom_item, day=day)
     raise parse_error(config, f"not an RSS or Atom feed (root element <{local_name(root.tag)}>)")
+
+
+def _day(parse: Callable[[str], datetime | None], text: str) -> datetime | None:
+    """The feed's own date, the fallback for undated items; an impossible one is none."""
+    try:
+        return parse(text)
+    except BadItemError:
+        return None
 
 
 def _rss_item(item: ET.Element, day: datetime | None) -> _RawItem:
@@ -140,12 +157,13 @@ def _atom_alternate(entry: ET.Element) -> str:
     return ""
 
 
-def _to_sighting(config: SourceConfig, index: int, raw: _RawItem) -> Sighting:
+def _to_sighting(config: SourceConfig, raw: _RawItem) -> Sighting:
     prefix = _PREFIX_RE.match(raw.description)
     ident = _item_id(raw, prefix)
     if ident is None:
-        raise parse_error(config, f"item {index} ({raw.guid or raw.link!r}) has no arXiv id")
-    announce = _announce(config, index, raw.announce or (prefix["type"] if prefix else ""))
+        where = (raw.guid or raw.link)[:200]
+        raise BadItemError("no arXiv id", f"no arXiv id in guid, description or link {where!r}")
+    announce = _announce(raw.announce or (prefix["type"] if prefix else ""))
     abstract = raw.description[prefix.end() :] if prefix else raw.description
     abs_url, pdf_url = arxiv_links(ident.id)
     categories = dict.fromkeys(c.strip() for c in raw.categories if c.strip())
@@ -173,12 +191,13 @@ def _item_id(raw: _RawItem, prefix: re.Match[str] | None) -> ArxivId | None:
     return ident
 
 
-def _announce(config: SourceConfig, index: int, value: str) -> AnnounceType:
+def _announce(value: str) -> AnnounceType:
     value = value.strip().lower() or AnnounceType.NEW.value
     try:
         return AnnounceType(value)
     except ValueError:
-        raise parse_error(config, f"item {index}: unknown announce type {value!r}") from None
+        reason = "unknown announce type"
+        raise BadItemError(reason, f"{reason} {value[:100]!r}") from None
 
 
 class ArxivRssSource:
@@ -193,10 +212,11 @@ class ArxivRssSource:
         if response.not_modified:
             return not_modified_result(response)
         if not response.ok:
-            message = feed_error_message(response.body)
+            message = await asyncio.to_thread(feed_error_message, response.body)
             if message is not None:
                 raise parse_error(self.config, f"feed error: {message}")
             raise http_error(self.config, response)
-        sightings = parse_arxiv_rss(self.config, response.body)
-        note = None if sightings else EMPTY_NOTE
-        return FetchResult(sightings, cache_update(response), note=note)
+        # Parsing a large feed takes a while: off the event loop (web, health checks).
+        parsed = await asyncio.to_thread(parse_arxiv_rss, self.config, response.body)
+        note = None if parsed.items else EMPTY_NOTE
+        return FetchResult(parsed.items, cache_update(response), note=note, bad_items=parsed.bad)

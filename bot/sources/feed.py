@@ -8,6 +8,7 @@ item gives the same key on every run.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import time
@@ -19,15 +20,18 @@ from urllib.parse import urlsplit
 import feedparser
 
 from bot.arxiv_ids import ArxivId, find_arxiv_id_in_url, parse_arxiv_id
+from bot.errors import BadItemError
 from bot.http import HttpClient
 from bot.models import FetchResult, Links, Paper, Sighting, SourceState
 from bot.settings import SourceConfig
 from bot.sources._common import (
+    Parsed,
     cache_update,
     conditional_get,
     http_error,
     not_modified_result,
     parse_error,
+    parse_items,
 )
 from bot.text import display_text, html_to_text, split_authors
 
@@ -35,7 +39,7 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml")
 FeedEntry = Any  # feedparser.FeedParserDict: a dict with attribute access, untyped
 
 
-def parse_feed(config: SourceConfig, body: bytes) -> tuple[Sighting, ...]:
+def parse_feed(config: SourceConfig, body: bytes) -> Parsed[Sighting]:
     """Every usable item of an RSS/Atom document; malformed XML fails the whole feed."""
     # A stream, never bytes or str: feedparser would treat those as a URL to fetch or a
     # path to open.
@@ -45,12 +49,11 @@ def parse_feed(config: SourceConfig, body: bytes) -> tuple[Sighting, ...]:
         raise parse_error(config, "not an RSS or Atom feed (no <rss> or <feed> element)")
     if parsed.get("bozo") and isinstance(problem, xml.sax.SAXException):
         raise parse_error(config, f"malformed XML ({_describe_sax(problem)})")
+    found = parse_items(config, parsed.entries, lambda _, entry: _to_paper(config, entry))
     papers: dict[str, Paper] = {}
-    for entry in parsed.entries:
-        paper = _to_paper(config, entry)
-        if paper is not None:
-            papers.setdefault(paper.key, paper)
-    return tuple(Sighting(paper) for paper in papers.values())
+    for paper in found.items:
+        papers.setdefault(paper.key, paper)
+    return Parsed(tuple(Sighting(paper) for paper in papers.values()), found.bad)
 
 
 def _describe_sax(exc: xml.sax.SAXException) -> str:
@@ -156,7 +159,10 @@ def _time(entry: FeedEntry, name: str) -> datetime | None:
     value = _raw(entry, name)
     if not isinstance(value, time.struct_time):
         return None
-    return datetime(*value[:6], tzinfo=UTC)
+    try:
+        return datetime(*value[:6], tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise BadItemError("bad date", f"{name.removesuffix('_parsed')} out of range") from None
 
 
 def _raw(entry: FeedEntry, key: str) -> object:
@@ -180,5 +186,6 @@ class FeedSource:
             return not_modified_result(response)
         if not response.ok:
             raise http_error(self.config, response)
-        sightings = parse_feed(self.config, response.body)
-        return FetchResult(sightings, cache_update(response))
+        # feedparser is slow on a large feed: off the event loop (web, health checks).
+        parsed = await asyncio.to_thread(parse_feed, self.config, response.body)
+        return FetchResult(parsed.items, cache_update(response), bad_items=parsed.bad)

@@ -8,23 +8,28 @@ both have, plus the outer ``numComments``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from bot.arxiv_ids import parse_arxiv_id
+from bot.errors import BadItemError
 from bot.http import HttpClient, HttpResponse, is_file_url, request_url
-from bot.models import FetchResult, HttpCacheEntry, Links, Paper, Sighting, SourceState
+from bot.models import BadItem, FetchResult, HttpCacheEntry, Links, Paper, Sighting, SourceState
 from bot.settings import SourceConfig
 from bot.sources._common import (
     NOT_MODIFIED,
+    Parsed,
     arxiv_links,
     cache_update,
     fetch,
     http_error,
     parse_error,
+    parse_items,
     to_utc,
 )
 from bot.text import display_text, name_to_unicode
@@ -58,34 +63,42 @@ class _Item(BaseModel):
     numComments: int | None = None
 
 
-_ITEMS = TypeAdapter(list[_Item])
+_DOCUMENT = TypeAdapter(list[Any])
 
 
-def parse_hf_daily(config: SourceConfig, body: bytes) -> tuple[Paper, ...]:
-    """Papers of one Daily Papers page; any malformed item fails the whole page."""
+def parse_hf_daily(config: SourceConfig, body: bytes) -> Parsed[Paper]:
+    """Papers of one Daily Papers page; a malformed item is skipped, a malformed
+    document (not JSON, not a list) fails the whole page."""
     try:
-        items = _ITEMS.validate_json(body)
+        raws = _DOCUMENT.validate_json(body)
     except ValidationError as exc:
         raise parse_error(config, _describe_invalid(exc)) from None
-    return tuple(_to_paper(config, index, item) for index, item in enumerate(items))
+    return parse_items(config, raws, lambda _, raw: _to_paper(config, _validate(raw)))
+
+
+def _validate(raw: Any) -> _Item:
+    try:
+        return _Item.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        # "bad upvotes", "bad id": the field, for the cycle line's count of skipped items
+        reason = f"bad {first['loc'][-1]}" if first["loc"] else "bad item"
+        raise BadItemError(reason, f"{where or 'item'}: {first['msg']}") from None
 
 
 def _describe_invalid(exc: ValidationError) -> str:
     first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
     if first["type"] == "json_invalid":
         return f"not valid JSON ({first['msg'].removeprefix('Invalid JSON: ')})"
-    if not where:
-        return f"expected a JSON list of papers ({first['msg']})"
-    head, _, rest = where.partition(".")
-    return f"item {head}: {rest or 'item'}: {first['msg']}"
+    return f"expected a JSON list of papers ({first['msg']})"
 
 
-def _to_paper(config: SourceConfig, index: int, item: _Item) -> Paper:
+def _to_paper(config: SourceConfig, item: _Item) -> Paper:
     raw = item.paper
     ident = parse_arxiv_id(raw.id)
     if ident is None:
-        raise parse_error(config, f"item {index}: paper.id {raw.id!r} is not an arXiv id")
+        raise BadItemError("no arXiv id", f"paper.id {raw.id!r} is not an arXiv id")
     abs_url, pdf_url = arxiv_links(ident.id)
     names = (name_to_unicode(author.name) for author in raw.authors)
     return Paper(
@@ -132,13 +145,14 @@ class HfDailySource:
     async def fetch(self, state: SourceState) -> FetchResult:
         papers: dict[str, Paper] = {}
         cache: dict[str, HttpCacheEntry] = {}
+        bad: list[BadItem] = []
         fetched_any = False
         for day in [None] if is_file_url(self.config.url) else self.days():
-            day_fetched = await self._fetch_day(day, state, papers, cache)
+            day_fetched = await self._fetch_day(day, state, papers, cache, bad)
             fetched_any = fetched_any or day_fetched
         sightings = tuple(Sighting(paper) for paper in papers.values())
         note = None if fetched_any else NOT_MODIFIED
-        return FetchResult(sightings, cache, note=note)
+        return FetchResult(sightings, cache, note=note, bad_items=tuple(bad))
 
     async def _fetch_day(
         self,
@@ -146,6 +160,7 @@ class HfDailySource:
         state: SourceState,
         papers: dict[str, Paper],
         cache: dict[str, HttpCacheEntry],
+        bad: list[BadItem],
     ) -> bool:
         """Fetch every page of one day into ``papers``; False if all were unchanged."""
         fetched = False
@@ -160,10 +175,12 @@ class HfDailySource:
                 continue
             fetched = True
             cache.update(cache_update(response))
-            page_papers = parse_hf_daily(self.config, response.body)
-            for paper in page_papers:
+            # Parsing a large page takes a while: off the event loop (web, health checks).
+            parsed = await asyncio.to_thread(parse_hf_daily, self.config, response.body)
+            for paper in parsed.items:
                 papers.setdefault(paper.key, paper)  # the most recent day wins
-            if day is None or len(page_papers) < PAGE_SIZE:
+            bad.extend(parsed.bad)
+            if day is None or len(parsed.items) + len(parsed.bad) < PAGE_SIZE:
                 break
         return fetched
 
@@ -188,5 +205,6 @@ class HfDailySource:
             throttle_key=HF_THROTTLE,
         )
         if not response.ok and not response.not_modified:
-            raise http_error(self.config, response, hf_error_message(response.body))
+            message = await asyncio.to_thread(hf_error_message, response.body)
+            raise http_error(self.config, response, message)
         return response

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from bot.models import (
+    AlertRule,
     DeliveryMode,
     MatchRecord,
     Owner,
@@ -84,12 +85,18 @@ class QueuedPapers:
 
 class Store(Protocol):
     async def ingest(
-        self, sightings: Sequence[Sighting], state: SourceState, now: datetime
+        self,
+        sightings: Sequence[Sighting],
+        state: SourceState,
+        now: datetime,
+        alert: AlertRule | None = None,
     ) -> UpsertResult:
         """Merge one source's sightings into stored papers and save that source's state.
 
         One transaction: either every sighting and the new state are stored, or nothing.
         A replacement announcement of an unknown paper is stored but counted as skipped.
+        New and updated papers wait for the match step, except those ``alert`` holds quiet
+        (stored, never matched; counted in ``quiet``).
         """
         ...
 

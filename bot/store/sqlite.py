@@ -24,6 +24,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ import aiosqlite
 
 from bot.errors import StoreError
 from bot.merge import merge_batch
-from bot.models import Paper, Sighting, SourceState, UpsertResult
+from bot.models import AlertRule, Paper, Sighting, SourceState, UpsertResult
 from bot.store import sqlite_codec as codec
 from bot.store.base import QueuedPapers
 from bot.store.sqlite_accounts import AccountsMixin
@@ -124,7 +125,11 @@ class SqliteStore(AccountsMixin, OutboxMixin, MetaMixin):
     # --- papers -------------------------------------------------------------------------------
 
     async def ingest(
-        self, sightings: Sequence[Sighting], state: SourceState, now: datetime
+        self,
+        sightings: Sequence[Sighting],
+        state: SourceState,
+        now: datetime,
+        alert: AlertRule | None = None,
     ) -> UpsertResult:
         """Merge one source's batch and save its state in one transaction (see ``Store``).
 
@@ -143,8 +148,7 @@ class SqliteStore(AccountsMixin, OutboxMixin, MetaMixin):
                 _UPDATE_PAPER, [(*codec.paper_values(p), stamp, p.key) for p in plan.updates]
             )
             await db.execute(_SAVE_STATE, _state_values(state, now))
-            await _queue_for_matching(db, plan.result, stamp)
-        return plan.result
+            return await _queue_for_matching(db, plan.result, alert or AlertRule(), stamp)
 
     async def queued_for_matching(self, limit: int = 5000) -> QueuedPapers:
         """Papers waiting for the match step, oldest first, with the versions read."""
@@ -280,6 +284,12 @@ def _state_values(state: SourceState, now: datetime) -> tuple[Any, ...]:
     )
 
 
-async def _queue_for_matching(db: aiosqlite.Connection, result: UpsertResult, stamp: str) -> None:
-    await db.executemany(_QUEUE_NEW, [(p.key, stamp) for p in result.new])
-    await db.executemany(_QUEUE_UPDATED, [(p.key, stamp) for p in result.updated])
+async def _queue_for_matching(
+    db: aiosqlite.Connection, result: UpsertResult, alert: AlertRule, stamp: str
+) -> UpsertResult:
+    """Queue what may be alerted; old news stays out of the queue for good."""
+    news = [p for p in result.new if not alert.quiet_new(p)]
+    await db.executemany(_QUEUE_NEW, [(p.key, stamp) for p in news])
+    updates = [(p.key, stamp) for p in result.updated if not alert.late(p)]
+    await db.executemany(_QUEUE_UPDATED, updates)
+    return replace(result, quiet=len(result.new) - len(news))
