@@ -1,8 +1,9 @@
 """One ingest cycle: every source fetched, each one's papers stored in one transaction.
 
 Sources run concurrently (arXiv ones still take turns through the HTTP client's throttle).
-A source that fails is reported in its summary and remembered in its state; the others
-carry on, and nothing of the failed fetch is stored.
+A source that fails is reported in its summary and remembered in its state, with how many
+times in a row it failed (``bot.source_failures``); the others carry on, and nothing of the
+failed fetch is stored.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 
 from bot.errors import SourceError
 from bot.models import IngestReport, Paper, SourceState, SourceSummary
+from bot.source_failures import end_streak, failure_hint, note_failure
 from bot.sources.base import Source
 from bot.store.base import Store
 
@@ -53,11 +55,11 @@ async def _ingest_one(
     try:
         fetched = await source.fetch(state)
     except SourceError as exc:
-        return await _failed(store, base, str(exc), clock), (), ()
+        return await _failed(store, base, exc, str(exc), clock), (), ()
     except Exception as exc:  # a bug in one source must not stop the others
         log.exception("source %s crashed", config.source_id)
         message = f"internal error ({type(exc).__name__}); see the log"
-        return await _failed(store, base, message, clock), (), ()
+        return await _failed(store, base, exc, message, clock), (), ()
     now = clock()
     new_state = replace(
         state,
@@ -76,10 +78,15 @@ async def _ingest_one(
         unchanged=result.unchanged,
         skipped=result.skipped,
         note=fetched.note,
+        recovered=await end_streak(store, config.source_id),
     )
     return summary, result.new, result.updated
 
 
-async def _failed(store: Store, base: SourceSummary, error: str, clock: Clock) -> SourceSummary:
-    await store.record_source_error(base.source_id, error, clock())
-    return replace(base, error=error)
+async def _failed(
+    store: Store, base: SourceSummary, exc: Exception, error: str, clock: Clock
+) -> SourceSummary:
+    now = clock()
+    await store.record_source_error(base.source_id, error, now)
+    streak = await note_failure(store, base.source_id, failure_hint(exc), now)
+    return replace(base, error=error, failing=streak)

@@ -125,6 +125,15 @@ class FetchResult:
 
 
 @dataclass(frozen=True, slots=True)
+class FailureStreak:
+    """Consecutive failed attempts of one source; ``hint`` guesses why the last one failed."""
+
+    count: int
+    since: datetime  # the first failure of the streak
+    hint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class SourceSummary:
     source_id: str
     name: str
@@ -135,6 +144,8 @@ class SourceSummary:
     skipped: int = 0
     error: str | None = None
     note: str | None = None
+    failing: FailureStreak | None = None  # on an error: the failures in a row, this one too
+    recovered: FailureStreak | None = None  # on a success: the streak it ended
 
     @property
     def ok(self) -> bool:
