@@ -46,6 +46,7 @@ from tests.support_http import Reply, ScriptedServer
 
 NOW = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
 FEED = "/feed.xml"
+LOGGER = "paperbell.daemon"
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "papers.xml"
 FILE_FEED = json.dumps([{"kind": "feed", "url": f"file:{EXAMPLE}"}])
 RSS_BODY = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
@@ -137,9 +138,11 @@ async def test_second_failure_in_a_row_is_a_warning_with_next_attempt_and_hint(
                 records = []
                 for _ in range(3):
                     caplog.clear()
-                    with caplog.at_level(logging.INFO, logger="paperbell.daemon"):
+                    with caplog.at_level(logging.INFO, logger=LOGGER):
                         await worker.ingest(source)
-                    records.append([(r.levelno, r.getMessage()) for r in caplog.records])
+                    records.append(
+                        [(r.levelno, r.getMessage()) for r in caplog.records if r.name == LOGGER]
+                    )
                 next_run = worker.next_attempt(config.source_id)
             finally:
                 scheduler.shutdown(wait=False)
