@@ -15,7 +15,7 @@ import logging
 import os
 import random
 import signal
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -40,6 +40,7 @@ from bot.daemon_state import (
 )
 from bot.health import Health, check_health
 from bot.ingest import Clock, run_cycle, utc_now
+from bot.models import SourceSummary
 from bot.notify import Channel
 from bot.outbox import Dispatcher, DispatchReport
 from bot.pipeline import match_cycle
@@ -49,7 +50,6 @@ from bot.store.base import Store
 
 log = logging.getLogger("paperbell.daemon")
 
-__all__ = ["HEARTBEAT", "LAST_CYCLE", "run_daemon"]
 # From the second failure in a row a source is logged at WARNING, with a hint.
 WARN_AFTER = 2
 # arXiv announces at 20:00 US Eastern Sun-Thu and rebuilds its feeds around midnight:
@@ -110,14 +110,17 @@ class Worker:
         matched = await match_cycle(service.index, store, self.clock())
         sent = await self._dispatch()  # instant alerts now, not at the next tick
         await store.set_meta(LAST_CYCLE, self.clock().isoformat())
-        line = cycle_line(report, matched, sent)
-        failing = [s for s in report.summaries if s.failing and s.failing.count >= WARN_AFTER]
+        self._log_cycle(report.summaries, cycle_line(report, matched, sent))
+
+    def _log_cycle(self, summaries: Sequence[SourceSummary], line: str) -> None:
+        """INFO, or WARNING (with the next attempt and a hint) for a repeated failure."""
+        failing = [s for s in summaries if s.failing and s.failing.count >= WARN_AFTER]
         if failing:
             notes = (failing_note(s, self.next_attempt(s.source_id)) for s in failing)
             log.warning("%s | %s", line, "; ".join(notes))
         else:
             log.info(line)
-        for summary in report.summaries:
+        for summary in summaries:
             if summary.recovered:
                 log.info(recovered_line(summary))
 

@@ -69,7 +69,7 @@ def redact_url(url: str) -> str:
     if parts.password is None:
         return url
     host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:REDACTED@{host}"))
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:REDACTED@{host}"))
 
 
 def health_interval(config: SourceConfig) -> timedelta:

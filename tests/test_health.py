@@ -213,6 +213,7 @@ def test_arxiv_counts_as_polled_daily_and_passwords_are_redacted() -> None:
     assert redact_url("https://ada:s3cret@feeds.example/x?y=1") == (
         "https://ada:REDACTED@feeds.example/x?y=1"
     )
+    assert redact_url("https://:pw@[::1]:8080/x") == "https://:REDACTED@[::1]:8080/x"
     assert redact_url("https://feeds.example/x") == "https://feeds.example/x"
 
 
