@@ -17,6 +17,7 @@ from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Protocol
 
+from bot.health import Health
 from bot.notify import Channel, Notifier
 from bot.service import Paperbell
 from bot.settings import Settings
@@ -31,7 +32,7 @@ BUILTIN = {
     "web": "handlers.web.channel:plugin",
 }
 
-HealthCheck = Callable[[], Awaitable[tuple[bool, str]]]
+HealthCheck = Callable[[], Awaitable[Health]]
 
 
 @dataclass(frozen=True)

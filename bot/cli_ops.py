@@ -13,14 +13,17 @@ from zoneinfo import ZoneInfo
 from bot.accounts import LinkBuilder
 from bot.app import Resources, open_resources
 from bot.channels import ChannelContext, open_channels
-from bot.daemon import check_health, run_daemon
+from bot.daemon import run_daemon
+from bot.daemon_state import DaemonRecord, RecordedSource, read_daemon_record
 from bot.digests import next_local_date, slot
 from bot.errors import NotFoundError, UserError
+from bot.health import check_health
 from bot.ingest import utc_now
-from bot.models import User
+from bot.models import SourceState, User
 from bot.notify import DigestMessage
 from bot.outbox import DeliveryOutcome, Dispatcher, DispatchReport
 from bot.settings import Settings
+from bot.source_failures import source_key
 from bot.store.base import Delivery, DeliveryState
 from bot.store.sqlite import open_sqlite_store
 
@@ -30,7 +33,7 @@ def add_ops_commands(commands: Any) -> None:
     run.set_defaults(handler=lambda args, settings: run_daemon(settings))
     status = commands.add_parser("status", help="sources, users, outbox, next digests")
     status.set_defaults(handler=cmd_status)
-    check = commands.add_parser("check", help="exit 0 when healthy, 1 with the reason")
+    check = commands.add_parser("check", help="exit 0 when healthy, 1 with every reason")
     check.set_defaults(handler=cmd_check)
 
     digest = commands.add_parser("digest", help="send digests that are due (or print them)")
@@ -51,11 +54,12 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     store = await open_sqlite_store(settings.database_path)
     try:
-        ok, why = await check_health(store, settings, utc_now())
+        health = await check_health(store, settings, utc_now())
     finally:
         await store.close()
-    print(("ok: " if ok else "unhealthy: ") + why)
-    return 0 if ok else 1
+    lines = [f"unhealthy: {why}" for why in health.reasons] or [f"ok: {health.detail}"]
+    print("\n".join([*lines, *(f"note: {note}" for note in health.notes)]))
+    return 0 if health.ok else 1
 
 
 async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -66,17 +70,11 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def status_lines(res: Resources) -> list[str]:
-    states = {s.source_id: s for s in await res.store.list_source_states()}
-    lines = ["sources:"]
-    for config in res.settings.sources:
-        st = states.get(config.source_id)
-        ok = st.last_success.isoformat(timespec="minutes") if st and st.last_success else "never"
-        err = (
-            f"; last error {st.last_error_at:%Y-%m-%d %H:%M} UTC: {st.last_error}"
-            if (st and st.last_error and st.last_error_at)
-            else ""
-        )
-        lines.append(f"  {config.name:<12} {config.kind:<10} last success {ok}{err}")
+    record = await read_daemon_record(res.store, res.settings)
+    states = {source_key(s.source_id): s for s in await res.store.list_source_states()}
+    lines = [sources_heading(record)]
+    for source in record.sources:
+        lines += source_lines(source, states.get(source.key))
     users = await res.store.list_users()
     subs = await res.store.list_subscriptions()
     lines.append(f"users: {len(users)}   subscriptions: {len(subs)}")
@@ -85,6 +83,25 @@ async def status_lines(res: Resources) -> list[str]:
     lines.append(f"outbox: {outbox}")
     lines += ["next digests:", *next_digests(users)]
     return lines
+
+
+def sources_heading(record: DaemonRecord) -> str:
+    if record.started_at is None:
+        return "sources (from this shell's settings: no daemon has recorded its sources here):"
+    return f"sources (of the daemon started {record.started_at:%Y-%m-%d %H:%M} UTC):"
+
+
+def source_lines(source: RecordedSource, st: SourceState | None) -> list[str]:
+    ok = st.last_success.isoformat(timespec="minutes") if st and st.last_success else "never"
+    err = (
+        f"; last error {st.last_error_at:%Y-%m-%d %H:%M} UTC: {st.last_error}"
+        if (st and st.last_error and st.last_error_at)
+        else ""
+    )
+    return [
+        f"  {source.name:<12} {source.kind:<10} last success {ok}{err}",
+        f"  {'':<12} {source.url} ({source.schedule})",
+    ]
 
 
 def next_digests(users: list[User]) -> list[str]:

@@ -15,9 +15,9 @@ import logging
 import os
 import random
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -27,9 +27,21 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.accounts import LinkBuilder
 from bot.app import Resources, open_resources
 from bot.channels import ChannelContext, open_channels
-from bot.daemon_report import cycle_line, dispatch_line
+from bot.daemon_report import cycle_line, dispatch_line, failing_note, recovered_line
+from bot.daemon_state import (
+    ARXIV_KINDS,
+    HEARTBEAT,
+    LAST_CYCLE,
+    ChannelState,
+    channel_states,
+    record_channel_state,
+    record_daemon_start,
+    recorded_source,
+)
+from bot.health import Health, check_health
 from bot.ingest import Clock, run_cycle, utc_now
-from bot.models import SourceKind
+from bot.models import SourceSummary
+from bot.notify import Channel
 from bot.outbox import Dispatcher, DispatchReport
 from bot.pipeline import match_cycle
 from bot.settings import Settings, SourceConfig
@@ -38,19 +50,27 @@ from bot.store.base import Store
 
 log = logging.getLogger("paperbell.daemon")
 
-HEARTBEAT = "daemon.heartbeat"
-LAST_CYCLE = "ingest.last_cycle"
-ARXIV = (SourceKind.ARXIV_RSS, SourceKind.ARXIV_API)
+# From the second failure in a row a source is logged at WARNING, with a hint.
+WARN_AFTER = 2
 # arXiv announces at 20:00 US Eastern Sun-Thu and rebuilds its feeds around midnight:
 # look shortly after, and twice more in case it ran late, instead of polling all day.
 ARXIV_CRON = {"day_of_week": "mon-fri", "hour": "0,2,6", "minute": 15}
 
 
 def source_trigger(config: SourceConfig) -> CronTrigger | IntervalTrigger:
-    if config.kind in ARXIV:
+    if config.kind in ARXIV_KINDS:
         return CronTrigger(**ARXIV_CRON, timezone=ZoneInfo("America/New_York"), jitter=120)
     jitter = min(300, config.interval_minutes * 6)  # ±10 %: many daemons, not one spike
     return IntervalTrigger(minutes=config.interval_minutes, jitter=jitter, timezone=UTC)
+
+
+def schedule_text(config: SourceConfig) -> str:
+    """The trigger above, said for ``paperbell status``."""
+    if config.kind in ARXIV_KINDS:
+        minute = int(str(ARXIV_CRON["minute"]))
+        hours = [int(h) for h in str(ARXIV_CRON["hour"]).split(",")]
+        return "weekdays at " + ", ".join(f"{h:02d}:{minute:02d}" for h in hours) + " New York"
+    return f"every {config.interval_minutes} min"
 
 
 class Worker:
@@ -61,6 +81,8 @@ class Worker:
         self.stopping = False
         self.inflight: set[asyncio.Task[None]] = set()
         self.dispatch_lock = asyncio.Lock()
+        self.scheduler: AsyncIOScheduler | None = None
+        self.ingest_jobs: dict[str, str] = {}  # source id -> scheduler job id
 
     def job(self, name: str, work: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         async def guarded() -> None:
@@ -89,7 +111,26 @@ class Worker:
         matched = await match_cycle(service.index, store, self.clock())
         sent = await self._dispatch()  # instant alerts now, not at the next tick
         await store.set_meta(LAST_CYCLE, self.clock().isoformat())
-        log.info(cycle_line(report, matched, sent))
+        self._log_cycle(report.summaries, cycle_line(report, matched, sent))
+
+    def _log_cycle(self, summaries: Sequence[SourceSummary], line: str) -> None:
+        """INFO, or WARNING (with the next attempt and a hint) for a repeated failure."""
+        failing = [s for s in summaries if s.failing and s.failing.count >= WARN_AFTER]
+        if failing:
+            notes = (failing_note(s, self.next_attempt(s.source_id)) for s in failing)
+            log.warning("%s | %s", line, "; ".join(notes))
+        else:
+            log.info(line)
+        for summary in summaries:
+            if summary.recovered:
+                log.info(recovered_line(summary))
+
+    def next_attempt(self, source_id: str) -> datetime | None:
+        """When the scheduler will next poll the source (it is set before a run starts)."""
+        job_id = self.ingest_jobs.get(source_id)
+        job = self.scheduler.get_job(job_id) if self.scheduler and job_id else None
+        when: datetime | None = job.next_run_time if job else None
+        return when
 
     async def dispatch(self) -> None:
         report = await self._dispatch()
@@ -107,6 +148,9 @@ class Worker:
         for channel, why in report.down.items():
             log.error("%s channel stopped: %s; its messages wait in the outbox", channel, why)
             self.dispatcher.drop_channel(channel)
+            await record_channel_state(
+                self.res.store, channel.value, ChannelState.DOWN, why, self.clock()
+            )
         return report
 
     async def drain(self, grace: float) -> None:
@@ -124,10 +168,12 @@ class Worker:
 
 def schedule(worker: Worker, settings: Settings, scheduler: AsyncIOScheduler) -> None:
     now = datetime.now(UTC)
+    worker.scheduler = scheduler
     for source in worker.res.sources():
         name = f"ingest {source.config.name}"
         job = worker.job(name, lambda s=source: worker.ingest(s))  # type: ignore[misc]
-        scheduler.add_job(job, source_trigger(source.config), name=name, next_run_time=now)
+        added = scheduler.add_job(job, source_trigger(source.config), name=name, next_run_time=now)
+        worker.ingest_jobs[source.config.source_id] = added.id
     dispatch = IntervalTrigger(seconds=settings.dispatch_seconds, timezone=UTC)
     scheduler.add_job(
         worker.job("dispatch", worker.dispatch), dispatch, name="dispatch", next_run_time=now
@@ -169,6 +215,8 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
         requeued = await res.store.requeue_stale_sending(clock())
         if requeued:
             log.info("%d delivery(ies) left mid-send by the last run are pending again", requeued)
+        recorded = [recorded_source(c, schedule_text(c)) for c in settings.sources]
+        await record_daemon_start(res.store, recorded, settings.dispatch_seconds, clock())
         worker = await _start(res, settings, clock, stack)
         log.info(
             "paperbell running: %d source(s), %d subscription(s)",
@@ -183,11 +231,12 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
 
 
 async def _start(res: Resources, settings: Settings, clock: Clock, stack: AsyncExitStack) -> Worker:
-    async def health() -> tuple[bool, str]:
+    async def health() -> Health:
         return await check_health(res.store, settings, clock())
 
     ctx = ChannelContext(settings, res.service, clock, health)
     notifiers = await open_channels(ctx, stack)
+    await _record_opened(res.store, notifiers, clock())
     links = LinkBuilder.from_settings(settings, res.service.signer)
     dispatcher = Dispatcher(
         res.store, notifiers, links, clock, random.Random(), digests=res.service.digests
@@ -204,28 +253,9 @@ async def _start(res: Resources, settings: Settings, clock: Clock, stack: AsyncE
     return worker
 
 
-async def check_health(store: Store, settings: Settings, now: datetime) -> tuple[bool, str]:
-    """Healthy when the dispatcher ticked lately and the last cycle is recent enough."""
-    beat = await store.get_meta(HEARTBEAT)
-    limit = timedelta(seconds=max(180.0, 6 * settings.dispatch_seconds))
-    if beat is None or now - datetime.fromisoformat(beat) > limit:
-        return False, "the scheduler has not ticked recently (is paperbell run running?)"
-    return await check_last_cycle(store, settings, now)
-
-
-def cycle_window(settings: Settings) -> timedelta:
-    """How old the last cycle may be: twice the shortest poll, or arXiv's long weekend."""
-    if all(s.kind in ARXIV for s in settings.sources):
-        return timedelta(hours=80)
-    shortest = min(s.interval_minutes for s in settings.sources if s.kind not in ARXIV)
-    return timedelta(minutes=2 * shortest + 10)
-
-
-async def check_last_cycle(store: Store, settings: Settings, now: datetime) -> tuple[bool, str]:
-    last = await store.get_meta(LAST_CYCLE)
-    if last is None:
-        return False, "no ingest cycle has run yet"
-    age = now - datetime.fromisoformat(last)
-    if age > cycle_window(settings):
-        return False, f"the last ingest cycle was {age} ago"
-    return True, f"last ingest cycle {int(age.total_seconds())}s ago"
+async def _record_opened(store: Store, notifiers: Collection[Channel], now: datetime) -> None:
+    """Channels that opened are up, unless one already said it is down while opening."""
+    known = await channel_states(store)
+    for channel in notifiers:
+        if channel.value not in known:
+            await record_channel_state(store, channel.value, ChannelState.UP, "opened", now)

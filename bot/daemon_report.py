@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from bot.ingest_checks import count_by
 from bot.models import IngestReport, SourceSummary
 from bot.outbox import DeliveryOutcome, DispatchReport
@@ -50,3 +52,25 @@ def dispatch_line(report: DispatchReport) -> str:
         down = f" (DOWN: {report.down[channel]})" if channel in report.down else ""
         parts.append(f"{channel} {counts or 'nothing'}{down}")
     return "deliveries: " + "; ".join(parts)
+
+
+def failing_note(summary: SourceSummary, next_attempt: datetime | None) -> str:
+    """``arxiv failed 3 times in a row since ...; next attempt ...``: for a WARNING line."""
+    streak = summary.failing
+    assert streak is not None
+    hint = f" ({streak.hint})" if streak.hint else ""
+    when = f"{next_attempt.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if next_attempt else "none"
+    return (
+        f"{summary.name} failed {streak.count} times in a row since "
+        f"{streak.since.astimezone(UTC):%Y-%m-%d %H:%M} UTC{hint}; next attempt {when}"
+    )
+
+
+def recovered_line(summary: SourceSummary) -> str:
+    streak = summary.recovered
+    assert streak is not None
+    attempts = "attempt" if streak.count == 1 else "attempts"
+    return (
+        f"{summary.name} recovered after {streak.count} failed {attempts} "
+        f"(failing since {streak.since.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
+    )

@@ -15,7 +15,7 @@ a paper matched at 02:00 waits for the next 08:00 digest instead of setting off 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlsplit
@@ -210,12 +210,21 @@ class DigestPlanner:
     """Creates digests when due (``tick``) and builds their messages (``build``)."""
 
     def __init__(
-        self, store: Store, clock: Clock, max_papers: int = 50, *, all_quiet: bool = False
+        self,
+        store: Store,
+        clock: Clock,
+        max_papers: int = 50,
+        *,
+        all_quiet: bool = False,
+        sources: Collection[str] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._max_papers = max_papers
         self._all_quiet = all_quiet
+        # The ids of the sources configured now: a source removed from the settings keeps
+        # its stored state, but a digest must not speak of it. None: every stored source.
+        self._sources = None if sources is None else frozenset(sources)
 
     async def tick(self, now: datetime | None = None) -> list[Delivery]:
         """Create every digest that is due now; each at most once per (user, local date)."""
@@ -299,6 +308,8 @@ class DigestPlanner:
         if records and not entries:
             return None
         states = await self._store.list_source_states()
+        if self._sources is not None:
+            states = [s for s in states if s.source_id in self._sources]
         notes = source_notes(states, user.timezone, now)
         recipient = digest_recipient(user)
         return compose_digest(

@@ -1,9 +1,10 @@
 """One ingest cycle: every source fetched, each one's papers stored in one transaction.
 
 Sources run concurrently (arXiv ones still take turns through the HTTP client's throttle).
-A source that fails (or crashes) is reported in its summary and remembered in its state;
-the others carry on, and nothing of the failed fetch is stored. A bad item only is skipped
-and counted (``bot.ingest_checks``); old news is stored without alert (``AlertRule``).
+A source that fails (or crashes) is reported in its summary and remembered in its state,
+with how many times in a row it failed (``bot.source_failures``); the others carry on, and
+nothing of the failed fetch is stored. A bad item only is skipped and counted
+(``bot.ingest_checks``); old news is stored without alert (``AlertRule``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from bot.models import (
     SourceSummary,
     UpsertResult,
 )
+from bot.source_failures import end_streak, failure_hint, note_failure
 from bot.sources.base import Source
 from bot.store.base import Store
 
@@ -72,11 +74,11 @@ async def _ingest_one(source: Source, store: Store, clock: Clock, max_age: int |
     try:
         return await _fetch_and_store(source, store, clock, max_age, base)
     except SourceError as exc:
-        return await _failed(store, base, str(exc), clock), (), ()
+        return await _failed(store, base, exc, str(exc), clock), (), ()
     except Exception as exc:  # a bug or a hostile item in one source must not stop the others
         log.exception("source %s crashed", config.source_id)
         message = f"internal error ({type(exc).__name__}); see the log"
-        return await _failed(store, base, message, clock), (), ()
+        return await _failed(store, base, exc, message, clock), (), ()
 
 
 async def _fetch_and_store(
@@ -97,6 +99,7 @@ async def _fetch_and_store(
     alert = _alert_rule(max_age, first_fetch=state.last_success is None)
     result = await store.ingest(vetted.sightings, new_state, now, alert)
     summary = _summary(base, fetched, vetted, result, alert)
+    summary = replace(summary, recovered=await end_streak(store, base.source_id))
     if summary.bad_items:  # the cycle line counts them; the first says what to look for
         bad = summary.bad_items
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
@@ -140,6 +143,10 @@ def _quiet_reason(alert: AlertRule) -> str:
     return f"{older} or undated, on a first fetch" if alert.first_fetch else older
 
 
-async def _failed(store: Store, base: SourceSummary, error: str, clock: Clock) -> SourceSummary:
-    await store.record_source_error(base.source_id, error, clock())
-    return replace(base, error=error)
+async def _failed(
+    store: Store, base: SourceSummary, exc: Exception, error: str, clock: Clock
+) -> SourceSummary:
+    now = clock()
+    await store.record_source_error(base.source_id, error, now)
+    streak = await note_failure(store, base.source_id, failure_hint(exc), now)
+    return replace(base, error=error, failing=streak)

@@ -159,6 +159,15 @@ class FetchResult:
 
 
 @dataclass(frozen=True, slots=True)
+class FailureStreak:
+    """Consecutive failed attempts of one source; ``hint`` guesses why the last one failed."""
+
+    count: int
+    since: datetime  # the first failure of the streak
+    hint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class SourceSummary:
     source_id: str
     name: str
@@ -173,6 +182,8 @@ class SourceSummary:
     quiet_reason: str = ""  # why: "older than 3 days"
     bad_items: tuple[BadItem, ...] = ()  # items skipped, the source still ok
     truncated: tuple[str, ...] = ()  # one field name per cut field: "title", "authors"
+    failing: FailureStreak | None = None  # on an error: the failures in a row, this one too
+    recovered: FailureStreak | None = None  # on a success: the streak it ended
 
     @property
     def ok(self) -> bool:

@@ -94,7 +94,11 @@ class Paperbell:
         self.clock = clock
         self.index = index
         self.digests = DigestPlanner(
-            store, clock, settings.email.digest_max_papers, all_quiet=settings.email.all_quiet
+            store,
+            clock,
+            settings.email.digest_max_papers,
+            all_quiet=settings.email.all_quiet,
+            sources=[s.source_id for s in settings.sources],
         )
 
     @property

@@ -135,6 +135,14 @@ class OutboxContract:
         rest = await store.claim_due(NOW)
         assert {b.channel for b in rest} == {Channel.EMAIL}
 
+    async def test_overdue_counts_due_pending_rows_per_channel(self, store: Store) -> None:
+        await self._three_alerts(store)
+        assert await store.overdue(NOW - timedelta(seconds=1)) == {}
+        # Email: the three alerts and the address's confirmation.
+        assert await store.overdue(NOW) == {Channel.EMAIL: (4, NOW), Channel.DISCORD: (3, NOW)}
+        await store.claim_due(NOW, channels=[Channel.DISCORD])  # sending is not pending
+        assert await store.overdue(LATER) == {Channel.EMAIL: (4, NOW)}
+
     async def test_concurrent_claims_never_share_a_row(self, store: Store) -> None:
         await self._three_alerts(store)
         results = await asyncio.gather(*(store.claim_due(NOW, limit=1) for _ in range(6)))

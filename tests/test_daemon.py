@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.daemon import HEARTBEAT
+from bot.daemon_state import HEARTBEAT
 from bot.models import DeliveryMode, SourceKind, User
 from bot.settings import Settings, SourceConfig
 from bot.store.base import DeliveryKind

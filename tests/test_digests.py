@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.app import build_service
 from bot.digests import DigestPlanner, due_local_date, slot, source_notes
-from bot.models import DigestFrequency, Owner, SourceState, User
+from bot.models import DigestFrequency, Owner, SourceKind, SourceState, User
+from bot.settings import Settings, SourceConfig
 from bot.store.base import Delivery
 from bot.store.sqlite import SqliteStore
 from tests.support_outbox import (
@@ -295,3 +298,19 @@ def test_source_notes_in_the_readers_timezone() -> None:
         "down.example could not be reached since Thu 19 Nov 07:30",
         "Hugging Face could not be reached since 09:00",
     )
+
+
+async def test_status_lines_speak_only_of_sources_configured_now(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    kept = SourceConfig(kind=SourceKind.FEED, url="https://kept.example/rss")
+    settings = Settings(data_dir=tmp_path / "data", sources=[kept])
+    someone = await digest_user(store, "UTC", 8)
+    await match_now(store, someone.owner, "p1", LONG_AGO)
+    # Both failing; the second was configured once, is not any more, and keeps its state.
+    for source_id in (kept.source_id, "feed:https://removed.example/rss"):
+        await store.record_source_error(source_id, "timed out", NOW - timedelta(hours=1))
+    service = await build_service(settings, store, FrozenClock())
+    preview = await service.digests.preview(someone, NOW)
+    assert preview is not None
+    assert preview.source_notes == ("kept.example could not be reached since 08:00",)

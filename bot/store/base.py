@@ -325,6 +325,10 @@ class Store(Protocol):
         address is deliverable, queue these papers as email alerts; returns how many."""
         ...
 
+    async def overdue(self, due_before: datetime) -> dict[Channel, tuple[int, datetime]]:
+        """Pending rows due before ``due_before``, per channel: (how many, oldest due time)."""
+        ...
+
     async def get_delivery(self, key: str) -> Delivery | None: ...
 
     async def list_deliveries(

@@ -36,6 +36,9 @@ INSERT INTO deliveries (key, owner, channel, kind, paper_key, payload, next_atte
 VALUES (?, ?, ?, 'alert', ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING 1
 """
 _DUE = "state = 'pending' AND next_attempt_at <= ?"
+_OVERDUE = (
+    f"SELECT channel, count(*), min(next_attempt_at) FROM deliveries WHERE {_DUE} GROUP BY channel"
+)
 _WAITING = "digest_wanted = 1 AND digest_id IS NULL"
 # Waiting matches none of whose subscriptions still asks for a digest.
 _STOP_UNWANTED_WAITING = f"""
@@ -258,6 +261,10 @@ class OutboxMixin:
                 owner = Owner.user(user_id)
                 queued += await _queue_alert(db, Channel.EMAIL, owner, key, fallback=True, now=now)
         return queued
+
+    async def overdue(self, due_before: datetime) -> dict[Channel, tuple[int, datetime]]:
+        rows = await self._read("counting overdue deliveries", _OVERDUE, iso(due_before))
+        return {Channel(c): (int(n), datetime.fromisoformat(oldest)) for c, n, oldest in rows}
 
     async def get_delivery(self, key: str) -> Delivery | None:
         sql = f"{rows.SELECT_DELIVERIES} WHERE key = ?"

@@ -17,13 +17,14 @@ from aiohttp import web
 
 from bot.accounts import UNSUBSCRIBED
 from bot.errors import InvalidTokenError, UserError
+from bot.health import Health
 from bot.models import User
 from bot.service import Paperbell
 
 log = logging.getLogger(__name__)
 
 SERVICE = web.AppKey("service", Paperbell)
-HealthCheck = Callable[[], Awaitable[tuple[bool, str]]]
+HealthCheck = Callable[[], Awaitable[Health]]
 HEALTH: web.AppKey[HealthCheck] = web.AppKey("health")
 
 _PAGE = """<!doctype html>
@@ -106,8 +107,15 @@ def confirmed_but_stopped(user: User) -> str:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    ok, why = await request.app[HEALTH]()
-    return web.json_response({"ok": ok, "detail": why}, status=200 if ok else 503)
+    """200 when healthy; 503 with every reason, one per line in ``detail``, each in ``reasons``."""
+    health = await request.app[HEALTH]()
+    body = {
+        "ok": health.ok,
+        "detail": "\n".join(health.reasons) or health.detail,
+        "reasons": list(health.reasons),
+        "notes": list(health.notes),
+    }
+    return web.json_response(body, status=200 if health.ok else 503)
 
 
 @web.middleware
@@ -124,8 +132,8 @@ async def _errors(
         return page("Something went wrong", _p("Please try again later."), status=500)
 
 
-async def _always_ok() -> tuple[bool, str]:
-    return True, "running"
+async def _always_ok() -> Health:
+    return Health(detail="running")
 
 
 def build_web_app(service: Paperbell, health: HealthCheck = _always_ok) -> web.Application:
