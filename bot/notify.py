@@ -82,7 +82,6 @@ class MessageLinks:
 
     unsubscribe_all: str | None = None  # HTTPS one-click: stop all email to this address
     unsubscribe_mailto: str | None = None
-    manage: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

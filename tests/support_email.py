@@ -35,7 +35,6 @@ ADDRESS = "reader@example.org"
 LINKS = MessageLinks(
     unsubscribe_all="https://bell.example.org/u/all?t=eyJ1IjoxfQ.c2lnbmF0dXJl",
     unsubscribe_mailto="mailto:unsubscribe@bell.example.org?subject=unsubscribe%20eyJ1IjoxfQ",
-    manage="https://bell.example.org/manage?t=eyJtIjoxfQ.c2ln",
 )
 _NAMES = (
     "Ana García", "Jürgen Weiß", "Mei Chen", "Olusegun Adeyemi", "Priya Raman",

@@ -8,6 +8,7 @@ from email.utils import parsedate_to_datetime
 
 from bot.errors import FetchError, RateLimitedError, SourceParseError
 from bot.http import HttpClient, HttpResponse, Params, request_url
+from bot.merge import to_utc
 from bot.models import FetchResult, HttpCacheEntry, SourceState
 from bot.settings import SourceConfig
 
@@ -109,7 +110,7 @@ def parse_iso(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return to_utc(parsed)
+    return source_time(parsed)
 
 
 def parse_rfc822(value: str) -> datetime | None:
@@ -118,16 +119,15 @@ def parse_rfc822(value: str) -> datetime | None:
     if not value:
         return None
     try:
-        return to_utc(parsedate_to_datetime(value))
+        return source_time(parsedate_to_datetime(value))
     except (TypeError, ValueError):
         return None
 
 
-def to_utc(value: datetime) -> datetime:
-    """Aware UTC; a naive time from a source is taken to be UTC already."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+def source_time(value: datetime) -> datetime:
+    """Aware UTC. A feed time without an offset (or RFC 822 ``-0000``) is UTC by the feed
+    formats' convention; inside paperbell a naive time is a bug, and ``to_utc`` refuses it."""
+    return to_utc(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
 
 
 def local_name(tag: str) -> str:

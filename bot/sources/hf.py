@@ -25,7 +25,7 @@ from bot.sources._common import (
     fetch,
     http_error,
     parse_error,
-    to_utc,
+    source_time,
 )
 from bot.text import display_text, name_to_unicode
 
@@ -94,7 +94,7 @@ def _to_paper(config: SourceConfig, index: int, item: _Item) -> Paper:
         abstract=display_text(raw.summary),
         version=ident.version,
         authors=tuple(name for name in names if name),
-        published=to_utc(raw.publishedAt) if raw.publishedAt else None,
+        published=source_time(raw.publishedAt) if raw.publishedAt else None,
         links=Links(
             abs=abs_url,
             pdf=pdf_url,
