@@ -17,6 +17,7 @@ from bot.errors import SourceError
 from bot.models import IngestReport, Paper, SourceState, SourceSummary
 from bot.sources.base import Source
 from bot.store.base import Store
+from bot.text import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -81,5 +82,6 @@ async def _ingest_one(
 
 
 async def _failed(store: Store, base: SourceSummary, error: str, clock: Clock) -> SourceSummary:
+    error = redact_url(error)  # a client library may have quoted the URL as it was fetched
     await store.record_source_error(base.source_id, error, clock())
     return replace(base, error=error)

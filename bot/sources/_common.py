@@ -11,6 +11,7 @@ from bot.http import HttpClient, HttpResponse, Params, request_url
 from bot.merge import to_utc
 from bot.models import FetchResult, HttpCacheEntry, SourceState
 from bot.settings import SourceConfig
+from bot.text import redact_url
 
 ARXIV_THROTTLE = "arxiv"  # API and RSS together: arXiv counts them as one client
 NOT_MODIFIED = "not modified"
@@ -18,7 +19,7 @@ NOT_MODIFIED = "not modified"
 
 def label(config: SourceConfig) -> str:
     """How errors name a source: ``arxiv_rss https://rss.arxiv.org/rss/cs.LG``."""
-    return f"{config.kind} {config.url}"
+    return f"{config.kind} {redact_url(config.url)}"
 
 
 def parse_error(config: SourceConfig, detail: str) -> SourceParseError:
@@ -52,7 +53,7 @@ async def fetch(
 
 def _named(config: SourceConfig, url: str, exc: Exception) -> str:
     """The label, then the client's message without repeating a URL the label names."""
-    return f"{label(config)}: {str(exc).removeprefix(f'{url}: ')}"
+    return f"{label(config)}: {str(exc).removeprefix(f'{redact_url(url)}: ')}"
 
 
 def http_error(config: SourceConfig, response: HttpResponse, message: str = "") -> SourceParseError:
@@ -67,7 +68,7 @@ async def conditional_get(
 ) -> HttpResponse:
     """GET the source's one URL, sending back the validators kept from the last 200."""
     url = config.url
-    cache = state.http_cache.get(request_url(url))
+    cache = state.http_cache.get(redact_url(request_url(url)))
     return await fetch(config, http, url, cache=cache, throttle_key=throttle_key)
 
 

@@ -27,7 +27,7 @@ from bot.sources._common import (
     parse_error,
     source_time,
 )
-from bot.text import display_text, name_to_unicode
+from bot.text import display_text, name_to_unicode, redact_url
 
 PAGE_SIZE = 100  # the API's maximum
 MAX_PAGES = 20  # a day never holds 2000 papers; stops a server that repeats a full page
@@ -176,7 +176,7 @@ class HfDailySource:
         return params
 
     def _page_url(self, day: date | None, page: int) -> str:
-        return request_url(self.config.url, self._params(day, page))
+        return redact_url(request_url(self.config.url, self._params(day, page)))
 
     async def _get_page(self, day: date | None, page: int, state: SourceState) -> HttpResponse:
         response = await fetch(
