@@ -16,6 +16,16 @@ from aiohttp import web
 
 from bot.errors import InvalidTokenError, UserError
 from bot.service import Paperbell
+from handlers.web._guard import (
+    GUARD,
+    Guard,
+    GuardedSite,
+    WebLimits,
+    guard_requests,
+    make_runner,
+    private_headers,
+    shown_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +84,7 @@ async def confirm(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     ok, why = await request.app[HEALTH]()
-    return web.json_response({"ok": ok, "detail": why}, status=200 if ok else 503)
+    return web.json_response({"ok": ok, "detail": why}, status=200 if ok else 503)  # no-store
 
 
 @web.middleware
@@ -87,7 +97,7 @@ async def _errors(
     except web.HTTPException:
         raise
     except Exception:
-        log.exception("web request %s %s failed", request.method, request.path)
+        log.exception("web request %s %s failed", request.method, shown_path(request))
         return page("Something went wrong", _p("Please try again later."), status=500)
 
 
@@ -95,10 +105,14 @@ async def _always_ok() -> tuple[bool, str]:
     return True, "running"
 
 
-def build_web_app(service: Paperbell, health: HealthCheck = _always_ok) -> web.Application:
-    app = web.Application(middlewares=[_errors], client_max_size=16 * 1024)
+def build_web_app(
+    service: Paperbell, health: HealthCheck = _always_ok, limits: WebLimits | None = None
+) -> web.Application:
+    app = web.Application(middlewares=[guard_requests, _errors], client_max_size=16 * 1024)
     app[SERVICE] = service
     app[HEALTH] = health
+    app[GUARD] = Guard(limits or WebLimits())
+    app.on_response_prepare.append(private_headers)
     app.router.add_get("/unsubscribe/{token}", unsubscribe_form)
     app.router.add_post("/unsubscribe/{token}", unsubscribe)
     app.router.add_get("/confirm/{token}", confirm)
@@ -109,10 +123,11 @@ def build_web_app(service: Paperbell, health: HealthCheck = _always_ok) -> web.A
 @asynccontextmanager
 async def serve_web(app: web.Application, host: str, port: int) -> AsyncIterator[tuple[str, int]]:
     """Listen until the block ends; yields the bound address (port 0 picks a free one)."""
-    runner = web.AppRunner(app, access_log=None)
+    guard = app[GUARD]
+    runner = make_runner(app, guard.limits)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = GuardedSite(runner, host, port, guard)
         await site.start()
         bound = runner.addresses[0]
         yield str(bound[0]), int(bound[1])
