@@ -82,9 +82,12 @@ async def test_slow_clients_neither_take_health_down_nor_flood_the_log(
     async with serve_web(build_web_app(service, limits=limits), "127.0.0.1", 0) as (host, port):
         slow = [asyncio.create_task(trickle_headers(host, port)) for _ in range(SLOW_CLIENTS)]
         await asyncio.sleep(0.5)  # all of them connected and trickling
-        async with aiohttp.ClientSession() as http, asyncio.timeout(10):
-            async with http.get(f"http://{host}:{port}/healthz") as response:
-                assert response.status == 200
+        async with (
+            aiohttp.ClientSession() as http,
+            asyncio.timeout(10),
+            http.get(f"http://{host}:{port}/healthz") as response,
+        ):
+            assert response.status == 200
         hung_up = await asyncio.gather(*slow)
     assert all(hung_up), f"{hung_up.count(False)} slow clients were never cut off"
     text = log_output.getvalue()
