@@ -37,7 +37,7 @@ def eml_name(key: str) -> str:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same directory, flush it to disk, rename over."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the files are 0600 (mkstemp)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".eml")
     try:
         with os.fdopen(fd, "wb") as handle:
