@@ -13,7 +13,6 @@ import hashlib
 import os
 import re
 import tempfile
-from email.message import EmailMessage
 from pathlib import Path
 
 from bot.errors import ChannelDownError, DeliveryError, TransientDeliveryError
@@ -74,10 +73,10 @@ class FileNotifier(EmailNotifier):
     def path_for(self, key: str) -> Path:
         return self.outbox_dir / eml_name(key)
 
-    async def _deliver(self, key: str, message: EmailMessage, address: str) -> None:
+    async def _deliver(self, key: str, payload: bytes, address: str) -> None:
         path = self.path_for(key)
         try:
-            await asyncio.to_thread(write_atomically, path, message.as_bytes())
+            await asyncio.to_thread(write_atomically, path, payload)
         except OSError as exc:
             raise _file_error(exc, path) from exc
 
