@@ -95,6 +95,29 @@ async def test_slow_clients_neither_take_health_down_nor_flood_the_log(
     assert len(text) < 2000
 
 
+async def test_past_the_cap_the_oldest_idle_connections_are_closed(service: Paperbell) -> None:
+    limits = WebLimits(header_timeout=60, max_connections=5)
+    async with serve_web(build_web_app(service, limits=limits), "127.0.0.1", 0) as (host, port):
+        idle = [await asyncio.open_connection(host, port) for _ in range(20)]
+        async with aiohttp.ClientSession() as http, asyncio.timeout(10):
+            async with http.get(f"http://{host}:{port}/healthz") as response:
+                assert response.status == 200
+            closed = [await _closed_soon(reader) for reader, _ in idle[:15]]
+        for _, writer in idle:
+            writer.close()
+    assert all(closed)  # the oldest went first; the newest few may stay
+
+
+async def _closed_soon(reader: asyncio.StreamReader) -> bool:
+    try:
+        async with asyncio.timeout(5):
+            return await reader.read() == b""
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        return True
+
+
 async def test_a_handler_that_hangs_answers_503_in_time(service: Paperbell) -> None:
     async def stuck() -> tuple[bool, str]:
         await asyncio.sleep(60)

@@ -40,7 +40,8 @@ class Guard:
 
     def make_room(self, server: Server) -> None:
         """Before accepting a connection at the cap, close the oldest idle ones."""
-        open_now = server.connections
+        # A closed connection stays listed until its task ends: count only the live ones.
+        open_now = [handler for handler in server.connections if handler.transport is not None]
         excess = len(open_now) + 1 - self.limits.max_connections
         if excess <= 0:
             return

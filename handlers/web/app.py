@@ -84,7 +84,7 @@ async def confirm(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     ok, why = await request.app[HEALTH]()
-    return web.json_response({"ok": ok, "detail": why}, status=200 if ok else 503)  # no-store
+    return web.json_response({"ok": ok, "detail": why}, status=200 if ok else 503)
 
 
 @web.middleware
