@@ -147,6 +147,23 @@ async def test_answers_are_never_cached_and_name_no_versions(service: Paperbell)
             assert response.headers["Server"] == "paperbell"
 
 
+async def test_unparsable_requests_get_a_private_answer_and_one_quiet_log_line(
+    service: Paperbell, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = "eyJzZWNyZXQiOiJ0b2tlbiJ9.c2lnbmF0dXJl"
+    too_long = f"POST /unsubscribe/{token}{'a' * 5000} HTTP/1.1\r\nHost: x\r\n\r\n"
+    async with serve_web(build_web_app(service), "127.0.0.1", 0) as (host, port):
+        for request in (b"GARBAGE\r\n\r\n", too_long.encode()):
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(request)
+            head = (await reader.read()).split(b"\r\n\r\n")[0].decode()
+            writer.close()
+            assert head.startswith("HTTP/1.0 400"), head
+            assert "Server: paperbell" in head and "Cache-Control: no-store" in head
+    assert token not in caplog.text and "Traceback" not in caplog.text
+    assert "unparsable HTTP request (LineTooLong) refused" in caplog.text
+
+
 async def test_a_failed_request_logs_a_hash_of_the_token_not_the_token(
     service: Paperbell, store: SqliteStore, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -15,8 +15,11 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
 log = logging.getLogger(__name__)
@@ -81,24 +84,55 @@ async def guard_requests(request: web.Request, handler: Handler) -> web.StreamRe
         guard.busy.discard(protocol)
 
 
-async def private_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Every answer (errors from aiohttp itself too) is personal or live: never cache it."""
+def _private(response: web.StreamResponse) -> None:
     response.headers["Server"] = SERVER_NAME
     response.headers["Cache-Control"] = "no-store"
 
 
+async def private_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer is personal or live: never cache it (parse errors: ``_Handler``)."""
+    _private(response)
+
+
+class _Handler(web.RequestHandler):
+    """aiohttp's connection handler, with its answer to an unparsable request made private
+    and logged as one line: the default logs a traceback quoting the request, token and all.
+    """
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        response = super().handle_error(request, status, exc, message)
+        _private(response)
+        return response
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        exc = kw.get("exc_info")
+        if isinstance(exc, HttpProcessingError):
+            log.warning("unparsable HTTP request (%s) refused", type(exc).__name__)
+        else:
+            super().log_exception(*args, **kw)
+
+
+def _handler_options(limits: WebLimits) -> dict[str, Any]:
+    return {
+        "keepalive_timeout": limits.header_timeout,
+        "max_line_size": limits.max_line_size,
+        "max_field_size": limits.max_line_size,
+        "max_headers": 64,
+        "lingering_time": 2.0,  # reading an unread body after the answer, at most
+        "access_log": None,
+    }
+
+
 def make_runner(app: web.Application, limits: WebLimits) -> web.AppRunner:
     """An ``AppRunner`` with aiohttp's server settings for these limits, no access log."""
-    return web.AppRunner(
-        app,
-        access_log=None,
-        keepalive_timeout=limits.header_timeout,
-        handler_cancellation=True,  # a client that hangs up frees its handler at once
-        max_line_size=limits.max_line_size,
-        max_field_size=limits.max_line_size,
-        max_headers=64,
-        lingering_time=2.0,  # reading an unread body after the answer, at most
-    )
+    # handler_cancellation: a client that hangs up frees its handler at once.
+    return web.AppRunner(app, handler_cancellation=True, **_handler_options(limits))
 
 
 class GuardedSite(web.TCPSite):
@@ -112,13 +146,14 @@ class GuardedSite(web.TCPSite):
         await web.BaseSite.start(self)  # registers the site; TCPSite.start would bind directly
         server = self._runner.server
         assert server is not None
-        guard = self.guard
+        guard, loop = self.guard, asyncio.get_running_loop()
+        options = _handler_options(guard.limits)
 
         def protocol() -> asyncio.Protocol:
             guard.make_room(server)
-            return server()
+            return _Handler(server, loop=loop, **options)  # what server() makes, but _Handler
 
-        self._server = await asyncio.get_running_loop().create_server(
+        self._server = await loop.create_server(
             protocol, self._host, self._port, backlog=self._backlog
         )
         self._bound_port = self._server.sockets[0].getsockname()[1]
