@@ -25,7 +25,6 @@ from bot.notify import (
 ADDRESS = "reader@example.org"
 LINKS = MessageLinks(
     unsubscribe_all="https://bell.example.org/u/all?t=eyJ1IjoxfQ.c2lnbmF0dXJl",
-    manage="https://bell.example.org/manage?t=eyJtIjoxfQ.c2ln",
 )
 
 

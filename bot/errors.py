@@ -101,6 +101,10 @@ class PermanentDeliveryError(DeliveryError):
         self.recipient_unreachable = recipient_unreachable
 
 
+class MessageTooLargeError(PermanentDeliveryError):
+    """The receiving server refused the message for its size; a smaller one may pass."""
+
+
 class ChannelDownError(DeliveryError):
     """The whole channel stopped working (bad credentials, Discord 401): stop using it."""
 

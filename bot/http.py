@@ -34,6 +34,7 @@ from bot import __version__
 from bot.errors import FetchError, RateLimitedError
 from bot.models import HttpCacheEntry
 from bot.settings import HttpSettings
+from bot.text import redact_url
 
 Sleep = Callable[[float], Awaitable[None]]
 Params = Mapping[str, str | int]
@@ -46,7 +47,7 @@ _CHUNK = 64 * 1024
 
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
-    url: str  # the URL as requested, query included: the key for conditional-GET validators
+    url: str  # as requested, query included, credentials redacted: the key for validators
     status: int
     body: bytes
     validators: HttpCacheEntry = field(default_factory=HttpCacheEntry)
@@ -167,7 +168,7 @@ class HttpClient:
         except TimeoutError:  # aiohttp's timeout errors are TimeoutErrors too
             return _Retry(f"timed out after {self._settings.timeout:g} s")
         except aiohttp.InvalidURL:
-            raise FetchError(f"GET {url}: not a valid URL") from None
+            raise FetchError(f"GET {redact_url(url)}: not a valid URL") from None
         except aiohttp.ClientPayloadError as exc:
             return _Retry(f"response body cut short ({_describe(exc)})")
         except aiohttp.ClientError as exc:
@@ -183,9 +184,10 @@ class HttpClient:
                 return _Retry(f"HTTP {status} {reason}".rstrip(), status, server_wait(resp.headers))
             if status == 304:
                 kept = _validators(resp.headers, fallback=_from_headers(headers))
-                return HttpResponse(url, status, b"", kept, not_modified=True, reason=reason)
+                shown = redact_url(url)
+                return HttpResponse(shown, status, b"", kept, not_modified=True, reason=reason)
             validators = _validators(resp.headers) if resp.ok else HttpCacheEntry()
-            return HttpResponse(url, status, body, validators, reason=reason)
+            return HttpResponse(redact_url(url), status, body, validators, reason=reason)
 
     async def _read_body(self, url: str, resp: aiohttp.ClientResponse) -> bytes:
         """The (decompressed) body, refused as soon as it passes ``max_bytes``: a hostile
@@ -230,13 +232,13 @@ class HttpClient:
         wait = retry.server_wait
         if wait is not None and wait > settings.max_wait:
             raise RateLimitedError(
-                f"GET {url}: {retry.problem}; the server asks to wait {wait:g} s, "
+                f"GET {redact_url(url)}: {retry.problem}; the server asks to wait {wait:g} s, "
                 f"more than max_wait ({settings.max_wait:g} s)",
                 retry_after=wait,
             )
         if attempt >= settings.retries:
             tries = f"{attempt + 1} attempt" + ("s" if attempt else "")
-            message = f"GET {url}: {retry.problem} (gave up after {tries})"
+            message = f"GET {redact_url(url)}: {retry.problem} (gave up after {tries})"
             if retry.status == 429:
                 raise RateLimitedError(message, retry_after=wait)
             raise FetchError(message)

@@ -29,6 +29,7 @@ from bot.models import (
 from bot.source_failures import end_streak, failure_hint, note_failure
 from bot.sources.base import Source
 from bot.store.base import Store
+from bot.text import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ async def _failed(
     store: Store, base: SourceSummary, exc: Exception, error: str, clock: Clock
 ) -> SourceSummary:
     now = clock()
+    error = redact_url(error)  # a client library may have quoted the URL as it was fetched
     await store.record_source_error(base.source_id, error, now)
     streak = await note_failure(store, base.source_id, failure_hint(exc), now)
     return replace(base, error=error, failing=streak)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 _STD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -26,12 +29,63 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str, ensure_ascii=False)
 
 
+@dataclass(slots=True)
+class _Window:
+    until: float
+    passed: int = 0
+    unreported: int = 0  # dropped from this call site, not yet said (call-site keys only)
+
+
+class RepeatFilter(logging.Filter):
+    """Keeps a flood out of the log without hiding that there was one.
+
+    Within ``window`` seconds an identical line is written once, and one call site (logger,
+    level, format string) at most ``burst`` times; the rest are only counted, and the next
+    line written for that key says how many were dropped. Old windows are forgotten.
+    """
+
+    def __init__(
+        self, window: float = 60.0, burst: int = 20, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self.window, self.burst, self._clock = window, burst, clock
+        self._windows: dict[tuple[object, ...], _Window] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = self._clock()
+        site = (record.name, record.levelno, str(record.msg))
+        same, similar = self._current((*site, record.getMessage()), now), self._current(site, now)
+        if same.passed >= 1 or similar.passed >= self.burst:
+            similar.unreported += 1
+            return False
+        same.passed += 1
+        similar.passed += 1
+        dropped, similar.unreported = similar.unreported, 0
+        if dropped:
+            note = f" [{dropped} more like this were dropped]"
+            record.msg, record.args = record.getMessage() + note, ()
+        return True
+
+    def _current(self, key: tuple[object, ...], now: float) -> _Window:
+        entry = self._windows.get(key)
+        if entry is not None and entry.until > now:
+            return entry
+        if len(self._windows) >= 10_000:  # bounded, whatever varies in the messages
+            self._windows = {k: w for k, w in self._windows.items() if w.until > now}
+            if len(self._windows) >= 10_000:
+                self._windows.clear()
+        fresh = _Window(until=now + self.window, unreported=entry.unreported if entry else 0)
+        self._windows[key] = fresh
+        return fresh
+
+
 def configure_logging(level: str = "INFO", fmt: str = "plain") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RepeatFilter())  # 150 slow clients once wrote 84 MB in 45 s
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -81,7 +81,6 @@ class MessageLinks:
     """Links the core signs for a message; notifiers only place them."""
 
     unsubscribe_all: str | None = None  # HTTPS one-click: stop all email to this address
-    manage: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

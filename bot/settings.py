@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
 from bot.models import SourceKind
+from bot.text import redact_url
 
 ENV_PREFIX = "PAPERBELL_"
 MIN_SECRET_BYTES = 32  # HMAC-SHA256 keys shorter than its output weaken the signatures
@@ -44,7 +45,8 @@ KIND_NAMES: dict[SourceKind, str] = {
 class SourceConfig(BaseModel):
     """One entry of ``PAPERBELL_SOURCES``."""
 
-    model_config = {"extra": "forbid", "frozen": True}
+    # hide_input: an error must not quote the URL back, with any password in it
+    model_config = {"extra": "forbid", "frozen": True, "hide_input_in_errors": True}
 
     kind: SourceKind
     url: str = ""
@@ -62,7 +64,7 @@ class SourceConfig(BaseModel):
         if not url:
             raise ValueError(f"a {self.kind} source needs a url")
         if urlsplit(url).scheme not in ("http", "https", "file"):
-            raise ValueError(f"url {url!r} must start with http://, https:// or file:")
+            raise ValueError(f"url {redact_url(url)!r} must start with http://, https:// or file:")
         if self.kind is SourceKind.ARXIV_API and not self.query:
             raise ValueError("an arxiv_api source needs a query (arXiv search_query)")
         fixed = KIND_NAMES.get(self.kind)
@@ -77,7 +79,7 @@ class SourceConfig(BaseModel):
     def source_id(self) -> str:
         """Stable identity for per-source state: kind, url and query."""
         tail = f"?{self.query}" if self.query else ""
-        return f"{self.kind}:{self.url}{tail}"
+        return f"{self.kind}:{redact_url(self.url)}{tail}"
 
     @property
     def request_interval(self) -> float:

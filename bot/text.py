@@ -151,3 +151,16 @@ def html_to_text(fragment: str | None) -> str:
     parser.feed(fragment)
     parser.close()
     return collapse_whitespace("".join(parser.parts))
+
+
+# ``scheme://userinfo@``: userinfo ends at the first "@" before any "/", "?" or "#".
+_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/?#@\s]*@")
+
+
+def redact_url(url: str) -> str:
+    """``https://user:secret@host/feed`` as ``https://***@host/feed``.
+
+    For everything a person or the database sees (logs, errors, ``status``, source ids);
+    the URL used to fetch keeps its credentials. Any text works: every URL in it is redacted.
+    """
+    return _USERINFO_RE.sub(r"\1***@", url)

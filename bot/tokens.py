@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import InvalidTokenError
+from bot.private_files import private_dir, tighten
 from bot.settings import Settings
 
 KEY_FILE = "secret_key"
@@ -32,12 +33,13 @@ def load_secret_key(settings: Settings) -> bytes:
         return settings.secret_key.get_secret_value().encode()
     path = settings.data_dir / KEY_FILE
     if path.exists():
+        tighten([path])
         return path.read_bytes().strip()
     return _create_key_file(path)
 
 
 def _create_key_file(path: Path) -> bytes:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     key = secrets.token_urlsafe(48).encode()
     # O_EXCL: two processes starting at once must not both write different keys.
     try:

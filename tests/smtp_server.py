@@ -139,8 +139,10 @@ class SmtpTestServer:
         starttls: ssl.SSLContext | None = None,
         implicit_tls: ssl.SSLContext | None = None,
         credentials: tuple[str, str] | None = None,
+        data_size_limit: int | None = None,  # aiosmtpd answers "552 Too much mail data" past it
     ) -> None:
         self.faults = Faults()
+        self.data_size_limit = data_size_limit
         self.received: list[Received] = []
         self.connections = 0
         self.live: set[_FaultySMTP] = set()
@@ -178,6 +180,7 @@ class SmtpTestServer:
             authenticator=self._authenticate if self._credentials else None,
             auth_require_tls=False,  # test-only: lets AUTH be tried on a plain connection
             loop=asyncio.get_running_loop(),
+            **({"data_size_limit": self.data_size_limit} if self.data_size_limit else {}),
         )
 
     def _authenticate(

@@ -121,6 +121,8 @@ def test_database_from_a_newer_paperbell_exits_78(tmp_path: Path) -> None:
     data.mkdir()
     with sqlite3.connect(main_db) as db:
         db.execute("PRAGMA user_version = 999")
+    data.chmod(0o700)  # as paperbell makes them: else a line says it tightened them
+    main_db.chmod(0o600)
     result = run_cli("papers", env={"PAPERBELL_DATA_DIR": str(data)})
     assert result.returncode == 78
     lines = result.stderr.strip().splitlines()

@@ -107,7 +107,7 @@ def test_digest_parts_carry_the_same_titles_and_links(renderer: Renderer) -> Non
     text_urls = set(re.findall(r"https?://\S+", text))
     assert hrefs == text_urls
     assert {p.links.abs for p in papers} | {p.links.pdf for p in papers} <= hrefs
-    assert {LINKS.manage, LINKS.unsubscribe_all} <= hrefs
+    assert LINKS.unsubscribe_all in hrefs
     assert "arXiv: no announcement today" in text
     assert "arXiv: no announcement today" in shown
 
@@ -234,7 +234,7 @@ def test_digest_stops_at_the_limit_and_says_how_many_more() -> None:
     text, html_part = bodies(msg)
     assert html_part.count('class="paper"') == 50
     assert len(re.findall(r"^\d+\. ", text, flags=re.MULTILINE)) == 50
-    assert "And 13 more papers not shown here. See them all:" in text
+    assert "And 13 more papers not shown here." in text
     assert "And 13 more papers not shown here." in visible(html_part)
     assert "63 papers" in msg["Subject"]
 

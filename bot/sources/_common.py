@@ -13,8 +13,10 @@ from typing import Generic, TypeVar
 
 from bot.errors import BadItemError, FetchError, RateLimitedError, SourceParseError
 from bot.http import HttpClient, HttpResponse, Params, request_url
+from bot.merge import to_utc
 from bot.models import BadItem, FetchResult, HttpCacheEntry, SourceState
 from bot.settings import SourceConfig
+from bot.text import redact_url
 
 log = logging.getLogger(__name__)
 Raw = TypeVar("Raw")
@@ -27,7 +29,7 @@ NOT_MODIFIED = "not modified"
 
 def label(config: SourceConfig) -> str:
     """How errors name a source: ``arxiv_rss https://rss.arxiv.org/rss/cs.LG``."""
-    return f"{config.kind} {config.url}"
+    return f"{config.kind} {redact_url(config.url)}"
 
 
 def parse_error(config: SourceConfig, detail: str) -> SourceParseError:
@@ -61,7 +63,7 @@ async def fetch(
 
 def _named(config: SourceConfig, url: str, exc: Exception) -> str:
     """The label, then the client's message without repeating a URL the label names."""
-    return f"{label(config)}: {str(exc).removeprefix(f'{url}: ')}"
+    return f"{label(config)}: {str(exc).removeprefix(f'{redact_url(url)}: ')}"
 
 
 def http_error(config: SourceConfig, response: HttpResponse, message: str = "") -> SourceParseError:
@@ -76,7 +78,7 @@ async def conditional_get(
 ) -> HttpResponse:
     """GET the source's one URL, sending back the validators kept from the last 200."""
     url = config.url
-    cache = state.http_cache.get(request_url(url))
+    cache = state.http_cache.get(redact_url(request_url(url)))
     return await fetch(config, http, url, cache=cache, throttle_key=throttle_key)
 
 
@@ -168,7 +170,7 @@ def parse_iso(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return to_utc(parsed)
+    return source_time(parsed)
 
 
 def parse_rfc822(value: str) -> datetime | None:
@@ -183,18 +185,19 @@ def parse_rfc822(value: str) -> datetime | None:
         parsed = parsedate_to_datetime(value)
     except (TypeError, ValueError, OverflowError):
         return None
-    return to_utc(parsed)
+    return source_time(parsed)
 
 
-def to_utc(value: datetime) -> datetime:
-    """Aware UTC; a naive time from a source is taken to be UTC already.
+def source_time(value: datetime) -> datetime:
+    """Aware UTC. A feed time without an offset (or RFC 822 ``-0000``) is UTC by the feed
+    formats' convention; inside paperbell a naive time is a bug, and ``to_utc`` refuses it.
 
-    Raises ``BadItemError`` when the time falls outside what a datetime holds once in UTC.
+    Raises ``BadItemError`` when the time falls outside what a datetime holds once in UTC
+    (``9999-12-31T23:59:59-14:00``).
     """
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     try:
-        return value.astimezone(UTC)
+        return to_utc(aware)
     except (OverflowError, ValueError):
         raise BadItemError("bad date", f"date {value.isoformat()} is out of range") from None
 

@@ -30,9 +30,9 @@ from bot.sources._common import (
     http_error,
     parse_error,
     parse_items,
-    to_utc,
+    source_time,
 )
-from bot.text import display_text, name_to_unicode
+from bot.text import display_text, name_to_unicode, redact_url
 
 PAGE_SIZE = 100  # the API's maximum
 MAX_PAGES = 20  # a day never holds 2000 papers; stops a server that repeats a full page
@@ -107,7 +107,7 @@ def _to_paper(config: SourceConfig, item: _Item) -> Paper:
         abstract=display_text(raw.summary),
         version=ident.version,
         authors=tuple(name for name in names if name),
-        published=to_utc(raw.publishedAt) if raw.publishedAt else None,
+        published=source_time(raw.publishedAt) if raw.publishedAt else None,
         links=Links(
             abs=abs_url,
             pdf=pdf_url,
@@ -193,7 +193,7 @@ class HfDailySource:
         return params
 
     def _page_url(self, day: date | None, page: int) -> str:
-        return request_url(self.config.url, self._params(day, page))
+        return redact_url(request_url(self.config.url, self._params(day, page)))
 
     async def _get_page(self, day: date | None, page: int, state: SourceState) -> HttpResponse:
         response = await fetch(

@@ -34,6 +34,7 @@ import aiosqlite
 from bot.errors import StoreError
 from bot.merge import merge_batch
 from bot.models import AlertRule, Paper, Sighting, SourceState, UpsertResult
+from bot.private_files import PRIVATE_DIR, create_private, tighten
 from bot.store import sqlite_codec as codec
 from bot.store.base import QueuedPapers
 from bot.store.sqlite_accounts import AccountsMixin
@@ -96,9 +97,10 @@ _SEARCH = (
 async def open_sqlite_store(path: Path) -> SqliteStore:
     """Open (creating it and its directory on first use) and migrate the database at ``path``."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the database directory {path.parent}: {exc}") from exc
+    _make_private(path)
     with _sqlite_errors(f"opening {path}"):
         writer = await connect(path)
         try:
@@ -108,6 +110,16 @@ async def open_sqlite_store(path: Path) -> SqliteStore:
             await writer.close()
             raise
     return SqliteStore(path, writer, reader)
+
+
+def _make_private(path: Path) -> None:
+    """The database 0600 before SQLite opens it: its WAL and SHM files copy its mode."""
+    siblings = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
+    try:
+        tighten([path.parent, path, *siblings])
+        create_private(path)
+    except OSError as exc:
+        raise StoreError(f"cannot create the database {path}: {exc.strerror or exc}") from exc
 
 
 class SqliteStore(AccountsMixin, OutboxMixin, MetaMixin):

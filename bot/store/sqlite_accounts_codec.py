@@ -8,7 +8,7 @@ settings pass a check on the way in (``USER_SETTINGS``), raising ``InvalidValueE
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -163,10 +163,6 @@ def delivery_from_row(row: Row) -> Delivery:
         last_error=last_error,
         sent_at=opt_datetime(sent_at),
     )
-
-
-def payload_json(payload: Mapping[str, Any]) -> str:
-    return to_json(dict(payload))
 
 
 def _datetime(text: str) -> datetime:

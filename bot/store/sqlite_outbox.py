@@ -77,10 +77,6 @@ def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
     return [items[i : i + KEY_CHUNK] for i in range(0, len(items), KEY_CHUNK)]
 
 
-def _ids_sql(sql: str, ids: Sequence[int]) -> str:
-    return sql.format(ids=rows.placeholders(len(ids)))
-
-
 def _alert_channels(
     owner: Owner, modes: set[DeliveryMode], user: User | None
 ) -> list[tuple[Channel, bool]]:

@@ -1,12 +1,25 @@
-"""What the SMTP and file notifiers share: render a message, then hand it to a transport."""
+"""What the SMTP and file notifiers share: render a message, then hand it to a transport.
+
+Mail stays within a size budget: a message over ``max_bytes``, or one a server refuses for
+its size, goes out as two messages with half the papers each (and so on). One paper alone
+is always small, because rendering caps every field, so a huge paper cannot take down the
+alert it shares with others.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from email.message import EmailMessage
+from typing import TypeVar
 
+from bot.errors import MessageTooLargeError
 from bot.notify import AlertMessage, Channel, ConfirmationMessage, DigestMessage
+from handlers.email._parts import halve_alerts, halve_digest
 from handlers.email.render import Renderer
+
+MAX_MESSAGE_BYTES = 1_000_000  # under every common server limit (Gmail 25 MB, many 10 MB)
+M = TypeVar("M", AlertMessage, DigestMessage)
 
 
 class EmailNotifier(ABC):
@@ -17,23 +30,40 @@ class EmailNotifier(ABC):
 
     channel: Channel = Channel.EMAIL
 
-    def __init__(self, renderer: Renderer) -> None:
+    def __init__(self, renderer: Renderer, *, max_bytes: int = MAX_MESSAGE_BYTES) -> None:
         self.renderer = renderer
+        self.max_bytes = max_bytes
 
     async def send_alerts(self, message: AlertMessage) -> None:
-        rendered = self.renderer.alerts(message)
-        await self._deliver(message.key, rendered, message.recipient.address)
+        await self._send_in_parts(message, self.renderer.alerts, halve_alerts)
 
     async def send_digest(self, message: DigestMessage) -> None:
-        rendered = self.renderer.digest(message)
-        await self._deliver(message.key, rendered, message.recipient.address)
+        await self._send_in_parts(message, self.renderer.digest, halve_digest)
 
     async def send_confirmation(self, message: ConfirmationMessage) -> None:
         rendered = self.renderer.confirmation(message)
-        await self._deliver(message.key, rendered, message.address)
+        await self._deliver(message.key, rendered.as_bytes(), message.address)
+
+    async def _send_in_parts(
+        self,
+        message: M,
+        render: Callable[[M], EmailMessage],
+        halve: Callable[[M], tuple[M, M] | None],
+    ) -> None:
+        payload = render(message).as_bytes()
+        parts = halve(message)
+        if parts is None or len(payload) <= self.max_bytes:
+            try:
+                return await self._deliver(message.key, payload, message.recipient.address)
+            except MessageTooLargeError:
+                if parts is None:
+                    raise
+        for part in parts:  # too large for our budget or for the server
+            await self._send_in_parts(part, render, halve)
+        return None
 
     @abstractmethod
-    async def _deliver(self, key: str, message: EmailMessage, address: str) -> None: ...
+    async def _deliver(self, key: str, payload: bytes, address: str) -> None: ...
 
     @abstractmethod
     async def close(self) -> None: ...

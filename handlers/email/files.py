@@ -13,7 +13,6 @@ import hashlib
 import os
 import re
 import tempfile
-from email.message import EmailMessage
 from pathlib import Path
 
 from bot.errors import ChannelDownError, DeliveryError, TransientDeliveryError
@@ -37,7 +36,7 @@ def eml_name(key: str) -> str:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same directory, flush it to disk, rename over."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the files are 0600 (mkstemp)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".eml")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -74,10 +73,10 @@ class FileNotifier(EmailNotifier):
     def path_for(self, key: str) -> Path:
         return self.outbox_dir / eml_name(key)
 
-    async def _deliver(self, key: str, message: EmailMessage, address: str) -> None:
+    async def _deliver(self, key: str, payload: bytes, address: str) -> None:
         path = self.path_for(key)
         try:
-            await asyncio.to_thread(write_atomically, path, message.as_bytes())
+            await asyncio.to_thread(write_atomically, path, payload)
         except OSError as exc:
             raise _file_error(exc, path) from exc
 

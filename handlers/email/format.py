@@ -18,6 +18,11 @@ from markupsafe import Markup, escape
 SUBJECT_LIMIT = 100
 ABSTRACT_WORDS = 60
 AUTHORS_SHOWN = 5
+# Caps per field, in characters, whatever a source sent: one paper's block stays a few KB.
+TITLE_CHARS = 300
+AUTHOR_CHARS = 80
+ABSTRACT_CHARS = 800
+CATEGORIES_SHOWN = 8
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _TRAILING_PUNCT = ",;:-–—"
@@ -120,6 +125,15 @@ def trim_words(text: str, limit: int = ABSTRACT_WORDS) -> str:
     return " ".join(words[:end]).rstrip(_TRAILING_PUNCT) + " …"
 
 
+def cap_chars(text: str, limit: int) -> str:
+    """At most ``limit`` characters, cut at a space when one is near, marked with " …"."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 2]
+    space = cut.rfind(" ", limit // 2)
+    return (cut[:space] if space > 0 else cut).rstrip(_TRAILING_PUNCT + " ") + " …"
+
+
 def _cut_point(words: Sequence[str], limit: int, slack: int = 30) -> int:
     """First word index at or past ``limit`` that is outside inline math."""
     open_at: int | None = None
@@ -135,7 +149,7 @@ def _cut_point(words: Sequence[str], limit: int, slack: int = 30) -> int:
 
 def format_authors(authors: Sequence[str], shown: int = AUTHORS_SHOWN) -> str:
     """``A, B, C, D, E et al.`` past five names."""
-    names = ", ".join(authors[:shown])
+    names = ", ".join(cap_chars(name, AUTHOR_CHARS) for name in authors[:shown])
     return f"{names} et al." if len(authors) > shown else names
 
 

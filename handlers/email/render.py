@@ -81,6 +81,11 @@ def _display(text: str) -> str:
     return unicodedata.normalize("NFC", display_text(text))
 
 
+def _capped(text: str, limit: int, shorten: Callable[[str], str] = str) -> str:
+    """Displayable and at most ``limit`` characters; only a slice of a huge field is read."""
+    return fmt.cap_chars(shorten(_display(text[: limit * 4])), limit)
+
+
 def _best_first(item: AlertItem) -> tuple[float, int]:
     return (-item.score, -(item.paper.upvotes or 0))
 
@@ -96,15 +101,16 @@ def paper_view(item: AlertItem) -> PaperView:
 @functools.lru_cache(maxsize=2048)  # a digest run shows the same papers to many readers
 def _paper_card(paper: Paper) -> PaperView:
     """What a paper shows whoever reads it; ``paper_view`` adds the reader's matches."""
-    meta = [", ".join(paper.categories)] if paper.categories else []
+    categories = paper.categories[: fmt.CATEGORIES_SHOWN]
+    meta = [", ".join(fmt.cap_chars(c, fmt.AUTHOR_CHARS) for c in categories)] if categories else []
     if paper.upvotes:
         meta.append(fmt.plural(paper.upvotes, "upvote"))
     return PaperView(
-        title=_display(paper.title) or paper.key,
+        title=_capped(paper.title, fmt.TITLE_CHARS) or paper.key[:200],
         url=_safe_url(paper.url),
         authors=fmt.format_authors(paper.authors),
         meta=" · ".join(meta),
-        abstract=fmt.trim_words(_display(paper.abstract)),
+        abstract=_capped(paper.abstract, fmt.ABSTRACT_CHARS, fmt.trim_words),
         pdf=_safe_url(paper.links.pdf),
         code=_safe_url(paper.links.code),
         words=(),

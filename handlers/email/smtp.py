@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 
 from aiosmtplib import (
     SMTP,
@@ -35,6 +35,7 @@ from bot.errors import (
     ChannelDownError,
     ConfigError,
     DeliveryError,
+    MessageTooLargeError,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
@@ -47,6 +48,11 @@ logger = logging.getLogger(__name__)
 # 550 mailbox unavailable, 551 user not local, 553 mailbox name not allowed: the address
 # itself is bad. Other 5xx (552 over quota, 554 policy) are permanent for this message only.
 _UNREACHABLE_CODES = frozenset({550, 551, 553})
+# A refusal for size (retried as smaller messages) against one for a full mailbox (not).
+_SIZE_RE = re.compile(
+    r"size|too (?:large|big|long)|exceed|too much (?:mail )?data|\b5\.3\.4\b", re.I
+)
+_QUOTA_RE = re.compile(r"quota|mailbox (?:is )?full|storage|insufficient|\b5\.2\.2\b", re.I)
 _QUIT_TIMEOUT = 5.0
 _REPLY_CHARS = 300
 
@@ -96,10 +102,19 @@ def reply_error(code: int, text: str, stage: str) -> DeliveryError:
         return TransientDeliveryError(detail)
     if 500 <= code < 600 and not in_transaction:
         return ChannelDownError(f"the SMTP server refuses us: {detail}")
+    if _about_size(code, text, stage):
+        return MessageTooLargeError(f"{detail} (the message is too large for the server)")
     if 500 <= code < 600:
         unreachable = stage == "RCPT TO" and code in _UNREACHABLE_CODES
         return PermanentDeliveryError(detail, recipient_unreachable=unreachable)
     return TransientDeliveryError(f"unexpected {detail}")
+
+
+def _about_size(code: int, text: str, stage: str) -> bool:
+    """552/554 to MAIL FROM or DATA that is about the message's size, not a full mailbox."""
+    if code not in (552, 554) or stage not in ("MAIL FROM", "DATA") or _QUOTA_RE.search(text):
+        return False
+    return bool(_SIZE_RE.search(text)) or (code == 552 and stage == "DATA")
 
 
 def delivery_error(exc: BaseException) -> DeliveryError:
@@ -306,8 +321,8 @@ class SmtpNotifier(EmailNotifier):
         self._sender = smtp.from_address
         self.transport = SmtpTransport(smtp, ehlo_name=ehlo_name, tls_context=tls_context)
 
-    async def _deliver(self, key: str, message: EmailMessage, address: str) -> None:
-        result = await self.transport.send(self._sender, [address], message.as_bytes())
+    async def _deliver(self, key: str, payload: bytes, address: str) -> None:
+        result = await self.transport.send(self._sender, [address], payload)
         raise_for_refusal(result, address)
 
     async def close(self) -> None:

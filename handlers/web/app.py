@@ -20,6 +20,16 @@ from bot.errors import InvalidTokenError, UserError
 from bot.health import Health
 from bot.models import User
 from bot.service import Paperbell
+from handlers.web._guard import (
+    GUARD,
+    Guard,
+    GuardedSite,
+    WebLimits,
+    guard_requests,
+    make_runner,
+    private_headers,
+    shown_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +138,7 @@ async def _errors(
     except web.HTTPException:
         raise
     except Exception:
-        log.exception("web request %s %s failed", request.method, request.path)
+        log.exception("web request %s %s failed", request.method, shown_path(request))
         return page("Something went wrong", _p("Please try again later."), status=500)
 
 
@@ -136,10 +146,14 @@ async def _always_ok() -> Health:
     return Health(detail="running")
 
 
-def build_web_app(service: Paperbell, health: HealthCheck = _always_ok) -> web.Application:
-    app = web.Application(middlewares=[_errors], client_max_size=16 * 1024)
+def build_web_app(
+    service: Paperbell, health: HealthCheck = _always_ok, limits: WebLimits | None = None
+) -> web.Application:
+    app = web.Application(middlewares=[guard_requests, _errors], client_max_size=16 * 1024)
     app[SERVICE] = service
     app[HEALTH] = health
+    app[GUARD] = Guard(limits or WebLimits())
+    app.on_response_prepare.append(private_headers)
     app.router.add_get("/unsubscribe/{token}", unsubscribe_form)
     app.router.add_post("/unsubscribe/{token}", unsubscribe)
     app.router.add_get("/confirm/{token}", confirm_form)
@@ -151,10 +165,11 @@ def build_web_app(service: Paperbell, health: HealthCheck = _always_ok) -> web.A
 @asynccontextmanager
 async def serve_web(app: web.Application, host: str, port: int) -> AsyncIterator[tuple[str, int]]:
     """Listen until the block ends; yields the bound address (port 0 picks a free one)."""
-    runner = web.AppRunner(app, access_log=None)
+    guard = app[GUARD]
+    runner = make_runner(app, guard.limits)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = GuardedSite(runner, host, port, guard)
         await site.start()
         bound = runner.addresses[0]
         yield str(bound[0]), int(bound[1])
