@@ -167,7 +167,7 @@ async def test_unparsable_requests_get_a_private_answer_and_one_quiet_log_line(
 async def test_a_failed_request_logs_a_hash_of_the_token_not_the_token(
     service: Paperbell, store: SqliteStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    links = LinkBuilder(service.signer, "https://bell.example.org", "bell@example.org")
+    links = LinkBuilder(service.signer, "https://bell.example.org")
     url = links.message_links("ada@example.org").unsubscribe_all or ""
     path = "/" + url.split("/", 3)[3]
     token = path.rsplit("/", 1)[1]
