@@ -181,7 +181,22 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
     return 0
 
 
-async def _start(res: Resources, settings: Settings, clock: Clock, stack: AsyncExitStack) -> Worker:
+async def run_once(settings: Settings, clock: Clock = utc_now) -> int:
+    """``paperbell run --once``: each source once, match, send what is due, then exit."""
+    async with AsyncExitStack() as stack:
+        res = await stack.enter_async_context(open_resources(settings, clock))
+        await res.store.requeue_stale_sending(clock())
+        worker = await _worker(res, settings, clock, stack)
+        for source in res.sources():
+            await worker.ingest(source)
+        await worker.digests()
+        await worker.dispatch()
+    return 0
+
+
+async def _worker(
+    res: Resources, settings: Settings, clock: Clock, stack: AsyncExitStack
+) -> Worker:
     async def health() -> tuple[bool, str]:
         return await check_health(res.store, settings, clock())
 
@@ -191,7 +206,11 @@ async def _start(res: Resources, settings: Settings, clock: Clock, stack: AsyncE
     dispatcher = Dispatcher(
         res.store, notifiers, links, clock, random.Random(), digests=res.service.digests
     )
-    worker = Worker(res, dispatcher, clock)
+    return Worker(res, dispatcher, clock)
+
+
+async def _start(res: Resources, settings: Settings, clock: Clock, stack: AsyncExitStack) -> Worker:
+    worker = await _worker(res, settings, clock, stack)
     scheduler = AsyncIOScheduler(
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
