@@ -131,7 +131,7 @@ async def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(delivery_json(row)) if args.json else delivery_line(row))
     if not rows and not args.json:
         print("the outbox is empty" + (f" of {state} deliveries" if state else ""))
-    return 0
+    return ExitCode.OK
 
 
 def delivery_json(row: Delivery) -> dict[str, object]:

@@ -15,7 +15,7 @@ import logging
 import os
 import random
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -28,6 +28,7 @@ from bot.accounts import LinkBuilder
 from bot.app import Resources, open_resources
 from bot.channels import ChannelContext, open_channels
 from bot.daemon_report import cycle_line, dispatch_line
+from bot.exitcodes import ExitCode
 from bot.ingest import Clock, run_cycle, utc_now
 from bot.models import SourceKind
 from bot.outbox import Dispatcher, DispatchReport
@@ -178,7 +179,7 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
         worker.stopping = True  # no new work from here on
         await worker.drain(settings.shutdown_grace)
     log.info("stopped")
-    return 0
+    return ExitCode.OK
 
 
 async def run_once(settings: Settings, clock: Clock = utc_now) -> int:
@@ -186,22 +187,27 @@ async def run_once(settings: Settings, clock: Clock = utc_now) -> int:
     async with AsyncExitStack() as stack:
         res = await stack.enter_async_context(open_resources(settings, clock))
         await res.store.requeue_stale_sending(clock())
-        worker = await _worker(res, settings, clock, stack)
+        # No web endpoint: its links are for a running daemon, and one may hold the port.
+        worker = await _worker(res, settings, clock, stack, names=("email", "discord"))
         for source in res.sources():
             await worker.ingest(source)
         await worker.digests()
         await worker.dispatch()
-    return 0
+    return ExitCode.OK
 
 
 async def _worker(
-    res: Resources, settings: Settings, clock: Clock, stack: AsyncExitStack
+    res: Resources,
+    settings: Settings,
+    clock: Clock,
+    stack: AsyncExitStack,
+    names: Collection[str] | None = None,
 ) -> Worker:
     async def health() -> tuple[bool, str]:
         return await check_health(res.store, settings, clock())
 
     ctx = ChannelContext(settings, res.service, clock, health)
-    notifiers = await open_channels(ctx, stack)
+    notifiers = await open_channels(ctx, stack, names)
     links = LinkBuilder.from_settings(settings, res.service.signer)
     dispatcher = Dispatcher(
         res.store, notifiers, links, clock, random.Random(), digests=res.service.digests

@@ -18,8 +18,9 @@ from bot.query import And, Field, Or, Phrase, Prefix, Query, Term
 from bot.store.base import Store
 
 PAGE = 200
-# Snowball rewrites up to two letters at the end of a stem (-y/-ies → -i, -bility → -bl).
-STEM_SLACK = 2
+# Every word with a stem S starts with S minus its last letter (Snowball rewrites only that
+# one: -y/-ies → -i, -bility → -bl), so that prefix finds them all.
+STEM_SLACK = 1
 MIN_PREFIX = 3
 
 

@@ -38,8 +38,7 @@ def unknown_setting_warnings(environ: Mapping[str, str], env_file: Path) -> list
         if not upper.startswith(ENV_PREFIX) or upper in known or upper in seen:
             continue
         seen.add(upper)
-        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        hint = _closest(upper, known)
         lines.append(f"paperbell: warning: {name} ({origin}) is not a setting, ignored{hint}")
     return lines
 
@@ -55,3 +54,10 @@ def _names(environ: Mapping[str, str], env_file: Path) -> Iterator[tuple[str, st
         key, sep, _ = line.strip().removeprefix("export ").partition("=")
         if sep and not key.startswith("#"):
             yield str(env_file), key.strip()
+
+
+def _closest(name: str, known: frozenset[str]) -> str:
+    # Compared without the shared prefix, which would make every name look alike.
+    tails = {k.removeprefix(ENV_PREFIX): k for k in known}
+    close = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), tails, n=1, cutoff=0.6)
+    return f"; did you mean {tails[close[0]]}?" if close else ""
