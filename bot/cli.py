@@ -15,24 +15,27 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import __version__
-from bot.cli_ops import add_ops_commands
-from bot.cli_papers import add_paper_commands
-from bot.cli_subs import add_subscription_commands
-from bot.datadir import check_data_dir
 from bot.errors import ConfigError, NoDatabaseError, QueryError, UsageError, UserError
 from bot.exitcodes import ExitCode
-from bot.logs import configure_logging
-from bot.settings import Settings, load_settings
-from bot.settings_check import unknown_setting_warnings
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger("paperbell")
 
-Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+Handler = Callable[[argparse.Namespace, "Settings"], Awaitable[int]]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Imported here: the commands pull in aiohttp, pydantic and the scheduler, which
+    # `--version` does not need.
+    from bot.cli_ops import add_ops_commands
+    from bot.cli_papers import add_paper_commands
+    from bot.cli_subs import add_subscription_commands
+
     parser = argparse.ArgumentParser(
         prog="paperbell",
         description="Watch new research papers; tell each person about the ones they want.",
@@ -53,6 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
+    if argv == ["--version"]:
+        print(f"paperbell {__version__}")
+        return ExitCode.OK
+    from bot.datadir import check_data_dir
+    from bot.logs import configure_logging
+    from bot.settings import load_settings
+    from bot.settings_check import unknown_setting_warnings
+
     parser = build_parser()
     if not argv:
         parser.print_help(sys.stderr)
