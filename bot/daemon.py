@@ -30,7 +30,7 @@ from bot.channels import ChannelContext, open_channels
 from bot.daemon_report import cycle_line, dispatch_line
 from bot.exitcodes import ExitCode
 from bot.ingest import Clock, run_cycle, utc_now
-from bot.models import SourceKind
+from bot.models import IngestReport, SourceKind
 from bot.outbox import Dispatcher, DispatchReport
 from bot.pipeline import match_cycle
 from bot.settings import Settings, SourceConfig
@@ -63,7 +63,9 @@ class Worker:
         self.inflight: set[asyncio.Task[None]] = set()
         self.dispatch_lock = asyncio.Lock()
 
-    def job(self, name: str, work: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    def job(
+        self, name: str, work: Callable[[], Awaitable[object]]
+    ) -> Callable[[], Awaitable[None]]:
         async def guarded() -> None:
             task = asyncio.current_task()
             if self.stopping or task is None:
@@ -83,13 +85,14 @@ class Worker:
 
         return guarded
 
-    async def ingest(self, source: Source) -> None:
+    async def ingest(self, source: Source) -> IngestReport:
         store, service = self.res.store, self.res.service
         report = await run_cycle([source], store, self.clock)
         matched = await match_cycle(service.index, store, self.clock())
         sent = await self._dispatch()  # instant alerts now, not at the next tick
         await store.set_meta(LAST_CYCLE, self.clock().isoformat())
         log.info(cycle_line(report, matched, sent))
+        return report
 
     async def dispatch(self) -> None:
         report = await self._dispatch()
@@ -189,11 +192,11 @@ async def run_once(settings: Settings, clock: Clock = utc_now) -> int:
         await res.store.requeue_stale_sending(clock())
         # No web endpoint: its links are for a running daemon, and one may hold the port.
         worker = await _worker(res, settings, clock, stack, names=("email", "discord"))
-        for source in res.sources():
-            await worker.ingest(source)
+        reports = [await worker.ingest(source) for source in res.sources()]
         await worker.digests()
         await worker.dispatch()
-    return ExitCode.OK
+    # Like `ingest`: 1 when a source failed (its cycle line above says why).
+    return ExitCode.OK if all(r.ok for r in reports) else ExitCode.FAILURE
 
 
 async def _worker(

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from bot.errors import ConfigError
 
-# Files paperbell keeps in the directory and must be able to rewrite.
-DATA_FILES = ("paperbell.db", "paperbell.db-wal", "paperbell.db-shm", "secret_key")
+# What paperbell keeps in the directory and must be able to rewrite (outbox/: mail files).
+DATA_FILES = ("paperbell.db", "paperbell.db-wal", "paperbell.db-shm", "secret_key", "outbox")
 
 
 def check_data_dir(path: Path, *, create: bool) -> bool:

@@ -3,6 +3,7 @@ no or an old database, a closed pipe, misspelled settings, ``--source`` mistakes
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -23,7 +24,7 @@ from bot.models import SourceKind
 from bot.settings import DEFAULT_URLS
 from bot.store.sqlite_schema import load_migrations
 from tests.conftest import PROJECT_ROOT
-from tests.test_cli import EXAMPLE, run_cli
+from tests.test_cli import EXAMPLE, FIXTURES, run_cli
 
 READ_ONLY = ("status", "papers", "search", "outbox", "check")
 
@@ -226,3 +227,28 @@ def test_source_option_error_on_the_command_line() -> None:
     assert bad_url.returncode == ExitCode.USAGE
     assert "must start with http://" in bad_url.stderr
     assert "errors.pydantic.dev" not in bad_url.stderr
+
+
+@pytest.mark.parametrize("name", ["paperbell.db", "outbox"])
+def test_unwritable_file_inside_the_data_dir_is_named(tmp_path: Path, name: str) -> None:
+    data = tmp_path / "data"
+    env = {"PAPERBELL_DATA_DIR": str(data)}
+    assert run_cli("ingest", "--source", f"feed:file:{EXAMPLE}", env=env).returncode == 0
+    (data / "outbox").mkdir(exist_ok=True)
+    with unwritable(data / name):
+        result = run_cli("run", env=env)
+    assert result.returncode == ExitCode.CONFIG
+    assert f"PAPERBELL_DATA_DIR {data}: {name} is not writable" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_run_once_does_one_cycle_and_says_if_a_source_failed(tmp_path: Path) -> None:
+    env = {"PAPERBELL_DATA_DIR": str(tmp_path / "data")}
+    good = [{"kind": "feed", "url": f"file:{EXAMPLE}"}]
+    bad = [*good, {"kind": "arxiv_rss", "url": f"file:{FIXTURES / 'arxiv_rss_error.xml'}"}]
+    once = run_cli("run", "--once", env={**env, "PAPERBELL_SOURCES": json.dumps(good)})
+    assert once.returncode == ExitCode.OK, once.stderr
+    assert "cycle papers: fetched 6, new 6" in once.stderr
+    failing = run_cli("run", "--once", env={**env, "PAPERBELL_SOURCES": json.dumps(bad)})
+    assert failing.returncode == ExitCode.FAILURE
+    assert "Invalid category" in failing.stderr and "Traceback" not in failing.stderr
