@@ -59,27 +59,34 @@ def _main(argv: list[str]) -> int:
     if argv == ["--version"]:
         print(f"paperbell {__version__}")
         return ExitCode.OK
-    from bot.datadir import check_data_dir
-    from bot.logs import configure_logging
-    from bot.settings import load_settings
-    from bot.settings_check import unknown_setting_warnings
-
     parser = build_parser()
     if not argv:
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
     args = parser.parse_args(argv)
-    for line in unknown_setting_warnings(os.environ, Path(".env")):
-        print(line, file=sys.stderr)
     try:
-        settings = load_settings()
-        check_data_dir(settings.data_dir, create=not getattr(args, "read_only", False))
+        settings = _settings(read_only=getattr(args, "read_only", False))
     except ConfigError as exc:
         print(f"paperbell: configuration error: {exc}", file=sys.stderr)
         return ExitCode.CONFIG
-    configure_logging(settings.log_level, settings.log_format)
     handler: Handler = args.handler
     return _run(handler(args, settings))
+
+
+def _settings(*, read_only: bool) -> Settings:
+    """Settings checked, misspelled names warned about, the data directory usable (made,
+    unless the command only reads), logging set up."""
+    from bot.datadir import check_data_dir
+    from bot.logs import configure_logging
+    from bot.settings import load_settings
+    from bot.settings_check import unknown_setting_warnings
+
+    for line in unknown_setting_warnings(os.environ, Path(".env")):
+        print(line, file=sys.stderr)
+    settings = load_settings()
+    check_data_dir(settings.data_dir, create=not read_only)
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
 
 
 def _run(work: Awaitable[int]) -> int:

@@ -23,7 +23,7 @@ from bot.notify import DigestMessage
 from bot.outbox import DeliveryOutcome, Dispatcher, DispatchReport
 from bot.settings import Settings
 from bot.store.base import Delivery, DeliveryState, Store
-from bot.store.sqlite import open_sqlite_reader, open_sqlite_store
+from bot.store.sqlite import open_sqlite_store, reading_sqlite_store
 
 
 def add_ops_commands(commands: Any) -> None:
@@ -64,24 +64,18 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        store = await open_sqlite_reader(settings.database_path)
+        async with reading_sqlite_store(settings.database_path) as store:
+            ok, why = await check_health(store, settings, utc_now())
     except NoDatabaseError as exc:
         print(f"unhealthy: {exc}")
         return ExitCode.FAILURE
-    try:
-        ok, why = await check_health(store, settings, utc_now())
-    finally:
-        await store.close()
     print(("ok: " if ok else "unhealthy: ") + why)
     return ExitCode.OK if ok else ExitCode.FAILURE
 
 
 async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    store = await open_sqlite_reader(settings.database_path)
-    try:
+    async with reading_sqlite_store(settings.database_path) as store:
         lines = await status_lines(store, settings)
-    finally:
-        await store.close()
     print("\n".join(lines))
     return ExitCode.OK
 
@@ -122,11 +116,8 @@ def next_digests(users: list[User]) -> list[str]:
 
 async def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
     state = DeliveryState(args.status) if args.status else None
-    store = await open_sqlite_reader(settings.database_path)
-    try:
+    async with reading_sqlite_store(settings.database_path) as store:
         rows = await store.list_deliveries(state=state)
-    finally:
-        await store.close()
     for row in rows:
         print(json.dumps(delivery_json(row)) if args.json else delivery_line(row))
     if not rows and not args.json:
@@ -166,7 +157,7 @@ async def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
         skipped = [u for u in users if args.now and not u.email_deliverable]
         if args.email and skipped:
             raise UserError(f"{args.email} is not confirmed (or is suppressed); nothing sent")
-        created = await _create_digests(res, [u for u in users if u not in skipped], args.now)
+        created = await _create_digests(res, [u for u in users if u not in skipped], force=args.now)
         report = await send_email(res)
     sent = report.count(DeliveryOutcome.SENT)
     print(f"{created} digest(s) created; {sent} email delivery(ies) sent")
@@ -193,7 +184,7 @@ async def _digest_users(res: Resources, email: str | None) -> list[User]:
     return [user]
 
 
-async def _create_digests(res: Resources, users: list[User], force: bool) -> int:
+async def _create_digests(res: Resources, users: list[User], *, force: bool) -> int:
     """Digests due now, or with ``force`` one for each of ``users`` (all deliverable)."""
     if not force:
         return len(await res.service.digests.tick(utc_now()))

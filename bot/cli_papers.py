@@ -18,7 +18,7 @@ from bot.pipeline import match_cycle
 from bot.query import parse_query
 from bot.search import search_papers
 from bot.settings import DEFAULT_URLS, Settings, SourceConfig
-from bot.store.sqlite import open_sqlite_reader
+from bot.store.sqlite import reading_sqlite_store
 
 
 def add_paper_commands(commands: Any) -> None:
@@ -127,11 +127,8 @@ def format_report(report: IngestReport) -> str:
 
 
 async def cmd_papers(args: argparse.Namespace, settings: Settings) -> int:
-    store = await open_sqlite_reader(settings.database_path)
-    try:
+    async with reading_sqlite_store(settings.database_path) as store:
         papers = await store.list_papers(since=args.since, limit=args.limit)
-    finally:
-        await store.close()
     _print_papers(papers, as_json=args.json)
     return ExitCode.OK
 
@@ -139,11 +136,8 @@ async def cmd_papers(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     sources = frozenset(s.name for s in settings.sources)
     query = parse_query(" ".join(args.text), sources=sources)  # a bad query is usage (2)
-    store = await open_sqlite_reader(settings.database_path)
-    try:
+    async with reading_sqlite_store(settings.database_path) as store:
         papers = await search_papers(store, query, args.limit)
-    finally:
-        await store.close()
     if not papers and not args.json:
         print("no stored paper matches")
     _print_papers(papers, as_json=args.json, numbered=True)

@@ -126,6 +126,16 @@ async def open_sqlite_reader(path: Path) -> SqliteStore:
     return SqliteStore(path, reader, reader)
 
 
+@asynccontextmanager
+async def reading_sqlite_store(path: Path) -> AsyncIterator[SqliteStore]:
+    """``open_sqlite_reader`` for one block, closed after it."""
+    store = await open_sqlite_reader(path)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 def _require_file(path: Path) -> None:
     if not path.is_file():
         raise NoDatabaseError(
