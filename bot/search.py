@@ -4,9 +4,11 @@ The query means exactly what it would mean as a subscription (stems, ``word*``, 
 fields, AND/OR/NOT, ``cat:``, ``source:``, ``upvotes:``), because the subscription matcher
 decides. The FTS5 index only proposes candidates, ranked by bm25: each text leaf becomes an
 FTS5 term loose enough to hold every word the matcher would accept (a stem is searched as a
-shorter prefix, since ``capability`` stems to ``capabl``), so the index never hides a hit.
-Parts it cannot express (``NOT``, filters) are left to the matcher; a query with nothing
-for the index pages through every paper, newest first.
+shorter prefix, since ``capability`` stems to ``capabl``). The one known gap: letters the
+matcher spells out and FTS5's unicode61 does not (``ß``, ``æ``, ``β`` → ``beta``) can hide
+a paper from ``search`` that a subscription would still match. Parts the index cannot
+express (``NOT``, filters) are left to the matcher; a query with nothing for the index
+pages through every paper, newest first.
 """
 
 from __future__ import annotations
