@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 from bot.accounts import LinkBuilder
 from bot.app import Resources, open_resources
 from bot.channels import ChannelContext, open_channels
-from bot.daemon import run_daemon
+from bot.daemon import run_daemon, run_once
 from bot.daemon_state import DaemonRecord, RecordedSource, read_daemon_record
 from bot.digests import next_local_date, slot
-from bot.errors import NotFoundError, UserError
+from bot.errors import NoDatabaseError, NotFoundError, UserError
+from bot.exitcodes import ExitCode
 from bot.health import check_health
 from bot.ingest import utc_now
 from bot.models import SourceState, User
@@ -24,17 +25,22 @@ from bot.notify import DigestMessage
 from bot.outbox import DeliveryOutcome, Dispatcher, DispatchReport
 from bot.settings import Settings
 from bot.source_failures import source_key
-from bot.store.base import Delivery, DeliveryState
-from bot.store.sqlite import open_sqlite_store
+from bot.store.base import Delivery, DeliveryState, Store
+from bot.store.sqlite import open_sqlite_store, reading_sqlite_store
 
 
 def add_ops_commands(commands: Any) -> None:
     run = commands.add_parser("run", help="run the daemon (stop with SIGTERM or Ctrl-C)")
-    run.set_defaults(handler=lambda args, settings: run_daemon(settings))
+    run.add_argument(
+        "--once", action="store_true", help="one cycle over every source, send, then exit"
+    )
+    run.set_defaults(handler=cmd_run)
+    migrate = commands.add_parser("migrate", help="create or upgrade the database, then exit")
+    migrate.set_defaults(handler=cmd_migrate)
     status = commands.add_parser("status", help="sources, users, outbox, next digests")
-    status.set_defaults(handler=cmd_status)
+    status.set_defaults(handler=cmd_status, read_only=True)
     check = commands.add_parser("check", help="exit 0 when healthy, 1 with every reason")
-    check.set_defaults(handler=cmd_check)
+    check.set_defaults(handler=cmd_check, read_only=True)
 
     digest = commands.add_parser("digest", help="send digests that are due (or print them)")
     digest.add_argument("--email", metavar="ADDR", help="only this address's digest")
@@ -45,40 +51,49 @@ def add_ops_commands(commands: Any) -> None:
     outbox = commands.add_parser("outbox", help="what is queued, sent, failed and why")
     outbox.add_argument("--status", choices=[s.value for s in DeliveryState])
     outbox.add_argument("--json", action="store_true", help="one JSON object per line")
-    outbox.set_defaults(handler=cmd_outbox)
+    outbox.set_defaults(handler=cmd_outbox, read_only=True)
+
+
+async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    return await (run_once(settings) if args.once else run_daemon(settings))
+
+
+async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    store = await open_sqlite_store(settings.database_path)  # opening migrates
+    await store.close()
+    print(f"{settings.database_path} is up to date")
+    return ExitCode.OK
 
 
 async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.database_path.exists():
-        print(f"unhealthy: no database at {settings.database_path}")
-        return 1
-    store = await open_sqlite_store(settings.database_path)
     try:
-        health = await check_health(store, settings, utc_now())
-    finally:
-        await store.close()
+        async with reading_sqlite_store(settings.database_path) as store:
+            health = await check_health(store, settings, utc_now())
+    except NoDatabaseError as exc:
+        print(f"unhealthy: {exc}")
+        return ExitCode.FAILURE
     lines = [f"unhealthy: {why}" for why in health.reasons] or [f"ok: {health.detail}"]
     print("\n".join([*lines, *(f"note: {note}" for note in health.notes)]))
-    return 0 if health.ok else 1
+    return ExitCode.OK if health.ok else ExitCode.FAILURE
 
 
 async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_resources(settings) as res:
-        lines = await status_lines(res)
+    async with reading_sqlite_store(settings.database_path) as store:
+        lines = await status_lines(store, settings)
     print("\n".join(lines))
-    return 0
+    return ExitCode.OK
 
 
-async def status_lines(res: Resources) -> list[str]:
-    record = await read_daemon_record(res.store, res.settings)
-    states = {source_key(s.source_id): s for s in await res.store.list_source_states()}
+async def status_lines(store: Store, settings: Settings) -> list[str]:
+    record = await read_daemon_record(store, settings)
+    states = {source_key(s.source_id): s for s in await store.list_source_states()}
     lines = [sources_heading(record)]
     for source in record.sources:
         lines += source_lines(source, states.get(source.key))
-    users = await res.store.list_users()
-    subs = await res.store.list_subscriptions()
+    users = await store.list_users()
+    subs = await store.list_subscriptions()
     lines.append(f"users: {len(users)}   subscriptions: {len(subs)}")
-    states_count = Counter(d.state.value for d in await res.store.list_deliveries())
+    states_count = Counter(d.state.value for d in await store.list_deliveries())
     outbox = ", ".join(f"{s} {states_count.get(s.value, 0)}" for s in DeliveryState)
     lines.append(f"outbox: {outbox}")
     lines += ["next digests:", *next_digests(users)]
@@ -118,13 +133,13 @@ def next_digests(users: list[User]) -> list[str]:
 
 async def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
     state = DeliveryState(args.status) if args.status else None
-    async with open_resources(settings) as res:
-        rows = await res.store.list_deliveries(state=state)
+    async with reading_sqlite_store(settings.database_path) as store:
+        rows = await store.list_deliveries(state=state)
     for row in rows:
         print(json.dumps(delivery_json(row)) if args.json else delivery_line(row))
     if not rows and not args.json:
         print("the outbox is empty" + (f" of {state} deliveries" if state else ""))
-    return 0
+    return ExitCode.OK
 
 
 def delivery_json(row: Delivery) -> dict[str, object]:
@@ -155,12 +170,26 @@ async def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
             for user in users:
                 message = await res.service.digests.preview(user, utc_now())
                 print(format_preview(user, message))
-            return 0
-        created = await _create_digests(res, users, force=args.now)
+            return ExitCode.OK
+        skipped = [u for u in users if args.now and not u.email_deliverable]
+        if args.email and skipped:
+            raise UserError(f"{args.email} is not confirmed (or is suppressed); nothing sent")
+        created = await _create_digests(res, [u for u in users if u not in skipped], force=args.now)
         report = await send_email(res)
     sent = report.count(DeliveryOutcome.SENT)
     print(f"{created} digest(s) created; {sent} email delivery(ies) sent")
-    return 0
+    if skipped:
+        print(skipped_line([u.email or "" for u in skipped]))
+    return ExitCode.OK
+
+
+def skipped_line(addresses: list[str], shown: int = 10) -> str:
+    more = f" and {len(addresses) - shown} more" if len(addresses) > shown else ""
+    return (
+        f"skipped {len(addresses)} address(es) not confirmed (or suppressed): "
+        + ", ".join(addresses[:shown])
+        + more
+    )
 
 
 async def _digest_users(res: Resources, email: str | None) -> list[User]:
@@ -173,12 +202,11 @@ async def _digest_users(res: Resources, email: str | None) -> list[User]:
 
 
 async def _create_digests(res: Resources, users: list[User], *, force: bool) -> int:
+    """Digests due now, or with ``force`` one for each of ``users`` (all deliverable)."""
     if not force:
         return len(await res.service.digests.tick(utc_now()))
     created = 0
     for user in users:
-        if not user.email_deliverable:
-            raise UserError(f"{user.email} is not confirmed (or is suppressed); nothing sent")
         today = utc_now().astimezone(ZoneInfo(user.timezone)).date()
         allow_empty = res.settings.email.all_quiet
         if await res.store.create_digest(user.owner, today, utc_now(), allow_empty=allow_empty):

@@ -7,13 +7,19 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from bot.app import open_resources
 from bot.daemon_report import item_notes
 from bot.errors import UsageError
+from bot.exitcodes import ExitCode
 from bot.ingest import run_cycle, utc_now
 from bot.models import IngestReport, Paper, SourceKind
 from bot.pipeline import match_cycle
-from bot.settings import Settings, SourceConfig
+from bot.query import parse_query
+from bot.search import search_papers
+from bot.settings import DEFAULT_URLS, Settings, SourceConfig
+from bot.store.sqlite import reading_sqlite_store
 
 
 def add_paper_commands(commands: Any) -> None:
@@ -24,7 +30,8 @@ def add_paper_commands(commands: Any) -> None:
         default=[],
         metavar="KIND:URL",
         help="fetch this source instead of the configured ones (repeatable), "
-        "e.g. feed:file:examples/papers.xml or arxiv_rss:https://rss.arxiv.org/rss/cs.LG",
+        "e.g. feed:file:examples/papers.xml, arxiv_rss:https://rss.arxiv.org/rss/cs.LG, "
+        "hf_daily, or arxiv_api:QUERY ('arxiv_api:cat:cs.LG AND abs:diffusion')",
     )
     ingest.set_defaults(handler=cmd_ingest)
 
@@ -32,13 +39,19 @@ def add_paper_commands(commands: Any) -> None:
     papers.add_argument("--since", type=parse_since, metavar="ISO-DATE")
     papers.add_argument("--limit", type=positive_int, default=None)
     papers.add_argument("--json", action="store_true", help="one JSON object per line")
-    papers.set_defaults(handler=cmd_papers)
+    papers.set_defaults(handler=cmd_papers, read_only=True)
 
-    search = commands.add_parser("search", help="full-text search over stored papers")
-    search.add_argument("text", nargs="+")
+    search = commands.add_parser(
+        "search",
+        help="stored papers a query matches, best first (the subscription query language)",
+        description="Search stored papers with the subscription query language: stems, "
+        'word*, "phrases", AND/OR/NOT, title:/abstract:/author:, cat:, source:, upvotes:. '
+        "A bare word looks in titles and abstracts; use author:NAME for authors.",
+    )
+    search.add_argument("text", nargs="+", metavar="QUERY")
     search.add_argument("--limit", type=positive_int, default=10)
     search.add_argument("--json", action="store_true", help="one JSON object per line")
-    search.set_defaults(handler=cmd_search)
+    search.set_defaults(handler=cmd_search, read_only=True)
 
 
 def positive_int(text: str) -> int:
@@ -62,18 +75,30 @@ def parse_since(text: str) -> datetime:
 
 
 def parse_source_option(text: str) -> SourceConfig:
-    """``KIND:URL`` where KIND is everything before the first colon."""
-    kind, sep, url = text.partition(":")
+    """``KIND:URL`` where KIND is everything before the first colon; for ``arxiv_api`` what
+    follows is the arXiv search query (the URL is the default). A kind with a default URL
+    (``hf_daily``) may stand alone."""
+    name, sep, rest = text.partition(":")
     kinds = ", ".join(k.value for k in SourceKind)
-    if not sep or kind not in set(SourceKind):
+    if name not in set(SourceKind):
         raise UsageError(f"--source {text!r}: start with a kind ({kinds}) and a colon")
-    if not url:
-        raise UsageError(f"--source {text!r}: give a URL after {kind}:")
+    kind = SourceKind(name)
+    what = "an arXiv query" if kind is SourceKind.ARXIV_API else "a URL"
+    if not rest and (sep or kind not in DEFAULT_URLS or kind is SourceKind.ARXIV_API):
+        raise UsageError(f"--source {text!r}: give {what} after {kind}:")
+    field = "query" if kind is SourceKind.ARXIV_API else "url"
     try:
-        return SourceConfig(kind=SourceKind(kind), url=url)
-    except ValueError as exc:
-        detail = str(exc).splitlines()[-1].strip().removeprefix("Value error, ")
-        raise UsageError(f"--source {text!r}: {detail}") from None
+        return SourceConfig.model_validate({"kind": kind, **({field: rest} if rest else {})})
+    except ValidationError as exc:
+        raise UsageError(f"--source {text!r}: {validation_reason(exc)}") from None
+
+
+def validation_reason(exc: ValidationError) -> str:
+    """The first problem pydantic found, as one line without its documentation link."""
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    reason = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {reason}" if where else reason
 
 
 async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -86,7 +111,7 @@ async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     print(format_report(report))
     if len(res.service.index):
         print(f"{matched.matched} new match(es) for {matched.owners} subscriber(s)")
-    return 0 if report.ok else 1
+    return ExitCode.OK if report.ok else ExitCode.FAILURE
 
 
 def format_report(report: IngestReport) -> str:
@@ -105,19 +130,21 @@ def format_report(report: IngestReport) -> str:
 
 
 async def cmd_papers(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_resources(settings) as res:
-        papers = await res.store.list_papers(since=args.since, limit=args.limit)
+    async with reading_sqlite_store(settings.database_path) as store:
+        papers = await store.list_papers(since=args.since, limit=args.limit)
     _print_papers(papers, as_json=args.json)
-    return 0
+    return ExitCode.OK
 
 
 async def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_resources(settings) as res:
-        papers = await res.store.search(" ".join(args.text), limit=args.limit)
+    sources = frozenset(s.name for s in settings.sources)
+    query = parse_query(" ".join(args.text), sources=sources)  # a bad query is usage (2)
+    async with reading_sqlite_store(settings.database_path) as store:
+        papers = await search_papers(store, query, args.limit)
     if not papers and not args.json:
         print("no stored paper matches")
     _print_papers(papers, as_json=args.json, numbered=True)
-    return 0
+    return ExitCode.OK
 
 
 def _print_papers(papers: list[Paper], *, as_json: bool, numbered: bool = False) -> None:

@@ -12,6 +12,7 @@ from bot.app import open_resources
 from bot.cli_accounts import send_confirmation
 from bot.cli_papers import positive_int
 from bot.errors import NotFoundError
+from bot.exitcodes import ExitCode
 from bot.models import DeliveryMode, Owner, OwnerKind
 from bot.service import Paperbell, QueryTest, SubscriptionView
 from bot.settings import Settings
@@ -54,7 +55,7 @@ async def cmd_test_query(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(test_json(result), ensure_ascii=False))
     else:
         print(format_test(result))
-    return 0
+    return ExitCode.OK
 
 
 def test_json(result: QueryTest) -> dict[str, object]:
@@ -106,7 +107,7 @@ async def cmd_subscribe(args: argparse.Namespace, settings: Settings) -> int:
     print(f"it would have matched {done.test.count} paper(s) in the last {done.test.days} days")
     if confirmation:
         print(confirmation)
-    return 0
+    return ExitCode.OK
 
 
 async def cmd_subscriptions(args: argparse.Namespace, settings: Settings) -> int:
@@ -124,7 +125,7 @@ async def cmd_subscriptions(args: argparse.Namespace, settings: Settings) -> int
         print(json.dumps(sub_json(view, owner)) if args.json else format_sub(view, owner))
     if not views and not args.json:
         print("no subscriptions")
-    return 0
+    return ExitCode.OK
 
 
 async def _views(service: Paperbell, owners: list[Owner] | None) -> list[SubscriptionView]:
@@ -171,4 +172,4 @@ async def cmd_unsubscribe(args: argparse.Namespace, settings: Settings) -> int:
     async with open_resources(settings) as res:
         sub = await res.service.unsubscribe(None, args.id)
     print(f"removed subscription #{sub.id}: {sub.normalized}")
-    return 0
+    return ExitCode.OK

@@ -38,9 +38,10 @@ from bot.daemon_state import (
     record_daemon_start,
     recorded_source,
 )
+from bot.exitcodes import ExitCode
 from bot.health import Health, check_health
 from bot.ingest import Clock, run_cycle, utc_now
-from bot.models import SourceSummary
+from bot.models import IngestReport, SourceSummary
 from bot.notify import Channel
 from bot.outbox import Dispatcher, DispatchReport
 from bot.pipeline import match_cycle
@@ -84,7 +85,9 @@ class Worker:
         self.scheduler: AsyncIOScheduler | None = None
         self.ingest_jobs: dict[str, str] = {}  # source id -> scheduler job id
 
-    def job(self, name: str, work: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    def job(
+        self, name: str, work: Callable[[], Awaitable[object]]
+    ) -> Callable[[], Awaitable[None]]:
         async def guarded() -> None:
             task = asyncio.current_task()
             if self.stopping or task is None:
@@ -104,7 +107,7 @@ class Worker:
 
         return guarded
 
-    async def ingest(self, source: Source) -> None:
+    async def ingest(self, source: Source) -> IngestReport:
         store, service = self.res.store, self.res.service
         max_age = self.res.settings.alert_max_age_days
         report = await run_cycle([source], store, self.clock, alert_max_age_days=max_age)
@@ -112,6 +115,7 @@ class Worker:
         sent = await self._dispatch()  # instant alerts now, not at the next tick
         await store.set_meta(LAST_CYCLE, self.clock().isoformat())
         self._log_cycle(report.summaries, cycle_line(report, matched, sent))
+        return report
 
     def _log_cycle(self, summaries: Sequence[SourceSummary], line: str) -> None:
         """INFO, or WARNING (with the next attempt and a hint) for a repeated failure."""
@@ -227,21 +231,45 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
         worker.stopping = True  # no new work from here on
         await worker.drain(settings.shutdown_grace)
     log.info("stopped")
-    return 0
+    return ExitCode.OK
 
 
-async def _start(res: Resources, settings: Settings, clock: Clock, stack: AsyncExitStack) -> Worker:
+async def run_once(settings: Settings, clock: Clock = utc_now) -> int:
+    """``paperbell run --once``: each source once, match, send what is due, then exit."""
+    async with AsyncExitStack() as stack:
+        res = await stack.enter_async_context(open_resources(settings, clock))
+        await res.store.requeue_stale_sending(clock())
+        # No web endpoint: its links are for a running daemon, and one may hold the port.
+        worker = await _worker(res, settings, clock, stack, names=("email", "discord"))
+        reports = [await worker.ingest(source) for source in res.sources()]
+        await worker.digests()
+        await worker.dispatch()
+    # Like `ingest`: 1 when a source failed (its cycle line above says why).
+    return ExitCode.OK if all(r.ok for r in reports) else ExitCode.FAILURE
+
+
+async def _worker(
+    res: Resources,
+    settings: Settings,
+    clock: Clock,
+    stack: AsyncExitStack,
+    names: Collection[str] | None = None,
+) -> Worker:
     async def health() -> Health:
         return await check_health(res.store, settings, clock())
 
     ctx = ChannelContext(settings, res.service, clock, health)
-    notifiers = await open_channels(ctx, stack)
+    notifiers = await open_channels(ctx, stack, names)
     await _record_opened(res.store, notifiers, clock())
     links = LinkBuilder.from_settings(settings, res.service.signer)
     dispatcher = Dispatcher(
         res.store, notifiers, links, clock, random.Random(), digests=res.service.digests
     )
-    worker = Worker(res, dispatcher, clock)
+    return Worker(res, dispatcher, clock)
+
+
+async def _start(res: Resources, settings: Settings, clock: Clock, stack: AsyncExitStack) -> Worker:
+    worker = await _worker(res, settings, clock, stack)
     scheduler = AsyncIOScheduler(
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},

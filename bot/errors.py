@@ -135,6 +135,14 @@ class InvalidValueError(UserError):
     """A value a person gave that paperbell cannot use: a timezone, an hour, an address."""
 
 
+class NoDatabaseError(UserError):
+    """A read-only command found no database: nothing was stored yet (not a failure)."""
+
+
+class SchemaOutdatedError(ConfigError, StoreError):
+    """A read-only command found a database older than this paperbell; it never migrates."""
+
+
 class SchemaTooNewError(ConfigError, StoreError):
     """The database was written by a newer paperbell: the operator must upgrade.
 

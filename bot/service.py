@@ -20,6 +20,7 @@ from bot.models import DeliveryMode, DigestFrequency, Owner, Paper, Subscription
 from bot.notify import DigestMessage
 from bot.pipeline import SubscriptionIndex
 from bot.query import parse_query, render
+from bot.search import search_papers
 from bot.settings import Settings
 from bot.store.base import Store
 from bot.tokens import Signer
@@ -158,7 +159,9 @@ class Paperbell:
         )
 
     async def search(self, text: str, *, limit: int = 5) -> list[Paper]:
-        return await self.store.search(text, limit=limit)
+        """Stored papers ``text`` matches, read as a subscription query (``bot.search``)."""
+        query = parse_query(text, sources=self.source_names)
+        return await search_papers(self.store, query, limit)
 
     # --- people -------------------------------------------------------------------------
 

@@ -99,9 +99,9 @@ def test_papers_since_filters(capsys: pytest.CaptureFixture[str]) -> None:
 def test_search_with_only_punctuation_is_a_clear_error(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["search", '"*"']) == 1
+    assert main(["search", '"*"']) == 2  # a bad query is a usage error
     err = capsys.readouterr().err
-    assert "search needs at least one word" in err and "Traceback" not in err
+    assert "nothing to look for in the phrase at column 1" in err and "Traceback" not in err
 
 
 def test_configured_sources_are_used(

@@ -6,6 +6,7 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
+from email.message import Message
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -97,3 +98,29 @@ def test_status_lists_everything(subscribed: str, capsys: pytest.CaptureFixture[
     assert "users: 1   subscriptions: 1" in out
     assert "outbox: pending 0" in out
     assert "ada@example.org" in out  # the next digest time
+
+
+def test_digest_now_for_everyone_skips_unconfirmed(
+    subscribed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # bob (id 2) is not confirmed; carol comes after him and must still get her digest
+    # (an "all quiet" one: she subscribed after the papers were matched).
+    monkeypatch.setenv("PAPERBELL_EMAIL__ALL_QUIET", "true")
+    assert main(["subscribe", "--email", "bob@example.org", "llm"]) == 0
+    assert main(["subscribe", "--email", "carol@example.org", "circuit*"]) == 0
+    confirm("carol@example.org")
+    capsys.readouterr()
+    assert main(["digest", "--now"]) == 0
+    out = capsys.readouterr().out
+    assert "2 digest(s) created" in out
+    assert "skipped 1 address(es) not confirmed (or suppressed): bob@example.org" in out
+    assert {m["To"] for m in map(_mail, Path("data/outbox").glob("digest*.eml"))} == {
+        subscribed,
+        "carol@example.org",
+    }
+    assert main(["digest", "--now", "--email", "bob@example.org"]) == 1  # asked for: an error
+    assert "bob@example.org is not confirmed" in capsys.readouterr().err
+
+
+def _mail(path: Path) -> Message:
+    return message_from_bytes(path.read_bytes())

@@ -42,9 +42,16 @@ def test_query_tester_marks_words(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_query_tester_error_names_column(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["test-query", "title:(diffusion"]) == 1
+    assert main(["test-query", "title:(diffusion"]) == 2  # a bad query is a usage error
     err = capsys.readouterr().err
     assert "unbalanced parenthesis at column" in err and "Traceback" not in err
+
+
+def test_bad_query_exits_2_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["subscribe", "--email", "ada@example.org", "llm AND"]) == 2
+    assert main(["search", '"unclosed']) == 2
+    err = capsys.readouterr().err
+    assert err.count("at column") == 2 and "Traceback" not in err
 
 
 def test_subscribe_list_unsubscribe(capsys: pytest.CaptureFixture[str]) -> None:

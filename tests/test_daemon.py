@@ -228,7 +228,10 @@ async def test_check_without_a_database_is_unhealthy_and_creates_nothing(h: Harn
         h.root, h.env(PAPERBELL_SOURCES=FILE_FEED, PAPERBELL_DATA_DIR=str(empty)), "check"
     )
     assert check.proc.returncode == 1
-    assert check.stdout.splitlines() == [f"unhealthy: no database at {empty / 'paperbell.db'}"]
+    assert check.stdout.splitlines() == [
+        f"unhealthy: no database yet at {empty / 'paperbell.db'}"
+        " — run `paperbell run` or `paperbell ingest` first"
+    ]
     assert not empty.exists()
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import discord
 import pytest
 
-from bot.cli import EX_CONFIG
+from bot.exitcodes import ExitCode
 from bot.settings import Settings, WebSettings
 from bot.settings_doc import iter_settings
 from tests.support_deploy import (
@@ -99,7 +99,7 @@ def test_unit_does_not_restart_after_a_configuration_error(
     service: dict[str, list[str]],
 ) -> None:
     codes = " ".join(service.get("RestartPreventExitStatus", [])).split()
-    assert str(EX_CONFIG) in codes
+    assert str(int(ExitCode.CONFIG)) in codes
 
 
 def test_unit_stop_timeout_outlasts_the_shutdown_grace(service: dict[str, list[str]]) -> None:

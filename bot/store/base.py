@@ -123,6 +123,12 @@ class Store(Protocol):
         """
         ...
 
+    async def search_candidates(self, match: str | None, limit: int, offset: int) -> list[Paper]:
+        """A page of papers the index says may match: ``match`` is an FTS5 expression built
+        by ``bot.search`` (never user text), best first; ``None`` pages through every
+        paper, newest first."""
+        ...
+
     async def close(self) -> None: ...
 
     # --- users ------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.errors import StoreError
+from bot.errors import NoDatabaseError, StoreError
 from bot.merge import merge_batch
 from bot.models import AlertRule, Paper, Sighting, SourceState, UpsertResult
 from bot.private_files import PRIVATE_DIR, create_private, tighten
@@ -40,7 +40,7 @@ from bot.store.base import QueuedPapers
 from bot.store.sqlite_accounts import AccountsMixin
 from bot.store.sqlite_meta import MetaMixin
 from bot.store.sqlite_outbox import OutboxMixin
-from bot.store.sqlite_schema import connect, load_migrations, migrate
+from bot.store.sqlite_schema import check_schema, connect, load_migrations, migrate
 
 # Keys per "IN (...)" lookup: far below SQLite's variable limit, large enough to be cheap.
 KEY_CHUNK = 500
@@ -120,6 +120,40 @@ def _make_private(path: Path) -> None:
         create_private(path)
     except OSError as exc:
         raise StoreError(f"cannot create the database {path}: {exc.strerror or exc}") from exc
+
+
+async def open_sqlite_reader(path: Path) -> SqliteStore:
+    """Open an existing database for reading only: nothing is created and nothing migrated.
+
+    Raises ``NoDatabaseError`` when there is no file yet, ``SchemaOutdatedError`` when it
+    needs a migration. Any write through the store fails (``query_only``).
+    """
+    _require_file(path)
+    with _sqlite_errors(f"opening {path}"):
+        reader = await connect(path, read_only=True)
+        try:
+            await check_schema(reader, path, len(load_migrations()))
+        except BaseException:
+            await reader.close()
+            raise
+    return SqliteStore(path, reader, reader)
+
+
+@asynccontextmanager
+async def reading_sqlite_store(path: Path) -> AsyncIterator[SqliteStore]:
+    """``open_sqlite_reader`` for one block, closed after it."""
+    store = await open_sqlite_reader(path)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def _require_file(path: Path) -> None:
+    if not path.is_file():
+        raise NoDatabaseError(
+            f"no database yet at {path} — run `paperbell run` or `paperbell ingest` first"
+        )
 
 
 class SqliteStore(AccountsMixin, OutboxMixin, MetaMixin):
@@ -204,6 +238,15 @@ class SqliteStore(AccountsMixin, OutboxMixin, MetaMixin):
         """
         query = codec.fts_query(text)
         rows = await self._read("searching papers", _SEARCH, query, codec.check_limit(limit))
+        return [codec.paper_from_row(row) for row in rows]
+
+    async def search_candidates(self, match: str | None, limit: int, offset: int) -> list[Paper]:
+        if match is None:
+            sql = f"{_SELECT_PAPERS} ORDER BY sort_date DESC, key DESC LIMIT ? OFFSET ?"
+            rows = await self._read("listing papers", sql, limit, offset)
+        else:
+            sql = f"{_SEARCH} OFFSET ?"
+            rows = await self._read("searching papers", sql, match, limit, offset)
         return [codec.paper_from_row(row) for row in rows]
 
     # --- sources ------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from bot.errors import SchemaTooNewError, StoreError
+from bot.errors import SchemaOutdatedError, SchemaTooNewError, StoreError
 
 MIGRATIONS_PACKAGE = "bot.store.migrations"
 BUSY_TIMEOUT_MS = 5000
@@ -102,10 +102,7 @@ async def migrate(db: aiosqlite.Connection, path: Path, migrations: list[Migrati
     try:
         current = await user_version(db)
         if current > latest:
-            raise SchemaTooNewError(
-                f"{path} has schema version {current}, newer than this paperbell knows "
-                f"({latest}); upgrade paperbell or use another database file"
-            )
+            raise _too_new(path, current, latest)
         for migration in migrations[current:]:
             await _apply(db, migration)
         await db.execute("COMMIT")
@@ -129,3 +126,24 @@ async def _apply(db: aiosqlite.Connection, migration: Migration) -> None:
 async def user_version(db: aiosqlite.Connection) -> int:
     rows = list(await db.execute_fetchall("PRAGMA user_version"))
     return int(rows[0][0])
+
+
+async def check_schema(db: aiosqlite.Connection, path: Path, latest: int) -> None:
+    """For readers that must not change the file: refuse a schema other than ``latest``."""
+    current = await user_version(db)
+    if current > latest:
+        raise _too_new(path, current, latest)
+    if current < latest:
+        # Read-only commands never migrate: an upgrade is the operator's step, not a side
+        # effect of `status` typed while the old daemon still runs on the file.
+        raise SchemaOutdatedError(
+            f"{path} has schema version {current}, older than this paperbell's ({latest}): "
+            "upgrade it with `paperbell migrate` (or start `paperbell run`)"
+        )
+
+
+def _too_new(path: Path, current: int, latest: int) -> SchemaTooNewError:
+    return SchemaTooNewError(
+        f"{path} has schema version {current}, newer than this paperbell knows "
+        f"({latest}); upgrade paperbell or use another database file"
+    )

@@ -124,7 +124,7 @@ def test_command(service: Paperbell) -> Command:
 
 def search_command(service: Paperbell) -> Command:
     @app_commands.command(name="search", description="Search the stored papers, best match first")
-    @app_commands.describe(query="Words to look for in titles, abstracts and authors")
+    @app_commands.describe(query='A query as for /subscribe: words, "phrases", word*, author:')
     async def search(
         interaction: Interaction, query: app_commands.Range[str, 1, SEARCH_MAX]
     ) -> None:
