@@ -66,6 +66,13 @@ def _main(argv: list[str]) -> int:
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
     args = parser.parse_args(argv)
+    validate: Callable[[argparse.Namespace], None] | None = getattr(args, "validate", None)
+    try:
+        if validate is not None:
+            validate(args)  # a bad argument is refused before anything is created
+    except UserError as exc:
+        print(f"paperbell: {exc}", file=sys.stderr)
+        return user_error_code(exc)
     try:
         settings = _settings(read_only=getattr(args, "read_only", False))
     except ConfigError as exc:

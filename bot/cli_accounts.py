@@ -91,7 +91,7 @@ def add_account_commands(commands: Any) -> None:
         "confirm", help="confirm an address yourself, without the confirmation mail"
     )
     confirm.add_argument("--email", required=True, metavar="ADDR")
-    confirm.set_defaults(handler=cmd_confirm)
+    confirm.set_defaults(handler=cmd_confirm, validate=_validate)
 
     settings = commands.add_parser(
         "settings", help="show or change a user's time zone, digest hour and frequency"
@@ -101,7 +101,7 @@ def add_account_commands(commands: Any) -> None:
     settings.add_argument("--hour", metavar="0-23", help="local hour the digest goes out")
     settings.add_argument("--frequency", metavar="|".join(DigestFrequency))
     settings.add_argument("--weekday", metavar="DAY", help="day of a weekly digest, e.g. monday")
-    settings.set_defaults(handler=cmd_settings)
+    settings.set_defaults(handler=cmd_settings, validate=_validate)
 
 
 async def cmd_confirm(args: argparse.Namespace, settings: Settings) -> int:
@@ -133,6 +133,13 @@ async def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
             user = await res.service.update_settings(user.id, **changes)
     print(("settings saved: " if changes else "") + format_settings(user))
     return 0
+
+
+def _validate(args: argparse.Namespace) -> None:
+    """Arguments checked before the data directory is touched: a typo creates nothing."""
+    _address(args.email)
+    if args.command == "settings":
+        _setting_changes(args)
 
 
 def _address(text: str) -> str:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from bot.errors import ConfigError
+from bot.private_files import private_dir
 
 # What paperbell keeps in the directory and must be able to rewrite (outbox/: mail files).
 DATA_FILES = ("paperbell.db", "paperbell.db-wal", "paperbell.db-shm", "secret_key", "outbox")
@@ -37,7 +38,7 @@ def check_data_dir(path: Path, *, create: bool) -> bool:
 
 def _make(path: Path) -> None:
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        private_dir(path)  # 0700: it will hold every subscriber's address
     except OSError as exc:
         raise ConfigError(
             f"PAPERBELL_DATA_DIR {path} cannot be created ({exc.strerror}): create it "
