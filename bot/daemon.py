@@ -24,9 +24,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot import channel_status
 from bot.accounts import LinkBuilder
 from bot.app import Resources, open_resources
+from bot.channel_status import ChannelStatus
 from bot.channels import ChannelContext, open_channels
+from bot.daemon_lock import hold_data_dir
 from bot.daemon_report import cycle_line, dispatch_line
 from bot.ingest import Clock, run_cycle, utc_now
 from bot.models import SourceKind
@@ -39,6 +42,8 @@ from bot.store.base import Store
 log = logging.getLogger("paperbell.daemon")
 
 HEARTBEAT = "daemon.heartbeat"
+CHANNELS = channel_status.META_KEY
+BEAT = timedelta(seconds=30)
 LAST_CYCLE = "ingest.last_cycle"
 ARXIV = (SourceKind.ARXIV_RSS, SourceKind.ARXIV_API)
 # arXiv announces at 20:00 US Eastern Sun-Thu and rebuilds its feeds around midnight:
@@ -56,11 +61,15 @@ def source_trigger(config: SourceConfig) -> CronTrigger | IntervalTrigger:
 class Worker:
     """The daemon's jobs. Each runs guarded: tracked while in flight, errors logged."""
 
-    def __init__(self, res: Resources, dispatcher: Dispatcher, clock: Clock) -> None:
-        self.res, self.dispatcher, self.clock = res, dispatcher, clock
+    def __init__(
+        self, res: Resources, dispatcher: Dispatcher, clock: Clock, status: ChannelStatus
+    ) -> None:
+        self.res, self.dispatcher, self.clock, self.status = res, dispatcher, clock, status
         self.stopping = False
         self.inflight: set[asyncio.Task[None]] = set()
         self.dispatch_lock = asyncio.Lock()
+        self._beaten = datetime.min.replace(tzinfo=UTC)
+        self._saved_status = -1
 
     def job(self, name: str, work: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         async def guarded() -> None:
@@ -85,16 +94,34 @@ class Worker:
     async def ingest(self, source: Source) -> None:
         store, service = self.res.store, self.res.service
         report = await run_cycle([source], store, self.clock)
+        await self.beat()
         matched = await match_cycle(service.index, store, self.clock())
+        await self.beat()
         sent = await self._dispatch()  # instant alerts now, not at the next tick
         await store.set_meta(LAST_CYCLE, self.clock().isoformat())
         log.info(cycle_line(report, matched, sent))
 
     async def dispatch(self) -> None:
+        await self.beat(force=True)  # before the lock: an ingest may be dispatching
         report = await self._dispatch()
-        await self.res.store.set_meta(HEARTBEAT, self.clock().isoformat())
+        await self.beat(force=True)
         if report.counts:
             log.info(dispatch_line(report))
+
+    async def beat(self, *, force: bool = False) -> None:
+        """Say the daemon is alive and working: every tick, and every ``BEAT`` during long
+        work, so a long delivery run or ingest is not taken for a stuck scheduler."""
+        now = self.clock()
+        if force or now - self._beaten >= BEAT:
+            self._beaten = now
+            await self.res.store.set_meta(HEARTBEAT, now.isoformat())
+        await self.save_status()
+
+    async def save_status(self) -> None:
+        """Store the channels' health when it changed, for ``outbox`` and health checks."""
+        if self.status.version != self._saved_status:
+            self._saved_status = self.status.version
+            await self.res.store.set_meta(CHANNELS, self.status.snapshot())
 
     async def digests(self) -> None:
         if await self.res.service.digests.tick(self.clock()):
@@ -103,9 +130,7 @@ class Worker:
     async def _dispatch(self) -> DispatchReport:
         async with self.dispatch_lock:
             report = await self.dispatcher.run_once()
-        for channel, why in report.down.items():
-            log.error("%s channel stopped: %s; its messages wait in the outbox", channel, why)
-            self.dispatcher.drop_channel(channel)
+        await self.save_status()  # ChannelStatus logged what went down, once
         return report
 
     async def drain(self, grace: float) -> None:
@@ -162,12 +187,13 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
     install_signals(stop)
     asyncio.get_running_loop().set_exception_handler(_log_stray)
     async with AsyncExitStack() as stack:
+        stack.enter_context(hold_data_dir(settings.data_dir))
         res = await stack.enter_async_context(open_resources(settings, clock))
         # 100k compiled subscriptions are long-lived: keep the cyclic GC from rescanning them.
         gc.freeze()
-        requeued = await res.store.requeue_stale_sending(clock())
-        if requeued:
-            log.info("%d delivery(ies) left mid-send by the last run are pending again", requeued)
+        # Rows a dead process left in 'sending' need nothing here: their lease runs out and
+        # the dispatcher claims them again (bot.outbox). Channels start with no known trouble.
+        await res.store.set_meta(CHANNELS, "{}")
         worker = await _start(res, settings, clock, stack)
         log.info(
             "paperbell running: %d source(s), %d subscription(s)",
@@ -185,13 +211,26 @@ async def _start(res: Resources, settings: Settings, clock: Clock, stack: AsyncE
     async def health() -> tuple[bool, str]:
         return await check_health(res.store, settings, clock())
 
-    ctx = ChannelContext(settings, res.service, clock, health)
+    # A channel that could not be reached is tried again at the next tick, then less often.
+    status = ChannelStatus(clock, first_probe=timedelta(seconds=settings.dispatch_seconds))
+    ctx = ChannelContext(
+        settings,
+        res.service,
+        clock,
+        health,
+        on_down=status.stopped,
+        on_waiting=status.waiting,
+        on_starting=status.starting,
+        on_up=status.up,
+    )
     notifiers = await open_channels(ctx, stack)
     links = LinkBuilder.from_settings(settings, res.service.signer)
     dispatcher = Dispatcher(
-        res.store, notifiers, links, clock, random.Random(), digests=res.service.digests
-    )
-    worker = Worker(res, dispatcher, clock)
+        res.store, notifiers, links, clock, random.Random(), digests=res.service.digests,
+        status=status,
+    )  # fmt: skip
+    worker = Worker(res, dispatcher, clock, status)
+    dispatcher.progress = worker.beat
     scheduler = AsyncIOScheduler(
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
