@@ -38,7 +38,7 @@ def hold_data_dir(data_dir: Path) -> Iterator[Path]:
 
 def _open(path: Path) -> int:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         why = exc.strerror or str(exc)
@@ -53,7 +53,6 @@ def _lock(fd: int, data_dir: Path) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-        os.close(fd)
         raise ConfigError(
             f"another paperbell run (pid {holder}) is using the data directory {data_dir}; "
             "stop it first, or give this one its own PAPERBELL_DATA_DIR"
