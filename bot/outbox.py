@@ -219,9 +219,9 @@ class Dispatcher:
     async def _hold(self, batch: DeliveryBatch, ids: Sequence[int]) -> bool:
         """Renew the claim's lease of these rows before sending them; False (and the rows
         still ours released) when another process took them after our lease ran out."""
-        if batch.lease is None:
-            return True
         now = self._now()
+        if batch.lease is None or now + self._lease / 2 < batch.lease:
+            return True  # still ours for long enough to send: no write needed
         held = await self._store.renew_lease(ids, batch.lease, now + self._lease)
         if len(held) == len(ids):
             return True

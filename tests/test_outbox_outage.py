@@ -16,10 +16,10 @@ import pytest
 from bot.channel_status import ChannelState, ChannelStatus, waiting_reasons
 from bot.cli_ops import delivery_line
 from bot.models import User
-from bot.notify import Channel
+from bot.notify import AlertMessage, Channel
 from bot.outbox import DeliveryOutcome, Dispatcher
 from bot.settings import EmailSettings
-from bot.store.base import Delivery, DeliveryKind, DeliveryState, Store
+from bot.store.base import DEFAULT_LEASE, Delivery, DeliveryKind, DeliveryState, Store
 from bot.store.sqlite import SqliteStore
 from handlers.email.smtp import SmtpNotifier
 from tests.smtp_server import Faults, SmtpTestServer
@@ -28,6 +28,7 @@ from tests.support_outbox import (
     LINKS,
     NOW,
     FrozenClock,
+    RecordingNotifier,
     add_papers,
     record,
     store,
@@ -128,3 +129,35 @@ async def test_an_unreachable_smtp_server_holds_mail_pending_until_it_is_back(
         assert Channel.EMAIL not in status.not_up()
     finally:
         await notifier.close()
+
+
+async def test_rows_another_process_took_after_our_lease_ran_out_are_left_to_it(
+    store: SqliteStore,
+) -> None:
+    for address in ("ada@example.org", "bob@example.org"):
+        user = await verified_user(store, address)
+        sub = await store.add_subscription(user.owner, "g", "graph", INSTANT, NOW, limit=5)
+        await add_papers(store, f"paper-of-{address}")
+        await store.record_matches([record(user.owner, f"paper-of-{address}", sub.id)], NOW)
+    clock = FrozenClock()
+    taken: list[int] = []
+
+    email = RecordingNotifier(Channel.EMAIL)
+
+    async def slow_then_robbed() -> None:
+        if taken or not any(isinstance(m, AlertMessage) for m in email.sent):
+            return
+        clock.advance(DEFAULT_LEASE * 2)  # this run is far slower than the lease, and
+        # meanwhile another process claims what our lease no longer covers
+        taken.extend(d.id for b in await store.claim_due(clock()) for d in b.deliveries)
+
+    outbox = Dispatcher(
+        store, {Channel.EMAIL: email}, LINKS, clock, random.Random(3), progress=slow_then_robbed
+    )
+    report = await outbox.run_once()
+    sent = [m for m in email.sent if isinstance(m, AlertMessage)]
+    assert len(sent) == 1  # the other alert was theirs to send
+    assert report.count(DeliveryOutcome.SENT) == 1
+    rows = await store.list_deliveries()
+    [robbed] = [d for d in rows if d.id in taken and d.kind is DeliveryKind.ALERT]
+    assert (robbed.state, robbed.attempts) == (DeliveryState.SENDING, 2)
