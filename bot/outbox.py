@@ -160,12 +160,25 @@ class Dispatcher:
                 )
                 if not batches:
                     break
-                for batch in batches:
-                    for plan in await self._messages.plan(batch, self._now()):
-                        await self._settle(batch, plan)
-                        if self.progress is not None:
-                            await self.progress()
+                try:
+                    await self._send(batches)
+                except BaseException:  # cancelled past the shutdown grace, or a store error
+                    await self._release_unsent(batches)
+                    raise
             return run.report()
+
+    async def _send(self, batches: Sequence[DeliveryBatch]) -> None:
+        for batch in batches:
+            for plan in await self._messages.plan(batch, self._now()):
+                await self._settle(batch, plan)
+                if self.progress is not None:
+                    await self.progress()
+
+    async def _release_unsent(self, batches: Sequence[DeliveryBatch]) -> None:
+        """Give back what this run claimed and did not settle, so the next process need not
+        wait for the lease (a message cut off mid-send may then go twice: at least once)."""
+        ids = [d.id for b in batches for d in b.deliveries]
+        await asyncio.shield(self._store.release(ids, self._now()))  # only 'sending' rows
 
     def _active(self, run: _Run) -> list[Channel]:
         now = self._clock()
