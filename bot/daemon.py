@@ -203,6 +203,7 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
         await stop.wait()
         worker.stopping = True  # no new work from here on
         await worker.drain(settings.shutdown_grace)
+        await res.store.set_meta(CHANNELS, "{}")  # no daemon, no channel health to tell
     log.info("stopped")
     return 0
 
