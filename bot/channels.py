@@ -43,6 +43,12 @@ class ChannelContext:
     health: HealthCheck | None = None
     # The daemon's loud stop for a channel whose credentials stopped working (Discord 401).
     on_down: Callable[[Channel, str], None] = field(default=lambda channel, why: None)
+    # A channel that cannot be reached for now (Discord not logged in yet, or down): its
+    # messages wait, pending; ``on_up`` when it works again. See ``bot.channel_status``.
+    on_waiting: Callable[[Channel, str], None] = field(default=lambda channel, why: None)
+    # Not usable yet and nothing wrong (Discord logging in): waits without a warning.
+    on_starting: Callable[[Channel, str], None] = field(default=lambda channel, why: None)
+    on_up: Callable[[Channel], None] = field(default=lambda channel: None)
 
 
 class ChannelPlugin(Protocol):

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 from bot.accounts import LinkBuilder
 from bot.app import Resources, open_resources
+from bot.channel_status import META_KEY as CHANNELS_META
+from bot.channel_status import waiting_reasons
 from bot.channels import ChannelContext, open_channels
 from bot.daemon import run_daemon, run_once
 from bot.daemon_state import DaemonRecord, RecordedSource, read_daemon_record
@@ -135,14 +137,17 @@ async def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
     state = DeliveryState(args.status) if args.status else None
     async with reading_sqlite_store(settings.database_path) as store:
         rows = await store.list_deliveries(state=state)
+        waiting = waiting_reasons(await store.get_meta(CHANNELS_META))
     for row in rows:
-        print(json.dumps(delivery_json(row)) if args.json else delivery_line(row))
+        why = waiting.get(row.channel) if row.state is DeliveryState.PENDING else None
+        print(json.dumps(delivery_json(row, why)) if args.json else delivery_line(row, why))
     if not rows and not args.json:
         print("the outbox is empty" + (f" of {state} deliveries" if state else ""))
     return ExitCode.OK
 
 
-def delivery_json(row: Delivery) -> dict[str, object]:
+def delivery_json(row: Delivery, waiting: str | None = None) -> dict[str, object]:
+    """``waiting``: why a pending row is not being sent (its channel is down)."""
     return {
         "id": row.id,
         "key": row.key,
@@ -155,11 +160,13 @@ def delivery_json(row: Delivery) -> dict[str, object]:
         "created_at": row.created_at.isoformat(),
         "sent_at": row.sent_at.isoformat() if row.sent_at else None,
         "last_error": row.last_error,
+        "waiting": waiting,
     }
 
 
-def delivery_line(row: Delivery) -> str:
-    why = f"  ({row.last_error})" if row.last_error else ""
+def delivery_line(row: Delivery, waiting: str | None = None) -> str:
+    reasons = [r for r in (waiting, row.last_error) if r]
+    why = f"  ({'; '.join(reasons)})" if reasons else ""
     return f"#{row.id:<6} {row.state:<10} {row.channel:<8} {row.kind:<8} {row.key}{why}"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 from bot.app import open_resources
 from bot.cli_accounts import send_confirmation
@@ -27,7 +27,7 @@ DELIVERIES = {
 
 def add_subscription_commands(commands: Any) -> None:
     test = commands.add_parser("test-query", help="what a query would have matched lately")
-    test.add_argument("query")
+    add_query(test)
     test.add_argument("--days", type=positive_int, default=7)
     test.add_argument("--json", action="store_true", help="one JSON object")
     test.set_defaults(handler=cmd_test_query)
@@ -35,7 +35,7 @@ def add_subscription_commands(commands: Any) -> None:
     sub = commands.add_parser("subscribe", help="subscribe an email address to a query")
     sub.add_argument("--email", required=True, metavar="ADDR")
     sub.add_argument("--deliver", choices=sorted(DELIVERIES), default="digest")
-    sub.add_argument("query")
+    add_query(sub)
     sub.set_defaults(handler=cmd_subscribe)
 
     subs = commands.add_parser("subscriptions", help="list subscriptions")
@@ -46,6 +46,24 @@ def add_subscription_commands(commands: Any) -> None:
     unsub = commands.add_parser("unsubscribe", help="remove a subscription by its number")
     unsub.add_argument("id", type=positive_int)
     unsub.set_defaults(handler=cmd_unsubscribe)
+
+
+def add_query(parser: argparse.ArgumentParser) -> None:
+    """The QUERY positional. argparse reads a word starting with '-' as an option, so such
+    a query goes after '--' (``paperbell test-query -- '-survey'``); when the query is
+    missing, the one-line error says so, since that is the likely cause."""
+    parser.add_argument(
+        "query", metavar="QUERY", help="the query; one that starts with '-' goes after '--'"
+    )
+    usage_error = parser.error
+
+    def error(message: str) -> NoReturn:
+        if "QUERY" not in message:
+            usage_error(message)
+        hint = f"a query that starts with '-' goes after '--': {parser.prog} [options] -- '-survey'"
+        parser.exit(2, f"{parser.prog}: error: {message} ({hint})\n")
+
+    setattr(parser, "error", error)  # noqa: B010 - one parser's error, not the class's
 
 
 async def cmd_test_query(args: argparse.Namespace, settings: Settings) -> int:

@@ -17,24 +17,24 @@ import random
 import signal
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot import channel_status
 from bot.accounts import LinkBuilder
 from bot.app import Resources, open_resources
+from bot.channel_status import ChannelStatus
 from bot.channels import ChannelContext, open_channels
+from bot.daemon_lock import hold_data_dir
 from bot.daemon_report import cycle_line, dispatch_line, failing_note, recovered_line
 from bot.daemon_state import (
     ARXIV_KINDS,
     HEARTBEAT,
     LAST_CYCLE,
-    ChannelState,
-    channel_states,
-    record_channel_state,
     record_daemon_start,
     recorded_source,
 )
@@ -42,15 +42,15 @@ from bot.exitcodes import ExitCode
 from bot.health import Health, check_health
 from bot.ingest import Clock, run_cycle, utc_now
 from bot.models import IngestReport, SourceSummary
-from bot.notify import Channel
 from bot.outbox import Dispatcher, DispatchReport
 from bot.pipeline import match_cycle
 from bot.settings import Settings, SourceConfig
 from bot.sources.base import Source
-from bot.store.base import Store
 
 log = logging.getLogger("paperbell.daemon")
 
+CHANNELS = channel_status.META_KEY
+BEAT = timedelta(seconds=30)
 # From the second failure in a row a source is logged at WARNING, with a hint.
 WARN_AFTER = 2
 # arXiv announces at 20:00 US Eastern Sun-Thu and rebuilds its feeds around midnight:
@@ -77,13 +77,17 @@ def schedule_text(config: SourceConfig) -> str:
 class Worker:
     """The daemon's jobs. Each runs guarded: tracked while in flight, errors logged."""
 
-    def __init__(self, res: Resources, dispatcher: Dispatcher, clock: Clock) -> None:
-        self.res, self.dispatcher, self.clock = res, dispatcher, clock
+    def __init__(
+        self, res: Resources, dispatcher: Dispatcher, clock: Clock, status: ChannelStatus
+    ) -> None:
+        self.res, self.dispatcher, self.clock, self.status = res, dispatcher, clock, status
         self.stopping = False
         self.inflight: set[asyncio.Task[None]] = set()
         self.dispatch_lock = asyncio.Lock()
         self.scheduler: AsyncIOScheduler | None = None
         self.ingest_jobs: dict[str, str] = {}  # source id -> scheduler job id
+        self._beaten = datetime.min.replace(tzinfo=UTC)
+        self._saved_status = -1
 
     def job(
         self, name: str, work: Callable[[], Awaitable[object]]
@@ -111,7 +115,9 @@ class Worker:
         store, service = self.res.store, self.res.service
         max_age = self.res.settings.alert_max_age_days
         report = await run_cycle([source], store, self.clock, alert_max_age_days=max_age)
+        await self.beat()
         matched = await match_cycle(service.index, store, self.clock())
+        await self.beat()
         sent = await self._dispatch()  # instant alerts now, not at the next tick
         await store.set_meta(LAST_CYCLE, self.clock().isoformat())
         self._log_cycle(report.summaries, cycle_line(report, matched, sent))
@@ -137,10 +143,26 @@ class Worker:
         return when
 
     async def dispatch(self) -> None:
+        await self.beat(force=True)  # before the lock: an ingest may be dispatching
         report = await self._dispatch()
-        await self.res.store.set_meta(HEARTBEAT, self.clock().isoformat())
+        await self.beat(force=True)
         if report.counts:
             log.info(dispatch_line(report))
+
+    async def beat(self, *, force: bool = False) -> None:
+        """Say the daemon is alive and working: every tick, and every ``BEAT`` during long
+        work, so a long delivery run or ingest is not taken for a stuck scheduler."""
+        now = self.clock()
+        if force or now - self._beaten >= BEAT:
+            self._beaten = now
+            await self.res.store.set_meta(HEARTBEAT, now.isoformat())
+        await self.save_status()
+
+    async def save_status(self) -> None:
+        """Store the channels' health when it changed, for ``outbox`` and health checks."""
+        if self.status.version != self._saved_status:
+            self._saved_status = self.status.version
+            await self.res.store.set_meta(CHANNELS, self.status.snapshot())
 
     async def digests(self) -> None:
         if await self.res.service.digests.tick(self.clock()):
@@ -149,12 +171,7 @@ class Worker:
     async def _dispatch(self) -> DispatchReport:
         async with self.dispatch_lock:
             report = await self.dispatcher.run_once()
-        for channel, why in report.down.items():
-            log.error("%s channel stopped: %s; its messages wait in the outbox", channel, why)
-            self.dispatcher.drop_channel(channel)
-            await record_channel_state(
-                self.res.store, channel.value, ChannelState.DOWN, why, self.clock()
-            )
+        await self.save_status()  # ChannelStatus logged what went down, once
         return report
 
     async def drain(self, grace: float) -> None:
@@ -213,13 +230,13 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
     install_signals(stop)
     asyncio.get_running_loop().set_exception_handler(_log_stray)
     async with AsyncExitStack() as stack:
+        stack.enter_context(hold_data_dir(settings.data_dir))
         res = await stack.enter_async_context(open_resources(settings, clock))
         # 100k compiled subscriptions are long-lived: keep the cyclic GC from rescanning them.
         gc.freeze()
-        requeued = await res.store.requeue_stale_sending(clock())
-        if requeued:
-            log.info("%d delivery(ies) left mid-send by the last run are pending again", requeued)
         recorded = [recorded_source(c, schedule_text(c)) for c in settings.sources]
+        # Clears the channels of an earlier run too. Rows a dead process left in 'sending'
+        # need nothing here: their lease runs out and the dispatcher claims them again.
         await record_daemon_start(res.store, recorded, settings.dispatch_seconds, clock())
         worker = await _start(res, settings, clock, stack)
         log.info(
@@ -230,6 +247,7 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
         await stop.wait()
         worker.stopping = True  # no new work from here on
         await worker.drain(settings.shutdown_grace)
+        await res.store.set_meta(CHANNELS, "{}")  # no daemon, no channel health to tell
     log.info("stopped")
     return ExitCode.OK
 
@@ -237,8 +255,8 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
 async def run_once(settings: Settings, clock: Clock = utc_now) -> int:
     """``paperbell run --once``: each source once, match, send what is due, then exit."""
     async with AsyncExitStack() as stack:
+        stack.enter_context(hold_data_dir(settings.data_dir))  # not beside a running daemon
         res = await stack.enter_async_context(open_resources(settings, clock))
-        await res.store.requeue_stale_sending(clock())
         # No web endpoint: its links are for a running daemon, and one may hold the port.
         worker = await _worker(res, settings, clock, stack, names=("email", "discord"))
         reports = [await worker.ingest(source) for source in res.sources()]
@@ -258,14 +276,30 @@ async def _worker(
     async def health() -> Health:
         return await check_health(res.store, settings, clock())
 
-    ctx = ChannelContext(settings, res.service, clock, health)
+    # A channel that could not be reached is tried again at the next tick, then less often.
+    status = ChannelStatus(clock, first_probe=timedelta(seconds=settings.dispatch_seconds))
+    ctx = ChannelContext(
+        settings,
+        res.service,
+        clock,
+        health,
+        on_down=status.stopped,
+        on_waiting=status.waiting,
+        on_starting=status.starting,
+        on_up=status.up,
+    )
     notifiers = await open_channels(ctx, stack, names)
-    await _record_opened(res.store, notifiers, clock())
+    for channel in notifiers:
+        status.opened(channel)
     links = LinkBuilder.from_settings(settings, res.service.signer)
     dispatcher = Dispatcher(
-        res.store, notifiers, links, clock, random.Random(), digests=res.service.digests
-    )
-    return Worker(res, dispatcher, clock)
+        res.store, notifiers, links, clock, random.Random(), digests=res.service.digests,
+        status=status,
+    )  # fmt: skip
+    worker = Worker(res, dispatcher, clock, status)
+    dispatcher.progress = worker.beat
+    await worker.save_status()
+    return worker
 
 
 async def _start(res: Resources, settings: Settings, clock: Clock, stack: AsyncExitStack) -> Worker:
@@ -279,11 +313,3 @@ async def _start(res: Resources, settings: Settings, clock: Clock, stack: AsyncE
     # Registered last, so it runs first on exit: no job starts while resources close.
     stack.callback(scheduler.shutdown, wait=False)
     return worker
-
-
-async def _record_opened(store: Store, notifiers: Collection[Channel], now: datetime) -> None:
-    """Channels that opened are up, unless one already said it is down while opening."""
-    known = await channel_states(store)
-    for channel in notifiers:
-        if channel.value not in known:
-            await record_channel_state(store, channel.value, ChannelState.UP, "opened", now)

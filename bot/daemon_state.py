@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from urllib.parse import urlsplit, urlunsplit
 
+from bot.channel_status import META_KEY
 from bot.models import SourceKind
 from bot.settings import Settings, SourceConfig
 from bot.source_failures import source_key
@@ -23,7 +24,8 @@ from bot.store.base import Store
 HEARTBEAT = "daemon.heartbeat"
 LAST_CYCLE = "ingest.last_cycle"
 RECORD = "daemon.record"
-CHANNELS = "daemon.channels"
+# The daemon's channel health, as ``bot.channel_status.ChannelStatus.snapshot`` saves it.
+CHANNELS = META_KEY
 ARXIV_KINDS = frozenset({SourceKind.ARXIV_RSS, SourceKind.ARXIV_API})
 # arXiv sources run on a cron (a few looks per announcement day, none at weekends): for
 # health they count as polled once a day.
@@ -160,9 +162,10 @@ async def record_channel_state(
     """
     states = await _channels_json(store)
     known = states.get(name)
-    if known is not None and known["state"] == state and known["why"] == why:
+    if known is not None and _state(known["state"]) is state and known["why"] == why:
         return  # unchanged: keep "since"
-    states[name] = {"state": state.value, "why": why, "since": now.isoformat()}
+    stored = "up" if state is ChannelState.UP else "waiting"  # the snapshot's words
+    states[name] = {"state": stored, "why": why, "since": now.isoformat()}
     await store.set_meta(CHANNELS, json.dumps(states))
 
 
@@ -170,10 +173,15 @@ async def channel_states(store: Store) -> dict[str, ChannelRecord]:
     """The state of each channel the daemon opened, by name."""
     return {
         name: ChannelRecord(
-            ChannelState(value["state"]), value["why"], datetime.fromisoformat(value["since"])
+            _state(value["state"]), value["why"], datetime.fromisoformat(value["since"])
         )
         for name, value in (await _channels_json(store)).items()
     }
+
+
+def _state(stored: str) -> ChannelState:
+    """Waiting or stopped are both down, for health."""
+    return ChannelState.UP if stored == ChannelState.UP.value else ChannelState.DOWN
 
 
 async def _channels_json(store: Store) -> dict[str, dict[str, str]]:

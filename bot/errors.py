@@ -109,6 +109,11 @@ class ChannelDownError(DeliveryError):
     """The whole channel stopped working (bad credentials, Discord 401): stop using it."""
 
 
+class ChannelUnreachableError(ChannelDownError):
+    """The channel cannot be reached for now (connection refused, DNS, connect timeout):
+    its messages wait, untouched, and the channel is tried again later."""
+
+
 class InvalidTokenError(UserError):
     """A confirm/unsubscribe link or code is malformed, tampered with, or expired."""
 

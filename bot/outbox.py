@@ -10,20 +10,26 @@ channel's ``Notifier`` and records the outcome:
 * ``TransientDeliveryError`` -> 'pending' again after ``base_delay * 2**(attempts-1)``
   (capped at ``max_delay``, +/- ``jitter``), or 'failed' once ``max_attempts`` are used;
   any other exception from a notifier (a bug) is logged and treated the same way, so one
-  bad message never stalls the rest;
+  bad message never stalls the rest. A message is retried as a message: all its rows get
+  the same next attempt time and attempt count, so the retry sends the same one message
+  (with the same key, hence the same Message-ID), never a few smaller ones;
 * ``PermanentDeliveryError`` -> 'failed' with the reason; when the recipient itself is
   unreachable an email address earns a strike (``EMAIL_STRIKES`` suppress it) and a
   Discord user's alerts fall back to email;
 * ``ChannelDownError`` -> the batch goes back untouched (the attempt is not counted) and
-  the channel sits out the rest of the run; the report names it so the daemon can stop it.
+  the channel sits out: ``ChannelUnreachableError`` marks it waiting in ``ChannelStatus``
+  (probed again after a backoff), any other stops it for this process. Its rows stay
+  'pending' meanwhile, never burnt to 'failed' by an outage; the report names it.
 
 Delivery is at least once: the only window for a duplicate is between the notifier
-returning and our commit of 'sent'. A crash inside it leaves rows in 'sending', which
-``Store.requeue_stale_sending`` (call it at startup, before the first run) puts back.
-Messages go out one at a time, so a crash duplicates at most one message; a retried
-message keeps its key, so channels can mark the copy (Message-ID).
+returning and our commit of 'sent'. A crash inside it leaves rows in 'sending' under a
+lease (``Store.claim_due``); once the lease has passed any process claims them again. The
+lease of a message is renewed right before it is sent, so a slow run never loses its rows
+to another process. Messages go out one at a time, so a crash duplicates at most one
+message; a retried message keeps its key, so channels can mark the copy (Message-ID).
 
-Rows of a channel without a notifier are never claimed: they wait until one is configured.
+Rows of a channel without a notifier, or not up in ``ChannelStatus``, are never claimed:
+they wait until it is configured or back.
 """
 
 from __future__ import annotations
@@ -32,23 +38,37 @@ import asyncio
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from bot.accounts import LinkBuilder
+from bot.channel_status import ChannelStatus
 from bot.digests import DigestPlanner
-from bot.errors import ChannelDownError, PermanentDeliveryError, TransientDeliveryError
+from bot.errors import (
+    ChannelDownError,
+    ChannelUnreachableError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from bot.notify import Channel, Notifier
 from bot.outbox_messages import MessageBuilder, Plan, batch_key
-from bot.store.base import Delivery, DeliveryBatch, DeliveryKind, DeliveryState, Store
+from bot.store.base import (
+    DEFAULT_LEASE,
+    Delivery,
+    DeliveryBatch,
+    DeliveryKind,
+    DeliveryState,
+    Store,
+)
 
 __all__ = ["DeliveryOutcome", "DeliveryState", "DispatchReport", "Dispatcher"]
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+Progress = Callable[[], Awaitable[None]]
 EMAIL_STRIKES = 3
 MAX_EXPONENT = 30  # 2**30 base delays is far past any max_delay; avoids huge timedeltas
 
@@ -105,6 +125,9 @@ class Dispatcher:
         jitter: float = 0.1,
         batch_limit: int = 100,
         digests: DigestPlanner | None = None,
+        status: ChannelStatus | None = None,
+        lease: timedelta = DEFAULT_LEASE,
+        progress: Progress | None = None,
     ) -> None:
         if not 0 <= jitter < 1 or max_attempts < 1 or base_delay <= timedelta(0):
             raise ValueError("need 0 <= jitter < 1, max_attempts >= 1 and a positive base_delay")
@@ -115,14 +138,13 @@ class Dispatcher:
         self._max_attempts = max_attempts
         self._base_delay, self._max_delay, self._jitter = base_delay, max_delay, jitter
         self._batch_limit = batch_limit
+        self.status = status or ChannelStatus(clock)
+        self._lease = lease
+        self.progress = progress  # awaited after each message: the daemon's heartbeat
         planner = digests or DigestPlanner(store, clock)
         self._messages = MessageBuilder(store, self._notifiers, build_links, planner)
         self._lock = asyncio.Lock()
         self._run = _Run(datetime.min.replace(tzinfo=UTC))
-
-    def drop_channel(self, channel: Channel) -> None:
-        """Stop using a channel that went down for good; its rows wait as pending."""
-        self._notifiers.pop(channel, None)
 
     @property
     def channels(self) -> frozenset[Channel]:
@@ -132,14 +154,35 @@ class Dispatcher:
         """Send everything due at ``now`` (default: the clock) until nothing is due."""
         async with self._lock:
             self._run = run = _Run(now or self._clock())
-            while active := [c for c in self._notifiers if c not in run.down]:
-                batches = await self._store.claim_due(run.started, self._batch_limit, active)
+            while active := self._active(run):
+                batches = await self._store.claim_due(
+                    run.started, self._batch_limit, active, lease=self._lease
+                )
                 if not batches:
                     break
-                for batch in batches:
-                    for plan in await self._messages.plan(batch, self._now()):
-                        await self._settle(batch, plan)
+                try:
+                    await self._send(batches)
+                except BaseException:  # cancelled past the shutdown grace, or a store error
+                    await self._release_unsent(batches)
+                    raise
             return run.report()
+
+    async def _send(self, batches: Sequence[DeliveryBatch]) -> None:
+        for batch in batches:
+            for plan in await self._messages.plan(batch, self._now()):
+                await self._settle(batch, plan)
+                if self.progress is not None:
+                    await self.progress()
+
+    async def _release_unsent(self, batches: Sequence[DeliveryBatch]) -> None:
+        """Give back what this run claimed and did not settle, so the next process need not
+        wait for the lease (a message cut off mid-send may then go twice: at least once)."""
+        ids = [d.id for b in batches for d in b.deliveries]
+        await asyncio.shield(self._store.release(ids, self._now()))  # only 'sending' rows
+
+    def _active(self, run: _Run) -> list[Channel]:
+        now = self._clock()
+        return [c for c in self._notifiers if c not in run.down and self.status.usable(c, now)]
 
     def backoff(self, attempts: int) -> timedelta:
         """Delay before the next try after ``attempts`` tries: doubling, capped, jittered."""
@@ -165,11 +208,13 @@ class Dispatcher:
         if batch.channel in self._run.down:  # went down earlier in this batch
             await self._store.release(ids, self._now())
             return
+        if not await self._hold(batch, ids):
+            return
         try:
             await plan.send()
         except ChannelDownError as exc:
             await self._store.release(ids, self._now())
-            self._run.down[batch.channel] = str(exc)
+            self._down(batch.channel, exc)
         except PermanentDeliveryError as exc:
             await self._store.mark_failed(ids, exc.reason, self._now())
             self._add(batch.channel, DeliveryOutcome.FAILED, len(ids))
@@ -182,18 +227,45 @@ class Dispatcher:
         else:
             await self._store.mark_sent(ids, self._now())
             self._add(batch.channel, DeliveryOutcome.SENT, len(ids))
+            self.status.up(batch.channel)  # a probe of a waiting channel went through
+
+    async def _hold(self, batch: DeliveryBatch, ids: Sequence[int]) -> bool:
+        """Renew the claim's lease of these rows before sending them; False (and the rows
+        still ours released) when another process took them after our lease ran out."""
+        now = self._now()
+        if batch.lease is None or now + self._lease / 2 < batch.lease:
+            return True  # still ours for long enough to send: no write needed
+        held = await self._store.renew_lease(ids, batch.lease, now + self._lease)
+        if len(held) == len(ids):
+            return True
+        await self._store.release(list(held), now)
+        log.warning("deliveries %s: our claim expired and another process took them", ids)
+        return False
+
+    def _down(self, channel: Channel, exc: ChannelDownError) -> None:
+        self._run.down[channel] = str(exc)
+        if isinstance(exc, ChannelUnreachableError):
+            self.status.waiting(channel, str(exc), probe=True)
+        else:
+            self.status.stopped(channel, str(exc))
 
     async def _retry(self, channel: Channel, rows: Sequence[Delivery], error: str) -> None:
+        """Reschedule the message as a whole: its rows still in play get one next attempt
+        time and one attempt count (the highest), so the retry is the same one message.
+        A row that has used up its own attempts (one that joined late does not) fails."""
         now = self._now()
         spent = [d.id for d in rows if d.attempts >= self._max_attempts]
-        again = {d.id: now + self.backoff(d.attempts) for d in rows if d.id not in spent}
         if spent:
             message = f"gave up after {self._max_attempts} attempts: {error}"
             await self._store.mark_failed(spent, message, now)
+            self._add(channel, DeliveryOutcome.FAILED, len(spent))
+        again = [d for d in rows if d.id not in spent]
         if again:
-            await self._store.retry_later(again, error, now)
-        self._add(channel, DeliveryOutcome.FAILED, len(spent))
-        self._add(channel, DeliveryOutcome.RETRIED, len(again))
+            attempts = max(d.attempts for d in again)
+            when = now + self.backoff(attempts)
+            retries = dict.fromkeys((d.id for d in again), when)
+            await self._store.retry_later(retries, error, now, attempts=attempts)
+            self._add(channel, DeliveryOutcome.RETRIED, len(again))
 
     async def _unreachable(
         self, batch: DeliveryBatch, rows: Sequence[Delivery], reason: str

@@ -12,7 +12,7 @@ import pytest
 
 from bot.models import DeliveryMode, Owner
 from bot.notify import Channel
-from bot.store.base import Delivery, DeliveryKind, DeliveryState, Store
+from bot.store.base import DEFAULT_LEASE, Delivery, DeliveryKind, DeliveryState, Store
 from tests.support_outbox import (
     DIGEST,
     DISCORD,
@@ -168,10 +168,39 @@ class OutboxContract:
         )
         assert (state[released].state, state[released].attempts) == ("pending", 0)
         assert {state[i].state for i in stale} == {"sending"}
-        assert await store.requeue_stale_sending(LATER) == len(stale)
-        assert (await store.list_deliveries(state=DeliveryState.SENDING)) == []
-        again = {d.id for b in await store.claim_due(LATER) for d in b.deliveries}
-        assert again == {released, *stale}
+        # Before the claim's lease has passed, rows in 'sending' belong to their claimer.
+        soon = {
+            d.id for b in await store.claim_due(NOW + timedelta(minutes=1)) for d in b.deliveries
+        }
+        assert soon == {released}
+        expired = NOW + DEFAULT_LEASE
+        again = [d for b in await store.claim_due(expired) for d in b.deliveries]
+        assert {d.id for d in again} == set(stale)
+        assert {d.attempts for d in again} == {2}  # the dead claim's attempt counts
+
+    async def test_a_renewed_lease_keeps_rows_and_a_lost_one_is_said(self, store: Store) -> None:
+        await self._three_alerts(store)
+        claimed = await store.claim_due(NOW)
+        [first, second] = [b for b in claimed if b.kind is DeliveryKind.ALERT]
+        ids = [d.id for d in first.deliveries]
+        assert first.lease == NOW + DEFAULT_LEASE
+        later = NOW + DEFAULT_LEASE / 2
+        assert await store.renew_lease(ids, NOW + DEFAULT_LEASE, later + DEFAULT_LEASE) == set(ids)
+        expired = NOW + DEFAULT_LEASE
+        taken = await store.claim_due(expired)  # not the batch whose lease was renewed
+        assert {b.channel for b in taken if b.kind is DeliveryKind.ALERT} == {second.channel}
+        others = [d.id for d in second.deliveries]
+        assert await store.renew_lease(others, NOW + DEFAULT_LEASE, expired) == frozenset()
+
+    async def test_retry_later_sets_one_attempt_count(self, store: Store) -> None:
+        await self._three_alerts(store)
+        batch = next(b for b in await store.claim_due(NOW) if b.kind is DeliveryKind.ALERT)
+        ids = [d.id for d in batch.deliveries]
+        await store.retry_later(dict.fromkeys(ids, LATER), "421 busy", NOW, attempts=3)
+        rows = [d for d in await store.list_deliveries() if d.id in ids]
+        assert {(d.attempts, d.next_attempt_at, d.state) for d in rows} == {
+            (3, LATER, DeliveryState.PENDING)
+        }
 
     async def test_three_strikes_suppress_an_address(self, store: Store) -> None:
         owner = await self._three_alerts(store)

@@ -14,7 +14,7 @@ import asyncio
 import os
 import random
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -50,6 +50,10 @@ class FileChannel:
         return None
 
 
+# Short, so the test's second worker may take what the killed one held without waiting long.
+LEASE = timedelta(seconds=1)
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -57,10 +61,14 @@ def utc_now() -> datetime:
 async def main(db_path: Path, received: Path, pause: float) -> int:
     store = await open_sqlite_store(db_path)
     try:
-        await store.requeue_stale_sending(utc_now())
         links = LinkBuilder(Signer(b"worker"), "http://localhost")
         dispatcher = Dispatcher(
-            store, {Channel.DISCORD: FileChannel(received, pause)}, links, utc_now, random.Random(1)
+            store,
+            {Channel.DISCORD: FileChannel(received, pause)},
+            links,
+            utc_now,
+            random.Random(1),
+            lease=LEASE,
         )
         report = await dispatcher.run_once()
         print(f"sent {report.count(DeliveryOutcome.SENT)}")

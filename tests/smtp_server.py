@@ -88,8 +88,6 @@ class _Handler:
         faults = self.owner.faults
         if faults.stall_in_data:
             await asyncio.Event().wait()  # cancelled when the client gives up and hangs up
-        if faults.data:
-            return faults.data
         content = envelope.original_content or b""
         got = Received(
             mail_from=str(envelope.mail_from),
@@ -98,6 +96,9 @@ class _Handler:
             ehlo=str(session.host_name),
             tls=_encrypted(server),
         )
+        if faults.data:
+            self.owner.refused.append(got)
+            return faults.data
         self.owner.received.append(got)
         return f"250 2.0.0 OK queued as {len(self.owner.received)}"
 
@@ -140,13 +141,15 @@ class SmtpTestServer:
         implicit_tls: ssl.SSLContext | None = None,
         credentials: tuple[str, str] | None = None,
         data_size_limit: int | None = None,  # aiosmtpd answers "552 Too much mail data" past it
+        port: int = 0,
     ) -> None:
         self.faults = Faults()
         self.data_size_limit = data_size_limit
         self.received: list[Received] = []
+        self.refused: list[Received] = []  # messages received, then answered with faults.data
         self.connections = 0
         self.live: set[_FaultySMTP] = set()
-        self.port = 0
+        self.port = port  # 0: any free port
         self._starttls = starttls
         self._implicit_tls = implicit_tls
         self._credentials = credentials
@@ -155,7 +158,7 @@ class SmtpTestServer:
     async def __aenter__(self) -> SmtpTestServer:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            self._protocol, "127.0.0.1", 0, ssl=self._implicit_tls
+            self._protocol, "127.0.0.1", self.port, ssl=self._implicit_tls
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self

@@ -11,6 +11,7 @@ import pytest
 
 from bot.errors import (
     ChannelDownError,
+    ChannelUnreachableError,
     ConfigError,
     PermanentDeliveryError,
     TransientDeliveryError,
@@ -171,9 +172,11 @@ async def test_a_server_that_never_answers_times_out_as_transient(
         await make_notifier(timeout=0.2).send_alerts(alert_message(corpus()[:1]))
 
 
-async def test_refused_connection_is_transient(make_notifier: NotifierFactory) -> None:
+async def test_refused_connection_makes_the_channel_wait(make_notifier: NotifierFactory) -> None:
     notifier = make_notifier(port=1)  # nothing listens on port 1 of the loopback
-    with pytest.raises(TransientDeliveryError):
+    with pytest.raises(
+        ChannelUnreachableError, match=r"cannot reach the SMTP server 127\.0\.0\.1:1"
+    ):
         await notifier.send_alerts(alert_message(corpus()[:1]))
 
 

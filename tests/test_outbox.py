@@ -21,7 +21,7 @@ from bot.errors import ChannelDownError, PermanentDeliveryError, TransientDelive
 from bot.models import DeliveryMode, Owner, User
 from bot.notify import AlertMessage, Channel, ConfirmationMessage, DigestMessage
 from bot.outbox import DeliveryOutcome, Dispatcher
-from bot.store.base import DeliveryState, Store
+from bot.store.base import DEFAULT_LEASE, DeliveryState, Store
 from bot.store.sqlite import SqliteStore, open_sqlite_store
 from tests.support_outbox import (
     DISCORD,
@@ -40,6 +40,7 @@ from tests.support_outbox import (
 __all__ = ["store"]
 
 WORKER = Path(__file__).with_name("outbox_worker.py")
+LEASE = timedelta(seconds=1)  # tests/outbox_worker.py's
 
 
 def dispatcher(
@@ -210,13 +211,16 @@ async def test_channel_down_loses_nothing(store: SqliteStore) -> None:
     assert await states(store, user.owner, Channel.EMAIL) == [("sent", None)] * 2
 
 
-async def test_stale_sending_rows_are_sent_after_a_restart(store: SqliteStore) -> None:
+async def test_stale_sending_rows_are_sent_once_their_lease_has_passed(
+    store: SqliteStore,
+) -> None:
     user = await subscribed(store, INSTANT, "p1", "p2")
     assert await store.claim_due(NOW)  # a dispatcher claimed them, then died
     email = RecordingNotifier(Channel.EMAIL)
-    assert (await dispatcher(store, email).run_once()).count(DeliveryOutcome.SENT) == 0
-    assert await store.requeue_stale_sending(NOW) >= 2
-    await dispatcher(store, email).run_once()
+    clock = FrozenClock()
+    assert (await dispatcher(store, email, clock=clock).run_once()).count(DeliveryOutcome.SENT) == 0
+    clock.advance(DEFAULT_LEASE)
+    await dispatcher(store, email, clock=clock).run_once()
     assert await states(store, user.owner, Channel.EMAIL) == [("sent", None)] * 2
 
 
@@ -322,6 +326,7 @@ def test_sigkill_mid_delivery_then_restart_delivers_everything(tmp_path: Path) -
     assert worker.wait(timeout=30) == -signal.SIGKILL
     delivered_before = len(_lines(received))
     assert 5 <= delivered_before < 30
+    time.sleep(LEASE.total_seconds() + 0.5)  # no startup requeue: the lease expires
     assert _worker(db, received).wait(timeout=60) == 0
     lines = _lines(received)
     assert set(lines) == set(keys)

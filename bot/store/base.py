@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -26,6 +26,11 @@ from bot.models import (
     User,
 )
 from bot.notify import Channel
+
+# How long a claim holds its rows before another process may take them. A dispatcher
+# renews the lease of each message right before sending it, and one send is bounded by the
+# channel's timeouts (SMTP timeout, Discord's 60 s), so this only has to outlast one send.
+DEFAULT_LEASE = timedelta(minutes=5)
 
 
 class DeliveryState(StrEnum):
@@ -72,6 +77,7 @@ class DeliveryBatch:
     channel: Channel
     kind: DeliveryKind
     deliveries: tuple[Delivery, ...]
+    lease: datetime | None = None  # the claim holds the rows until then (see renew_lease)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,13 +296,28 @@ class Store(Protocol):
     async def get_papers(self, keys: Sequence[str]) -> dict[str, Paper]: ...
 
     async def claim_due(
-        self, now: datetime, limit: int = 100, channels: Collection[Channel] | None = None
+        self,
+        now: datetime,
+        limit: int = 100,
+        channels: Collection[Channel] | None = None,
+        *,
+        lease: timedelta = DEFAULT_LEASE,
     ) -> list[DeliveryBatch]:
         """Move due pending rows to 'sending' (attempts + 1) and return them in batches.
 
         At most ``limit`` batches, one per (owner, channel, kind), oldest first; only the
         given channels if any. Claims are atomic: two dispatchers never get the same row.
+        The claim holds the rows until ``now + lease`` (the batch's ``lease``); rows still in
+        'sending' after their lease ran out (their process died) are claimed again like
+        due pending rows, by any process.
         """
+        ...
+
+    async def renew_lease(
+        self, ids: Sequence[int], held: datetime, until: datetime
+    ) -> frozenset[int]:
+        """Extend to ``until`` the lease of rows still held under the lease ``held``; the ids
+        renewed. A row missing from the answer was taken by another process: leave it."""
         ...
 
     async def mark_sent(self, ids: Sequence[int], now: datetime) -> None: ...
@@ -305,16 +326,20 @@ class Store(Protocol):
 
     async def mark_suppressed(self, ids: Sequence[int], reason: str, now: datetime) -> None: ...
 
-    async def retry_later(self, retries: Mapping[int, datetime], error: str, now: datetime) -> None:
-        """Back to 'pending' with ``next_attempt_at`` per id, keeping the error."""
+    async def retry_later(
+        self,
+        retries: Mapping[int, datetime],
+        error: str,
+        now: datetime,
+        *,
+        attempts: int | None = None,
+    ) -> None:
+        """Back to 'pending' with ``next_attempt_at`` per id, keeping the error; with
+        ``attempts``, every row's attempt count set to it (one message, one count)."""
         ...
 
     async def release(self, ids: Sequence[int], now: datetime) -> None:
         """Back to 'pending' as if never claimed (the attempt is not counted)."""
-        ...
-
-    async def requeue_stale_sending(self, now: datetime) -> int:
-        """Rows left in 'sending' by a crash go back to 'pending'; call at startup."""
         ...
 
     async def record_email_strike(

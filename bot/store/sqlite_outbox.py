@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
@@ -18,7 +18,13 @@ from bot.models import DeliveryMode, MatchRecord, Owner, OwnerKind, Paper, Subsc
 from bot.notify import Channel
 from bot.store import sqlite_accounts_codec as rows
 from bot.store import sqlite_codec as codec
-from bot.store.base import Delivery, DeliveryBatch, DeliveryKind, DeliveryState
+from bot.store.base import (
+    DEFAULT_LEASE,
+    Delivery,
+    DeliveryBatch,
+    DeliveryKind,
+    DeliveryState,
+)
 from bot.store.sqlite_accounts import SUPPRESS_PENDING_EMAIL
 from bot.store.sqlite_codec import Row, iso
 
@@ -35,9 +41,11 @@ INSERT INTO deliveries (key, owner, channel, kind, paper_key, payload, next_atte
                         created_at, updated_at)
 VALUES (?, ?, ?, 'alert', ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING 1
 """
-_DUE = "state = 'pending' AND next_attempt_at <= ?"
+# Due pending rows, and rows whose claim's lease ran out (their process died mid-send).
+_DUE = "((state = 'pending' AND next_attempt_at <= ?) OR (state = 'sending' AND lease_until <= ?))"
 _OVERDUE = (
-    f"SELECT channel, count(*), min(next_attempt_at) FROM deliveries WHERE {_DUE} GROUP BY channel"
+    "SELECT channel, count(*), min(next_attempt_at) FROM deliveries"
+    " WHERE state = 'pending' AND next_attempt_at <= ? GROUP BY channel"
 )
 _WAITING = "digest_wanted = 1 AND digest_id IS NULL"
 # Waiting matches none of whose subscriptions still asks for a digest.
@@ -160,7 +168,12 @@ class OutboxMixin:
     # --- the outbox -------------------------------------------------------------------------
 
     async def claim_due(
-        self, now: datetime, limit: int = 100, channels: Collection[Channel] | None = None
+        self,
+        now: datetime,
+        limit: int = 100,
+        channels: Collection[Channel] | None = None,
+        *,
+        lease: timedelta = DEFAULT_LEASE,
     ) -> list[DeliveryBatch]:
         only = "" if channels is None else f" AND channel IN ({rows.placeholders(len(channels))})"
         picked = list(channels or ())
@@ -169,20 +182,38 @@ class OutboxMixin:
             "GROUP BY owner, channel, kind ORDER BY min(next_attempt_at), min(id) LIMIT ?"
         )
         claim_sql = (
-            "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ? "
-            f"WHERE {_DUE} AND owner = ? AND channel = ? AND kind = ? {_DELIVERY_RETURNING}"
+            "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?, "
+            f"lease_until = ? WHERE {_DUE} AND owner = ? AND channel = ? AND kind = ? "
+            f"{_DELIVERY_RETURNING}"
         )
-        stamp = iso(now)
+        stamp, until = iso(now), now + lease
         batches: list[DeliveryBatch] = []
         async with self._write("claiming due deliveries") as db:
-            groups = list(await db.execute_fetchall(groups_sql, (stamp, *picked, limit)))
+            groups = list(await db.execute_fetchall(groups_sql, (stamp, stamp, *picked, limit)))
             for owner, channel, kind in groups:
-                claimed = await db.execute_fetchall(claim_sql, (stamp, stamp, owner, channel, kind))
+                params = (stamp, iso(until), stamp, stamp, owner, channel, kind)
+                claimed = await db.execute_fetchall(claim_sql, params)
                 found = sorted((rows.delivery_from_row(r) for r in claimed), key=lambda d: d.id)
                 batches.append(DeliveryBatch(
-                    Owner.parse(owner), Channel(channel), DeliveryKind(kind), tuple(found)
+                    Owner.parse(owner), Channel(channel), DeliveryKind(kind), tuple(found), until
                 ))  # fmt: skip
         return batches
+
+    async def renew_lease(
+        self, ids: Sequence[int], held: datetime, until: datetime
+    ) -> frozenset[int]:
+        sql = (
+            "UPDATE deliveries SET lease_until = ? WHERE state = 'sending' AND lease_until = ? "
+            "AND id IN ({ids}) RETURNING id"
+        )
+        renewed: set[int] = set()
+        async with self._write(f"renewing the lease of {len(ids)} deliveries") as db:
+            for chunk in _chunks(list(ids)):
+                found = await db.execute_fetchall(
+                    sql.format(ids=rows.placeholders(len(chunk))), (iso(until), iso(held), *chunk)
+                )
+                renewed.update(row_id for (row_id,) in found)
+        return frozenset(renewed)
 
     async def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
         sql = "SET state = 'sent', sent_at = ?, last_error = NULL, updated_at = ?"
@@ -200,12 +231,21 @@ class OutboxMixin:
         sql = "SET state = 'pending', attempts = max(attempts - 1, 0), updated_at = ?"
         await self._set_state(ids, sql, "state = 'sending'", iso(now))
 
-    async def retry_later(self, retries: Mapping[int, datetime], error: str, now: datetime) -> None:
+    async def retry_later(
+        self,
+        retries: Mapping[int, datetime],
+        error: str,
+        now: datetime,
+        *,
+        attempts: int | None = None,
+    ) -> None:
         sql = (
             "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, last_error = ?, "
-            "updated_at = ? WHERE id = ? AND state = 'sending'"
+            "attempts = coalesce(?, attempts), updated_at = ? WHERE id = ? AND state = 'sending'"
         )
-        params = [(iso(when), error, iso(now), row_id) for row_id, when in retries.items()]
+        params = [
+            (iso(when), error, attempts, iso(now), row_id) for row_id, when in retries.items()
+        ]
         async with self._write(f"rescheduling {len(params)} deliveries") as db:
             await db.executemany(sql, params)
 
@@ -215,12 +255,6 @@ class OutboxMixin:
                 ids_in = f"id IN ({rows.placeholders(len(chunk))})"
                 sql = f"UPDATE deliveries {assign} WHERE {guard} AND {ids_in}"
                 await db.execute(sql, (*values, *chunk))
-
-    async def requeue_stale_sending(self, now: datetime) -> int:
-        sql = "UPDATE deliveries SET state = 'pending', updated_at = ? WHERE state = 'sending'"
-        async with self._write("requeueing deliveries left in 'sending'") as db:
-            cursor = await db.execute(sql, (iso(now),))
-            return cursor.rowcount
 
     async def record_email_strike(
         self, user_id: int, address: str, reason: str, now: datetime, *, strikes: int = 3

@@ -114,6 +114,14 @@ class DiscordClient(discord.Client):
             await self.close()
             raise
 
+    def reopen(self) -> None:
+        """Make a closed client able to log in again: discord.py's ``clear()``, and a new
+        connection pool, since closing the HTTP session closed the old one."""
+        self.clear()
+        connector = self.http.connector
+        if connector is not discord.utils.MISSING and connector.closed:
+            self.http.connector = discord.utils.MISSING
+
     async def serve(self) -> None:
         """Log in, then hold the gateway session (slash commands) until ``close()``."""
         await self.log_in()

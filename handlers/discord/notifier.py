@@ -19,9 +19,11 @@ which is the at-least-once the outbox promises, never a lost paper.
 
 Errors. 50007 (cannot message this user, as 400 or 403), an unknown or inaccessible channel
 → ``PermanentDeliveryError(recipient_unreachable=True)``; a payload Discord rejects →
-``PermanentDeliveryError``; 5xx, timeouts, connection errors, a Cloudflare 429 →
-``TransientDeliveryError``; 401 → ``ChannelDownError``, and every later send fails the same
-way without touching Discord. Rate limits are discord.py's job: it waits them out itself.
+``PermanentDeliveryError``; 5xx, timeouts, dropped connections, a Cloudflare 429 →
+``TransientDeliveryError``; a connection that cannot be made (DNS, refused) →
+``ChannelUnreachableError`` (the alerts wait, the channel is probed again later); 401 →
+``ChannelDownError``, and every later send fails the same way without touching Discord.
+Rate limits are discord.py's job: it waits them out itself.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import discord
 
 from bot.errors import (
     ChannelDownError,
+    ChannelUnreachableError,
     DeliveryError,
     PermanentDeliveryError,
     TransientDeliveryError,
@@ -75,6 +78,12 @@ def delivery_error(exc: Exception, what: str) -> DeliveryError:
         if exc.status >= 500 or exc.status == 429:
             return TransientDeliveryError(detail)
         return PermanentDeliveryError(detail)
+    return _network_error(exc, what)
+
+
+def _network_error(exc: Exception, what: str) -> DeliveryError:
+    if isinstance(exc, aiohttp.ClientConnectorError):  # DNS, refused: Discord is out of reach
+        return ChannelUnreachableError(f"cannot reach Discord while {what}: {exc}")
     if isinstance(exc, discord.RateLimited):
         return TransientDeliveryError(f"Discord asked to wait {exc.retry_after:.0f}s while {what}")
     return TransientDeliveryError(f"{type(exc).__name__} while {what}: {exc}")

@@ -97,7 +97,12 @@ def set_header(msg: EmailMessage, name: str, value: str) -> None:
 
 
 def message_id(key: str, domain: str) -> str:
-    """Stable across retries of one delivery, so a receiver can drop a duplicate."""
+    """Stable across retries of one delivery, so a receiver can drop a duplicate.
+
+    ``key`` is the message's key (``bot.outbox_messages.batch_key``), derived from its
+    rows' keys alone; the dispatcher retries a message's rows together, so a re-sent
+    message has the same key and Message-ID. Its ``Date`` is the time of that attempt and
+    may differ between copies, as a re-sent message's should."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
     return f"<{digest}.paperbell@{domain}>"
 

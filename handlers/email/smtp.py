@@ -4,7 +4,9 @@ Security is explicit: ``starttls`` upgrades or fails (aiosmtplib's ``start_tls=N
 quietly carry on in plain text when the server does not offer it), ``tls`` is implicit TLS,
 ``none`` is plain. Errors become the ``bot.errors`` delivery tree: 4xx replies, disconnects
 and timeouts are transient, 5xx replies are permanent, and what breaks the whole channel
-(login refused, no STARTTLS, a server refusing us outright) is ``ChannelDownError``.
+(login refused, no STARTTLS, a server refusing us outright) is ``ChannelDownError``. A
+server that cannot be reached at all (connection refused, DNS, a connect timeout) is
+``ChannelUnreachableError``: mail waits, pending, and the next dispatch tries again.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from aiosmtplib import (
 
 from bot.errors import (
     ChannelDownError,
+    ChannelUnreachableError,
     ConfigError,
     DeliveryError,
     MessageTooLargeError,
@@ -279,7 +282,7 @@ class SmtpTransport:
             tls_context=self._tls_context,
         )
         try:
-            await client.connect()
+            await self._connect(client)
             if smtp.security == "starttls":
                 await self._starttls(client)
             if smtp.username:
@@ -289,6 +292,19 @@ class SmtpTransport:
             raise
         self.connections_opened += 1
         return client
+
+    async def _connect(self, client: SMTP) -> None:
+        try:
+            await client.connect()
+        except SMTPResponseException:
+            raise  # it answered: reply_error says what the reply means
+        except (SMTPException, OSError, TimeoutError) as exc:
+            if _tls_failure(exc) is not None:
+                raise
+            where = f"{self._smtp.host}:{self._smtp.port}"
+            raise ChannelUnreachableError(
+                f"cannot reach the SMTP server {where}: {_clean(str(exc))}"
+            ) from exc
 
     async def _starttls(self, client: SMTP) -> None:
         await client.ehlo()
