@@ -21,6 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.accounts import LinkBuilder
 from bot.app import Resources, open_resources
+from bot.channel_status import ChannelStatus
 from bot.daemon import Worker, source_trigger
 from bot.daemon_state import (
     HEARTBEAT,
@@ -34,7 +35,7 @@ from bot.daemon_state import (
 )
 from bot.health import check_health, source_reason
 from bot.http import HttpClient
-from bot.ingest import run_cycle
+from bot.ingest import run_cycle, utc_now
 from bot.models import SourceKind, SourceState
 from bot.outbox import Dispatcher
 from bot.settings import HttpSettings, Settings, SourceConfig
@@ -167,7 +168,7 @@ async def _nothing() -> None:
 def _worker(res: Resources) -> tuple[Worker, AsyncIOScheduler]:
     links = LinkBuilder.from_settings(res.settings, res.service.signer)
     dispatcher = Dispatcher(res.store, {}, links, lambda: datetime.now(UTC), random.Random())
-    worker = Worker(res, dispatcher, lambda: datetime.now(UTC))
+    worker = Worker(res, dispatcher, lambda: datetime.now(UTC), ChannelStatus(utc_now))
     worker.scheduler = AsyncIOScheduler(timezone=UTC)
     return worker, worker.scheduler
 
