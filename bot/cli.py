@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot import __version__
 from bot.errors import ConfigError, NoDatabaseError, QueryError, UsageError, UserError
@@ -29,6 +29,24 @@ log = logging.getLogger("paperbell")
 Handler = Callable[[argparse.Namespace, "Settings"], Awaitable[int]]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse that reads a word starting with '-' which is no option of the command as a
+    positional: queries like ``-survey`` or ``---a`` need no ``--`` in front."""
+
+    def _parse_optional(self, arg_string: str) -> Any:
+        if arg_string.startswith("-") and arg_string != "--" and not self._names_option(arg_string):
+            return None  # argparse: None means "a positional"
+        return super()._parse_optional(arg_string)
+
+    def _names_option(self, arg_string: str) -> bool:
+        name = arg_string.split("=", 1)[0]
+        # An exact option, or an abbreviation of a long one (argparse allows those).
+        return any(
+            option == name or (name.startswith("--") and option.startswith(name))
+            for option in self._option_string_actions
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Imported here: the commands pull in aiohttp, pydantic and the scheduler, which
     # `--version` does not need.
@@ -37,12 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_papers import add_paper_commands
     from bot.cli_subs import add_subscription_commands
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="paperbell",
         description="Watch new research papers; tell each person about the ones they want.",
     )
     parser.add_argument("--version", action="version", version=f"paperbell {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=Parser
+    )
     add_paper_commands(commands)
     add_subscription_commands(commands)
     add_account_commands(commands)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from typing import Any, NoReturn
+from typing import Any
 
 from bot.app import open_resources
 from bot.cli_accounts import send_confirmation
@@ -49,21 +49,8 @@ def add_subscription_commands(commands: Any) -> None:
 
 
 def add_query(parser: argparse.ArgumentParser) -> None:
-    """The QUERY positional. argparse reads a word starting with '-' as an option, so such
-    a query goes after '--' (``paperbell test-query -- '-survey'``); when the query is
-    missing, the one-line error says so, since that is the likely cause."""
-    parser.add_argument(
-        "query", metavar="QUERY", help="the query; one that starts with '-' goes after '--'"
-    )
-    usage_error = parser.error
-
-    def error(message: str) -> NoReturn:
-        if "QUERY" not in message:
-            usage_error(message)
-        hint = f"a query that starts with '-' goes after '--': {parser.prog} [options] -- '-survey'"
-        parser.exit(2, f"{parser.prog}: error: {message} ({hint})\n")
-
-    setattr(parser, "error", error)  # noqa: B010 - one parser's error, not the class's
+    """The QUERY positional; one starting with '-' works as it is (``bot.cli.Parser``)."""
+    parser.add_argument("query", metavar="QUERY", help="the query (see the README's syntax)")
 
 
 async def cmd_test_query(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,4 +1,4 @@
-"""A query that starts with '-': it works after '--', and without it the error says so."""
+"""A query that starts with dashes is a query, not an option, with or without '--'."""
 
 from __future__ import annotations
 
@@ -13,28 +13,30 @@ from bot.cli import build_parser
         ["test-query", "--", "-survey"],
         ["test-query", "--days", "3", "--", "-survey"],
         ["subscribe", "--email", "a@b.c", "--", "-survey"],
+        ["test-query", "-survey"],
+        ["test-query", "-survey", "--days", "3"],
+        ["subscribe", "--email", "a@b.c", "-survey"],
     ],
 )
-def test_a_query_with_a_leading_dash_goes_after_double_dash(argv: list[str]) -> None:
+def test_a_query_with_a_leading_dash_is_the_query(argv: list[str]) -> None:
     assert build_parser().parse_args(argv).query == "-survey"
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [["test-query", "-survey"], ["subscribe", "--email", "a@b.c", "---a"]],
-)
-def test_without_double_dash_one_line_says_to_use_it(
-    argv: list[str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    with pytest.raises(SystemExit) as exited:
-        build_parser().parse_args(argv)
-    assert exited.value.code == 2
-    [line] = capsys.readouterr().err.splitlines()
-    assert line.startswith(f"paperbell {argv[0]}: error: ")
-    assert "goes after '--'" in line and "-- '-survey'" in line
+def test_many_dashes_are_a_query_too() -> None:
+    args = build_parser().parse_args(["subscribe", "--email", "a@b.c", "---a"])
+    assert args.query == "---a" and args.email == "a@b.c"
+
+
+def test_search_takes_dashed_words() -> None:
+    assert build_parser().parse_args(["search", "llm", "-survey"]).text == ["llm", "-survey"]
+
+
+def test_real_options_still_parse_and_abbreviate() -> None:
+    args = build_parser().parse_args(["test-query", "--da", "3", "q"])
+    assert (args.days, args.query) == (3, "q")
 
 
 def test_other_usage_errors_are_left_as_they_were(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["test-query", "--days", "x", "q"])
-    assert "'--'" not in capsys.readouterr().err
+    assert "argument --days" in capsys.readouterr().err
