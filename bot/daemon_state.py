@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from urllib.parse import urlsplit, urlunsplit
 
 from bot.channel_status import META_KEY
 from bot.models import SourceKind
 from bot.settings import Settings, SourceConfig
 from bot.source_failures import source_key
 from bot.store.base import Store
+from bot.text import redact_url
 
 HEARTBEAT = "daemon.heartbeat"
 LAST_CYCLE = "ingest.last_cycle"
@@ -44,7 +44,7 @@ class RecordedSource:
     key: str  # source_key(source_id): joins sources_state without copying the URL's secrets
     kind: str
     name: str
-    url: str  # any password in it replaced by REDACTED
+    url: str  # any userinfo in it replaced by *** (bot.text.redact_url)
     interval: timedelta  # how often it is polled (arXiv: ARXIV_INTERVAL)
     schedule: str  # said for people: "every 60 min", "weekdays 00:15, ..."
 
@@ -63,15 +63,6 @@ class ChannelRecord:
     state: ChannelState
     why: str
     since: datetime
-
-
-def redact_url(url: str) -> str:
-    """``https://user:secret@host/x`` -> ``https://user:REDACTED@host/x``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:REDACTED@{host}"))
 
 
 def health_interval(config: SourceConfig) -> timedelta:
