@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from bot.models import Paper
-from bot.notify import (
+from bot.delivery.notifier import (
     AlertItem,
     AlertMessage,
     Channel,
@@ -21,6 +20,7 @@ from bot.notify import (
     Recipient,
     RecipientKind,
 )
+from bot.models import Paper
 
 ADDRESS = "reader@example.org"
 LINKS = MessageLinks(

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from _corpus import corpus
 from _discord_sink import DiscordSink, logged_in_client
 from _messages import alert_message
-from bot.notify import AlertMessage, Channel, Recipient, RecipientKind
+from bot.delivery.notifier import AlertMessage, Channel, Recipient, RecipientKind
 from handlers.discord.notifier import DiscordNotifier
 
 TARGET = 0.15

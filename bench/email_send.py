@@ -42,7 +42,7 @@ from aiosmtplib import SMTP
 
 from _corpus import corpus
 from _messages import ADDRESS, digest_message
-from bot.notify import DigestMessage
+from bot.delivery.notifier import DigestMessage
 from bot.settings import EmailSettings, SmtpSettings
 from handlers.email.render import Renderer
 from handlers.email.smtp import SmtpNotifier

@@ -34,9 +34,9 @@ from pathlib import Path
 
 from _corpus import CORPUS
 from bot.models import Links, Paper, Sighting, SourceState
-from bot.store import sqlite_codec as codec
-from bot.store.sqlite import open_sqlite_store
-from bot.store.sqlite_schema import load_migrations
+from bot.store.sqlite import _codec as codec
+from bot.store.sqlite.schema import load_migrations
+from bot.store.sqlite.store import open_sqlite_store
 
 TARGET = 3000.0
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

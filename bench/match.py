@@ -41,11 +41,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from _corpus import load_corpus
-from bot.analysis import analyze_paper, key_frequencies, term_key, text_tokens
-from bot.matcher import Matcher
-from bot.matcher_program import evaluate
+from bot.matching.analysis import analyze_paper, key_frequencies, term_key, text_tokens
+from bot.matching.matcher import Matcher
+from bot.matching.program import evaluate
+from bot.matching.query import Query
 from bot.models import Paper
-from bot.query import Query
 from match_peers import Fts5, Hyperscan, Tantivy
 from match_workload import SEED, mid_frequency, recombined_papers, subscriptions
 

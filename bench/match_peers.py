@@ -18,9 +18,8 @@ from typing import Any
 import hyperscan
 import tantivy
 
-from bot.analysis import fold, fold_name, latex_fold, term_key, tokenize
-from bot.models import Paper
-from bot.query import (
+from bot.matching.analysis import fold, fold_name, latex_fold, term_key, tokenize
+from bot.matching.query import (
     And,
     Cat,
     Field,
@@ -35,6 +34,7 @@ from bot.query import (
     is_positive,
     leaves,
 )
+from bot.models import Paper
 
 SEPARATOR = "zzsepzz"  # between two author names: a phrase never spans them
 TEXT_COLUMNS = ("title_terms", "abstract_terms", "title_words", "abstract_words", "authors")

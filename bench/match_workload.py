@@ -26,9 +26,9 @@ from itertools import pairwise
 from typing import TypeAlias
 
 from _corpus import AUTHOR_NAMES, load_corpus
-from bot.analysis import term_key, text_tokens
+from bot.matching.analysis import term_key, text_tokens
+from bot.matching.query import Query, parse_query
 from bot.models import Paper
-from bot.query import Query, parse_query
 
 SEED = 20240611
 WORD_BAND = (0.005, 0.05)

@@ -12,18 +12,18 @@ from datetime import datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from bot import accounts
-from bot.digests import DigestPlanner
+from bot.accounts import addresses as accounts
+from bot.accounts.tokens import Signer
+from bot.delivery.digests import DigestPlanner
+from bot.delivery.notifier import DigestMessage
 from bot.errors import NotFoundError, UserError
-from bot.matcher import Matcher
+from bot.matching.matcher import Matcher
+from bot.matching.query import parse_query, render
+from bot.matching.search import search_papers
+from bot.matching.step import SubscriptionIndex
 from bot.models import DeliveryMode, DigestFrequency, Owner, Paper, Subscription, User
-from bot.notify import DigestMessage
-from bot.pipeline import SubscriptionIndex
-from bot.query import parse_query, render
-from bot.search import search_papers
 from bot.settings import Settings
-from bot.store.base import Store
-from bot.tokens import Signer
+from bot.store.protocols import Store
 
 Clock = Callable[[], datetime]
 TOO_MANY_PER_DAY = 20  # more than this and a subscription floods; say so
@@ -159,7 +159,7 @@ class Paperbell:
         )
 
     async def search(self, text: str, *, limit: int = 5) -> list[Paper]:
-        """Stored papers ``text`` matches, read as a subscription query (``bot.search``)."""
+        """Stored papers ``text`` matches, read as a subscription query (bot.matching.search)."""
         query = parse_query(text, sources=self.source_names)
         return await search_papers(self.store, query, limit)
 

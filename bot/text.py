@@ -36,7 +36,7 @@ _INVISIBLE_RE = re.compile(
     "\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
     "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
 )
-# Author lists are cut at ingest (bot.ingest_checks); splitting stops a little past that
+# Author lists are cut at ingest (bot.sources.checks); splitting stops a little past that
 # so a hostile "A, B, C, ..." of millions of names costs no more than the cap needs.
 MAX_SPLIT_AUTHORS = 501
 # pylatexenc is slow on long input; no real name is near this, and ingest cuts names shorter.

@@ -13,7 +13,7 @@ import pytest
 
 from bot.errors import InvalidValueError, LimitError, NotFoundError, UserError
 from bot.models import DeliveryMode, DigestFrequency, Owner
-from bot.store.base import DeliveryKind, DeliveryState, Store
+from bot.store.protocols import DeliveryKind, DeliveryState, Store
 from tests.support_outbox import (
     DIGEST,
     DISCORD,

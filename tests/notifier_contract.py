@@ -1,4 +1,4 @@
-"""What every ``bot.notify.Notifier`` must do, whatever its channel.
+"""What every ``bot.delivery.notifier.Notifier`` must do, whatever its channel.
 
 Use it by subclassing ``NotifierContract`` in a test module and providing a ``harness``
 fixture (parametrise it to cover several notifiers)::
@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 
 import pytest
 
+from bot.delivery.notifier import Notifier, Recipient
 from bot.errors import DeliveryError, PermanentDeliveryError
-from bot.notify import Notifier, Recipient
 from tests.support_email import alert_message, corpus, digest_message
 
 

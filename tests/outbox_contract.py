@@ -10,9 +10,9 @@ from datetime import date, timedelta
 
 import pytest
 
+from bot.delivery.notifier import Channel
 from bot.models import DeliveryMode, Owner
-from bot.notify import Channel
-from bot.store.base import DEFAULT_LEASE, Delivery, DeliveryKind, DeliveryState, Store
+from bot.store.protocols import DEFAULT_LEASE, Delivery, DeliveryKind, DeliveryState, Store
 from tests.support_outbox import (
     DIGEST,
     DISCORD,

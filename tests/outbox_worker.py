@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.accounts import LinkBuilder
-from bot.notify import AlertMessage, Channel, DigestMessage
-from bot.outbox import DeliveryOutcome, Dispatcher
-from bot.store.sqlite import open_sqlite_store
-from bot.tokens import Signer
+from bot.accounts.addresses import LinkBuilder
+from bot.accounts.tokens import Signer
+from bot.delivery.dispatcher import DeliveryOutcome, Dispatcher
+from bot.delivery.notifier import AlertMessage, Channel, DigestMessage
+from bot.store.sqlite.store import open_sqlite_store
 
 
 class FileChannel:

@@ -14,9 +14,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench._corpus import AUTHOR_NAMES, CATEGORY_SETS, FEED_NAME, load_corpus
-from bot.analysis import fold_name, term_key, text_tokens
+from bot.matching.analysis import fold_name, term_key, text_tokens
+from bot.matching.query import (
+    And,
+    Cat,
+    Field,
+    Not,
+    Or,
+    Phrase,
+    Prefix,
+    Query,
+    Source,
+    Term,
+    Upvotes,
+)
 from bot.models import Paper
-from bot.query import And, Cat, Field, Not, Or, Phrase, Prefix, Query, Source, Term, Upvotes
 
 __all__ = [
     "AUTHOR_NAMES",

@@ -22,7 +22,7 @@ from bot.models import (
     SourceState,
     UpsertResult,
 )
-from bot.store.base import Store
+from bot.store.protocols import Store
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=6)

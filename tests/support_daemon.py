@@ -34,11 +34,11 @@ from types import TracebackType
 from typing import Any, Self
 from xml.sax.saxutils import escape
 
-from bot.accounts import LinkBuilder, confirm_email
-from bot.app import build_service
+from bot.accounts.addresses import LinkBuilder, confirm_email
+from bot.daemon.resources import build_service
 from bot.models import DeliveryMode, User
 from bot.settings import Settings
-from bot.store.sqlite import open_sqlite_store
+from bot.store.sqlite.store import open_sqlite_store
 from tests.smtp_server import SmtpTestServer, _FaultySMTP
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

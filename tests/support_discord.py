@@ -15,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.app import build_service
+from bot.daemon.resources import build_service
+from bot.delivery.notifier import Channel, Recipient, RecipientKind
 from bot.models import Sighting, SourceState, User
-from bot.notify import Channel, Recipient, RecipientKind
 from bot.service import Paperbell
 from bot.settings import DiscordSettings, load_settings
-from bot.store.sqlite import SqliteStore, open_sqlite_store
+from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 from handlers.discord.client import DiscordClient
 from tests.discord_fake import FakeDiscord
 from tests.discord_fake_models import FakeChannel, FakeUser

@@ -21,8 +21,8 @@ from bench._messages import (
     recipient,
     subscription,
 )
+from bot.delivery.notifier import ConfirmationMessage
 from bot.models import Paper
-from bot.notify import ConfirmationMessage
 
 __all__ = [
     "ADDRESS",

@@ -1,6 +1,6 @@
 """Shared pieces for the accounts, outbox and digest tests: a store, papers, a notifier.
 
-``RecordingNotifier`` is our own ``bot.notify.Notifier`` interface implemented in memory:
+``RecordingNotifier`` is our own ``bot.delivery.notifier.Notifier`` interface implemented in memory:
 it keeps every message it was given and can be scripted to raise the delivery errors a
 real channel raises. The real channels are tested against the same interface elsewhere.
 """
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.accounts import LinkBuilder
+from bot.accounts.addresses import LinkBuilder
+from bot.accounts.tokens import Signer
+from bot.delivery.notifier import AlertMessage, Channel, ConfirmationMessage, DigestMessage
 from bot.models import DeliveryMode, Links, MatchRecord, Owner, Paper, Sighting, SourceState, User
-from bot.notify import AlertMessage, Channel, ConfirmationMessage, DigestMessage
-from bot.store.base import Store
-from bot.store.sqlite import SqliteStore, open_sqlite_store
-from bot.tokens import Signer
+from bot.store.protocols import Store
+from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 SIGNER = Signer(b"outbox-tests-key-" * 2)

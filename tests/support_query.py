@@ -10,8 +10,8 @@ from itertools import pairwise
 
 from hypothesis import strategies as st
 
-from bot.analysis import fold_name, text_tokens
-from bot.query import (
+from bot.matching.analysis import fold_name, text_tokens
+from bot.matching.query import (
     Cat,
     Field,
     Phrase,

@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot import accounts
+from bot.accounts import addresses as accounts
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.notifier import Channel, ConfirmationMessage
 from bot.errors import InvalidTokenError, InvalidValueError, LimitError, UserError
 from bot.models import DeliveryMode, User
-from bot.notify import Channel, ConfirmationMessage
-from bot.outbox import Dispatcher
-from bot.store.base import DeliveryState
-from bot.store.sqlite import SqliteStore
+from bot.store.protocols import DeliveryState
+from bot.store.sqlite.store import SqliteStore
 from tests.support_outbox import (
     DISCORD,
     INSTANT,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.analysis import (
+from bot.matching.analysis import (
     AUTHOR_NS,
     CAT_NS,
     CAT_PREFIX_NS,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.arxiv_ids import ArxivId, find_arxiv_id_in_url, parse_arxiv_id
+from bot.sources.arxiv_ids import ArxivId, find_arxiv_id_in_url, parse_arxiv_id
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.accounts import LinkBuilder
-from bot.app import open_resources
-from bot.cli import main
-from bot.cli_accounts import send_confirmation
-from bot.ingest import utc_now
+from bot.accounts.addresses import LinkBuilder
+from bot.cli.accounts import send_confirmation
+from bot.cli.main import main
+from bot.daemon.resources import open_resources
 from bot.settings import Settings, load_settings
+from bot.sources.ingest import utc_now
 from tests.smtp_server import SmtpTestServer
 
 ADA = "ada@example.org"

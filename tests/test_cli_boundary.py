@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from bot import __version__
-from bot.cli import main
-from bot.cli_papers import parse_source_option
+from bot.cli.main import main
+from bot.cli.papers import parse_source_option
 from bot.errors import UsageError
 from bot.exitcodes import ExitCode
 from bot.models import SourceKind
 from bot.settings import DEFAULT_URLS
-from bot.store.sqlite_schema import load_migrations
+from bot.store.sqlite.schema import load_migrations
 from tests.conftest import PROJECT_ROOT
 from tests.test_cli import EXAMPLE, FIXTURES, run_cli
 
@@ -31,9 +31,9 @@ READ_ONLY = ("status", "papers", "search", "outbox", "check")
 
 def test_exit_codes_live_in_one_enum() -> None:
     assert [int(c) for c in ExitCode][:4] == [0, 1, 2, 78]
-    import bot.cli
+    import bot.cli.main
 
-    assert not hasattr(bot.cli, "EX_OK")
+    assert not hasattr(bot.cli.main, "EX_OK")
 
 
 def test_no_arguments_prints_help_and_version_answers() -> None:

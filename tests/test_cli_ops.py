@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_service
-from bot.cli import main
-from bot.pipeline import match_cycle
+from bot.cli.main import main
+from bot.daemon.resources import build_service
+from bot.matching.step import match_cycle
 from bot.settings import load_settings
-from bot.store.sqlite import open_sqlite_store
+from bot.store.sqlite.store import open_sqlite_store
 from tests.conftest import PROJECT_ROOT
 
 EXAMPLE = PROJECT_ROOT / "examples" / "papers.xml"

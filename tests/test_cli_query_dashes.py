@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.cli import build_parser
+from bot.cli.main import build_parser
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.merge import to_utc
 from bot.sources._common import parse_iso, parse_rfc822
+from bot.store.merge import to_utc
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = {"bot", "handlers", "tests", "bench"}
@@ -59,7 +59,7 @@ def test_one_to_utc_and_it_refuses_naive_times() -> None:
         for path in (ROOT / "bot").rglob("*.py")
         if re.search(r"^def to_utc\(", path.read_text(encoding="utf-8"), re.MULTILINE)
     ]
-    assert [p.relative_to(ROOT).as_posix() for p in defined] == ["bot/merge.py"]
+    assert [p.relative_to(ROOT).as_posix() for p in defined] == ["bot/store/merge.py"]
     with pytest.raises(ValueError, match="naive"):
         to_utc(datetime(2026, 1, 1))
 

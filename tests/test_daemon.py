@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.daemon_state import HEARTBEAT
+from bot.daemon.state import HEARTBEAT
 from bot.models import DeliveryMode, SourceKind, User
 from bot.settings import Settings, SourceConfig
-from bot.store.base import DeliveryKind
-from bot.store.sqlite import SqliteStore, open_sqlite_store
+from bot.store.protocols import DeliveryKind
+from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 from tests.smtp_server import Received, SmtpTestServer
 from tests.support_daemon import (
     Child,

@@ -11,13 +11,13 @@ import signal
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bot.app import open_resources
-from bot.channel_status import ChannelStatus
-from bot.daemon import HEARTBEAT, Worker
-from bot.notify import AlertMessage, Channel, DigestMessage
-from bot.outbox import Dispatcher
+from bot.daemon.resources import open_resources
+from bot.daemon.run import HEARTBEAT, Worker
+from bot.delivery.channel_status import ChannelStatus
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.notifier import AlertMessage, Channel, DigestMessage
 from bot.settings import load_settings
-from bot.store.base import Store
+from bot.store.protocols import Store
 from tests.smtp_server import SmtpTestServer
 from tests.support_daemon import Child, eventually, prepare_users, run_paperbell
 from tests.support_http import ScriptedServer

@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.app import build_service
-from bot.digests import DigestPlanner, due_local_date, slot, source_notes
+from bot.daemon.resources import build_service
+from bot.delivery.digests import DigestPlanner, due_local_date, slot, source_notes
 from bot.models import DigestFrequency, Owner, SourceKind, SourceState, User
 from bot.settings import Settings, SourceConfig
-from bot.store.base import Delivery
-from bot.store.sqlite import SqliteStore
+from bot.store.protocols import Delivery
+from bot.store.sqlite.store import SqliteStore
 from tests.support_outbox import (
     DIGEST,
     LINKS,

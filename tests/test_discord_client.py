@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.accounts import LinkBuilder
-from bot.channels import ChannelContext
+from bot.accounts.addresses import LinkBuilder
+from bot.daemon.channels import ChannelContext
+from bot.delivery.dispatcher import DeliveryOutcome, Dispatcher
+from bot.delivery.notifier import Channel
+from bot.matching.step import match_cycle
 from bot.models import Owner, Sighting, SourceState
-from bot.notify import Channel
-from bot.outbox import DeliveryOutcome, Dispatcher
-from bot.pipeline import match_cycle
 from bot.settings import load_settings
-from bot.store.base import DeliveryState
+from bot.store.protocols import DeliveryState
 from handlers.discord.channel import plugin
 from handlers.discord.client import DiscordClient, build_discord
 from handlers.discord.notifier import DiscordNotifier

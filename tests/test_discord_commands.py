@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.accounts import LinkBuilder
+from bot.accounts.addresses import LinkBuilder
 from bot.models import DeliveryMode, DigestFrequency, MatchRecord, Owner
 from tests.discord_fake import CommandUnavailableError
 from tests.discord_fake_interactions import OptionValue

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 import discord
 import pytest
 
+from bot.delivery.notifier import Channel, Recipient
 from bot.errors import (
     ChannelDownError,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from bot.notify import Channel, Recipient
 from handlers.discord.notifier import DiscordNotifier
 from tests.discord_fake import FakeDiscord, QuickClient
 from tests.discord_fake_models import CAROL, DAVE, GENERAL_CHANNEL, PAPERS_CHANNEL

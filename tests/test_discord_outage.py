@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.accounts import LinkBuilder
-from bot.channel_status import ChannelState, ChannelStatus
-from bot.channels import ChannelContext
+from bot.accounts.addresses import LinkBuilder
+from bot.daemon.channels import ChannelContext
+from bot.delivery.channel_status import ChannelState, ChannelStatus
+from bot.delivery.dispatcher import DeliveryOutcome, Dispatcher
+from bot.delivery.notifier import Channel, Notifier
 from bot.models import Owner
-from bot.notify import Channel, Notifier
-from bot.outbox import DeliveryOutcome, Dispatcher
 from bot.service import Paperbell
 from bot.settings import load_settings
-from bot.store.base import DeliveryState, Store
+from bot.store.protocols import DeliveryState, Store
 from handlers.discord.channel import DiscordChannel
 from tests.discord_fake import FakeDiscord, discord_pointed_at
 from tests.discord_fake_models import PAPERS_CHANNEL

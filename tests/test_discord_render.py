@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.accounts import AddressRequest, Confirmation
+from bot.accounts.addresses import AddressRequest, Confirmation
+from bot.delivery.notifier import DigestSection
 from bot.models import Links, User
-from bot.notify import DigestSection
 from handlers.discord.notifier import message_nonce
 from handlers.discord.render import (
     ABSTRACT_CHARS,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.delivery.notifier import Channel, Recipient, RecipientKind
 from bot.errors import ChannelDownError
-from bot.notify import Channel, Recipient, RecipientKind
 from bot.settings import EmailSettings, Settings, SmtpSettings
 from bot.text import html_to_text
 from handlers.email.files import FileNotifier, eml_name

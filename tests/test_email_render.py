@@ -21,9 +21,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.delivery.notifier import DigestMessage, DigestSection, MessageLinks
 from bot.errors import ConfigError, PermanentDeliveryError
 from bot.models import Links
-from bot.notify import DigestMessage, DigestSection, MessageLinks
 from bot.settings import EmailSettings, Settings, SmtpSettings
 from handlers.email import format as fmt
 from handlers.email.render import Renderer, render_alerts

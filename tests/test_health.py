@@ -19,11 +19,11 @@ import aiohttp
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.accounts import LinkBuilder
-from bot.app import Resources, open_resources
-from bot.channel_status import ChannelStatus
-from bot.daemon import Worker, source_trigger
-from bot.daemon_state import (
+from bot.accounts.addresses import LinkBuilder
+from bot.daemon.health import check_health, source_reason
+from bot.daemon.resources import Resources, open_resources
+from bot.daemon.run import Worker, source_trigger
+from bot.daemon.state import (
     HEARTBEAT,
     ChannelState,
     RecordedSource,
@@ -33,15 +33,15 @@ from bot.daemon_state import (
     recorded_source,
     redact_url,
 )
-from bot.health import check_health, source_reason
-from bot.http import HttpClient
-from bot.ingest import run_cycle, utc_now
+from bot.delivery.channel_status import ChannelStatus
+from bot.delivery.dispatcher import Dispatcher
 from bot.models import SourceKind, SourceState
-from bot.outbox import Dispatcher
 from bot.settings import HttpSettings, Settings, SourceConfig
-from bot.source_failures import get_streak, source_key
 from bot.sources import build_source
-from bot.store.sqlite import SqliteStore, open_sqlite_store
+from bot.sources.failures import get_streak, source_key
+from bot.sources.http import HttpClient
+from bot.sources.ingest import run_cycle, utc_now
+from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 from tests.support_daemon import Child, child_env, run_paperbell
 from tests.support_http import Reply, ScriptedServer
 

@@ -15,9 +15,9 @@ import pytest
 
 from bot import __version__
 from bot.errors import FetchError, RateLimitedError
-from bot.http import HttpClient, HttpResponse, request_url, server_wait, user_agent
 from bot.models import HttpCacheEntry
 from bot.settings import HttpSettings
+from bot.sources.http import HttpClient, HttpResponse, request_url, server_wait, user_agent
 from tests.support_http import Reply, ScriptedServer, SleepRecorder
 
 FAST = HttpSettings(timeout=2.0, retries=2, backoff=0.01, max_wait=60.0, contact="ops@example.org")

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.http import HttpClient
-from bot.ingest import run_cycle
 from bot.models import SourceKind
 from bot.settings import HttpSettings, SourceConfig
 from bot.sources import build_source
 from bot.sources.base import Source
 from bot.sources.hf import HfDailySource
-from bot.store.sqlite import SqliteStore, open_sqlite_store
+from bot.sources.http import HttpClient
+from bot.sources.ingest import run_cycle
+from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 from tests.support_http import Reply, ScriptedServer, fixture
 
 NOW = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)

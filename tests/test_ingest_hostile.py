@@ -23,19 +23,19 @@ from xml.sax.saxutils import escape
 import pytest
 from aiohttp import web
 
-from bot.cli import main
-from bot.daemon_report import cycle_line
-from bot.http import HttpClient
-from bot.ingest import run_cycle
+from bot.cli.main import main
+from bot.daemon.report import cycle_line
+from bot.delivery.dispatcher import DispatchReport
+from bot.matching.step import MatchSummary
 from bot.models import FetchResult, IngestReport, Paper, Sighting, SourceKind, SourceState
-from bot.outbox import DispatchReport
-from bot.pipeline import MatchSummary
 from bot.settings import HttpSettings, SourceConfig
 from bot.sources import build_source
 from bot.sources.base import Source
 from bot.sources.feed import parse_feed
 from bot.sources.hf import HfDailySource
-from bot.store.sqlite import SqliteStore, open_sqlite_store
+from bot.sources.http import HttpClient
+from bot.sources.ingest import run_cycle
+from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 from tests.support_http import Reply, ScriptedServer, fixture
 
 NOW = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)

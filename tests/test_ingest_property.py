@@ -21,12 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.http import HttpClient
-from bot.ingest import run_cycle
 from bot.models import SourceKind
 from bot.settings import HttpSettings, SourceConfig
 from bot.sources import build_source
-from bot.store.sqlite import open_sqlite_store
+from bot.sources.http import HttpClient
+from bot.sources.ingest import run_cycle
+from bot.store.sqlite.store import open_sqlite_store
 
 NOW = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

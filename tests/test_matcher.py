@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.analysis import Key, PaperTerms, analyze_paper, key_frequencies
-from bot.matcher import Match, Matcher
-from bot.matcher_program import AND, KEY, NOT, compile_query, plan
+from bot.matching.analysis import Key, PaperTerms, analyze_paper, key_frequencies
+from bot.matching.matcher import Match, Matcher
+from bot.matching.program import AND, KEY, NOT, compile_query, plan
+from bot.matching.query import Query, parse_query
 from bot.models import Paper
-from bot.query import Query, parse_query
 from tests.reference_eval import NaiveDoc, load_corpus, reference_match
 from tests.support_query import corpus_vocabulary, positive_queries
 

@@ -1,4 +1,4 @@
-"""bot.merge: how a sighting combines with a stored paper, and a batch with the store."""
+"""bot.store.merge: how a sighting combines with a stored paper, and a batch with the store."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.merge import merge, merge_batch, normalise
 from bot.models import AnnounceType, Links, Outcome, Paper, Sighting
+from bot.store.merge import merge, merge_batch, normalise
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=1)

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from bot.accounts import confirm_email
-from bot.digests import DigestPlanner
+from bot.accounts.addresses import confirm_email
+from bot.delivery.digests import DigestPlanner
+from bot.delivery.dispatcher import DeliveryOutcome, Dispatcher
+from bot.delivery.notifier import AlertMessage, Channel, ConfirmationMessage, DigestMessage
 from bot.errors import ChannelDownError, PermanentDeliveryError, TransientDeliveryError
 from bot.models import DeliveryMode, Owner, User
-from bot.notify import AlertMessage, Channel, ConfirmationMessage, DigestMessage
-from bot.outbox import DeliveryOutcome, Dispatcher
-from bot.store.base import DEFAULT_LEASE, DeliveryState, Store
-from bot.store.sqlite import SqliteStore, open_sqlite_store
+from bot.store.protocols import DEFAULT_LEASE, DeliveryState, Store
+from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 from tests.support_outbox import (
     DISCORD,
     INSTANT,

@@ -13,14 +13,14 @@ from email.message import EmailMessage
 
 import pytest
 
-from bot.channel_status import ChannelState, ChannelStatus, waiting_reasons
-from bot.cli_ops import delivery_line
+from bot.cli.ops import delivery_line
+from bot.delivery.channel_status import ChannelState, ChannelStatus, waiting_reasons
+from bot.delivery.dispatcher import DeliveryOutcome, Dispatcher
+from bot.delivery.notifier import AlertMessage, Channel
 from bot.models import User
-from bot.notify import AlertMessage, Channel
-from bot.outbox import DeliveryOutcome, Dispatcher
 from bot.settings import EmailSettings
-from bot.store.base import DEFAULT_LEASE, Delivery, DeliveryKind, DeliveryState, Store
-from bot.store.sqlite import SqliteStore
+from bot.store.protocols import DEFAULT_LEASE, Delivery, DeliveryKind, DeliveryState, Store
+from bot.store.sqlite.store import SqliteStore
 from handlers.email.smtp import SmtpNotifier
 from tests.smtp_server import Faults, SmtpTestServer
 from tests.support_outbox import (

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_service
+from bot.daemon.resources import build_service
 from bot.errors import LimitError, NotFoundError, QueryError, UserError
+from bot.matching.step import match_cycle
 from bot.models import (
     DeliveryMode,
     IngestReport,
@@ -19,10 +20,9 @@ from bot.models import (
     Sighting,
     SourceState,
 )
-from bot.pipeline import match_cycle
 from bot.service import Paperbell
 from bot.settings import load_settings
-from bot.store.sqlite import SqliteStore, open_sqlite_store
+from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DIGEST = frozenset({DeliveryMode.EMAIL_DIGEST})

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.accounts.tokens import KEY_FILE, load_secret_key
 from bot.settings import load_settings
-from bot.store.sqlite import open_sqlite_store
-from bot.tokens import KEY_FILE, load_secret_key
+from bot.store.sqlite.store import open_sqlite_store
 from handlers.email.files import write_atomically
 
 
@@ -50,12 +50,12 @@ async def test_an_older_loose_database_is_tightened_and_said_once(
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("CREATE TABLE t (x)")
     assert mode(data / "paperbell.db") == 0o644
-    caplog.set_level(logging.INFO, logger="bot.private_files")
+    caplog.set_level(logging.INFO, logger="bot.store.private_files")
     for _ in range(2):
         store = await open_sqlite_store(data / "paperbell.db")
         await store.close()
     assert mode(data) == 0o700 and mode(data / "paperbell.db") == 0o600
-    said = [r.getMessage() for r in caplog.records if r.name == "bot.private_files"]
+    said = [r.getMessage() for r in caplog.records if r.name == "bot.store.private_files"]
     assert len(said) == 1 and "paperbell.db (644)" in said[0]
 
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.errors import QueryError, UserError
-from bot.query import (
+from bot.matching.query import (
     STORED_LIMITS,
     And,
     Cat,

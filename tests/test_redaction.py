@@ -12,12 +12,12 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from bot.http import HttpClient
-from bot.ingest import run_cycle
 from bot.models import SourceKind
 from bot.settings import HttpSettings, SourceConfig
 from bot.sources import build_source
-from bot.store.sqlite import SqliteStore, open_sqlite_store
+from bot.sources.http import HttpClient
+from bot.sources.ingest import run_cycle
+from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 from bot.text import redact_url
 from tests.support_http import Reply, ScriptedServer, fixture
 

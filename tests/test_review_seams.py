@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bot import accounts
-from bot.app import build_service
+from bot.accounts import addresses as accounts
+from bot.daemon.resources import build_service
+from bot.matching.step import match_cycle
 from bot.models import DeliveryMode, Links, Paper, Sighting, SourceState
-from bot.pipeline import match_cycle
 from bot.service import Paperbell
 from bot.settings import load_settings
-from bot.store.sqlite import SqliteStore, open_sqlite_store
+from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DM = frozenset({DeliveryMode.DISCORD})

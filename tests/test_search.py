@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.query import parse_query
-from bot.search import fts_match
+from bot.cli.main import main
+from bot.matching.query import parse_query
+from bot.matching.search import fts_match
 from tests.test_cli import EXAMPLE
 
 ITEM = """<item><title>{title}</title><guid isPermaLink="false">{guid}</guid>

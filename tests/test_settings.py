@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.errors import ConfigError
 from bot.models import SourceKind
 from bot.settings import SourceConfig, load_settings

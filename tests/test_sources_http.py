@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from bot.errors import FetchError, RateLimitedError, SourceParseError
-from bot.http import HttpClient
 from bot.models import AnnounceType, SourceKind, SourceState
 from bot.settings import HttpSettings, SourceConfig
 from bot.sources import (
@@ -25,6 +24,7 @@ from bot.sources import (
 )
 from bot.sources.arxiv_api import EMPTY_NOTE as API_EMPTY_NOTE
 from bot.sources.arxiv_rss import EMPTY_NOTE as RSS_EMPTY_NOTE
+from bot.sources.http import HttpClient
 from tests.support_http import (
     FIXTURES,
     Reply,

@@ -10,8 +10,8 @@ import pytest
 
 from bot.errors import LimitError, StoreError
 from bot.models import Owner
-from bot.store.sqlite import SqliteStore, open_sqlite_store
-from bot.store.sqlite_schema import load_migrations
+from bot.store.sqlite.schema import load_migrations
+from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 from tests.accounts_contract import AccountsContract
 from tests.outbox_contract import OutboxContract
 from tests.support_outbox import DISCORD, NOW, record, store

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from bot.errors import InvalidQueryError, StoreError
 from bot.models import HttpCacheEntry, SourceState
-from bot.store.sqlite import SqliteStore, open_sqlite_store
-from bot.store.sqlite_codec import fts_query
-from bot.store.sqlite_schema import connect, load_migrations, migrate, split_statements
+from bot.store.sqlite._codec import fts_query
+from bot.store.sqlite.schema import connect, load_migrations, migrate, split_statements
+from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 from tests.store_contract import (
     LATER,
     NOW,

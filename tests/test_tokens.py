@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.accounts.tokens import Signer, expiry, load_secret_key
 from bot.errors import InvalidTokenError
 from bot.settings import load_settings
-from bot.tokens import Signer, expiry, load_secret_key
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 SIGNER = Signer(b"k" * 32)

@@ -9,12 +9,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.accounts import LinkBuilder
-from bot.app import build_service
+from bot.accounts.addresses import LinkBuilder
+from bot.daemon.resources import build_service
 from bot.models import DeliveryMode
 from bot.service import Paperbell
 from bot.settings import load_settings
-from bot.store.sqlite import SqliteStore, open_sqlite_store
+from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 from handlers.web import build_web_app, serve_web
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

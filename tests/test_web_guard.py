@@ -14,12 +14,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.accounts import LinkBuilder
-from bot.app import build_service
+from bot.accounts.addresses import LinkBuilder
+from bot.daemon.resources import build_service
 from bot.logs import RepeatFilter, configure_logging
 from bot.service import Paperbell
 from bot.settings import load_settings
-from bot.store.sqlite import SqliteStore, open_sqlite_store
+from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 from handlers.web import build_web_app, serve_web
 from handlers.web._guard import WebLimits
 

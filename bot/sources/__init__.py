@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bot.http import HttpClient
 from bot.models import SourceKind
 from bot.settings import SourceConfig
 from bot.sources.arxiv_api import ArxivApiSource
@@ -10,6 +9,7 @@ from bot.sources.arxiv_rss import ArxivRssSource
 from bot.sources.base import Source
 from bot.sources.feed import FeedSource
 from bot.sources.hf import HfDailySource
+from bot.sources.http import HttpClient
 
 __all__ = [
     "ArxivApiSource",

@@ -12,10 +12,10 @@ from email.utils import parsedate_to_datetime
 from typing import Generic, TypeVar
 
 from bot.errors import BadItemError, FetchError, RateLimitedError, SourceParseError
-from bot.http import HttpClient, HttpResponse, Params, request_url
-from bot.merge import to_utc
 from bot.models import BadItem, FetchResult, HttpCacheEntry, SourceState
 from bot.settings import SourceConfig
+from bot.sources.http import HttpClient, HttpResponse, Params, request_url
+from bot.store.merge import to_utc
 from bot.text import redact_url
 
 log = logging.getLogger(__name__)

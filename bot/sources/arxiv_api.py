@@ -12,9 +12,7 @@ import asyncio
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from bot.arxiv_ids import find_arxiv_id_in_url
 from bot.errors import BadItemError
-from bot.http import HttpClient, HttpResponse, is_file_url
 from bot.models import BadItem, FetchResult, Links, Paper, Sighting, SourceState
 from bot.settings import SourceConfig
 from bot.sources._common import (
@@ -29,6 +27,8 @@ from bot.sources._common import (
     parse_xml,
     text_of,
 )
+from bot.sources.arxiv_ids import find_arxiv_id_in_url
+from bot.sources.http import HttpClient, HttpResponse, is_file_url
 from bot.text import display_text, name_to_unicode
 
 ATOM = "{http://www.w3.org/2005/Atom}"

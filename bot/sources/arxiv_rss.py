@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
-from bot.arxiv_ids import ArxivId, find_arxiv_id_in_url, parse_arxiv_id
 from bot.errors import BadItemError
-from bot.http import HttpClient
 from bot.models import AnnounceType, FetchResult, Links, Paper, Sighting, SourceState
 from bot.settings import SourceConfig
 from bot.sources._common import (
@@ -37,6 +35,8 @@ from bot.sources._common import (
     parse_xml,
     text_of,
 )
+from bot.sources.arxiv_ids import ArxivId, find_arxiv_id_in_url, parse_arxiv_id
+from bot.sources.http import HttpClient
 from bot.text import display_text, split_authors
 
 ARXIV_NS = "http://arxiv.org/schemas/atom"

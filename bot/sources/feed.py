@@ -19,9 +19,7 @@ from urllib.parse import urlsplit
 
 import feedparser
 
-from bot.arxiv_ids import ArxivId, find_arxiv_id_in_url, parse_arxiv_id
 from bot.errors import BadItemError
-from bot.http import HttpClient
 from bot.models import FetchResult, Links, Paper, Sighting, SourceState
 from bot.settings import SourceConfig
 from bot.sources._common import (
@@ -33,6 +31,8 @@ from bot.sources._common import (
     parse_error,
     parse_items,
 )
+from bot.sources.arxiv_ids import ArxivId, find_arxiv_id_in_url, parse_arxiv_id
+from bot.sources.http import HttpClient
 from bot.text import display_text, html_to_text, split_authors
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")

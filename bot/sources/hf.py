@@ -16,9 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from bot.arxiv_ids import parse_arxiv_id
 from bot.errors import BadItemError
-from bot.http import HttpClient, HttpResponse, is_file_url, request_url
 from bot.models import BadItem, FetchResult, HttpCacheEntry, Links, Paper, Sighting, SourceState
 from bot.settings import SourceConfig
 from bot.sources._common import (
@@ -32,6 +30,8 @@ from bot.sources._common import (
     parse_items,
     source_time,
 )
+from bot.sources.arxiv_ids import parse_arxiv_id
+from bot.sources.http import HttpClient, HttpResponse, is_file_url, request_url
 from bot.text import display_text, name_to_unicode, redact_url
 
 PAGE_SIZE = 100  # the API's maximum

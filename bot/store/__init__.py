@@ -1,5 +1,5 @@
 """Storage: the ``Store`` protocol and its SQLite implementation."""
 
-from bot.store.base import Store
+from bot.store.protocols import Store
 
 __all__ = ["Store"]

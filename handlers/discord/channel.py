@@ -17,9 +17,9 @@ from contextlib import AsyncExitStack
 
 import discord
 
-from bot.channels import ChannelContext
+from bot.daemon.channels import ChannelContext
+from bot.delivery.notifier import Channel, Notifier
 from bot.errors import ConfigError
-from bot.notify import Channel, Notifier
 from handlers.discord.client import DiscordClient, build_discord
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from typing import Any
 
 import discord
 
+from bot.delivery.notifier import Recipient, RecipientKind
 from bot.errors import ConfigError
-from bot.notify import Recipient, RecipientKind
 from bot.service import Paperbell
 from bot.settings import DiscordSettings, Settings
 from handlers.discord.commands import register

@@ -14,8 +14,8 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.matching.query import USER_LIMITS
 from bot.models import DeliveryMode, Owner, Subscription, User
-from bot.query import USER_LIMITS
 from bot.service import Paperbell
 from handlers.discord.render import link_view
 from handlers.discord.render_replies import Reply, subscription_choice_name, with_notice

@@ -36,6 +36,7 @@ from typing import TypeVar
 import aiohttp
 import discord
 
+from bot.delivery.notifier import AlertMessage, Channel, DigestMessage, Recipient, RecipientKind
 from bot.errors import (
     ChannelDownError,
     ChannelUnreachableError,
@@ -43,7 +44,6 @@ from bot.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from bot.notify import AlertMessage, Channel, DigestMessage, Recipient, RecipientKind
 from handlers.discord.render import MessagePart, alert_parts, digest_parts, link_view
 
 DmChannelCallback = Callable[[Recipient, str], Awaitable[None]]

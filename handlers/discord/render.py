@@ -18,8 +18,14 @@ from dataclasses import dataclass
 import discord
 from discord.utils import escape_markdown, escape_mentions
 
+from bot.delivery.notifier import (
+    AlertItem,
+    AlertMessage,
+    DigestMessage,
+    MatchedSubscription,
+    RecipientKind,
+)
 from bot.models import Paper
-from bot.notify import AlertItem, AlertMessage, DigestMessage, MatchedSubscription, RecipientKind
 
 EMBEDS_PER_MESSAGE = 10
 MESSAGE_EMBED_CHARS = 6000

@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 
 import discord
 
-from bot.accounts import AddressRequest, Confirmation
+from bot.accounts.addresses import AddressRequest, Confirmation
+from bot.delivery.notifier import DigestMessage
 from bot.models import DeliveryMode, DigestFrequency, OwnerKind, Paper, Subscription, User
-from bot.notify import DigestMessage
 from bot.service import QueryTest, Subscribed, SubscriptionView
 from handlers.discord.render import (
     COLOR,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.notify import AlertMessage, DigestMessage
+from bot.delivery.notifier import AlertMessage, DigestMessage
 
 
 def halve_alerts(message: AlertMessage) -> tuple[AlertMessage, AlertMessage] | None:

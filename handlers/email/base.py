@@ -13,8 +13,8 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from typing import TypeVar
 
+from bot.delivery.notifier import AlertMessage, Channel, ConfirmationMessage, DigestMessage
 from bot.errors import MessageTooLargeError
-from bot.notify import AlertMessage, Channel, ConfirmationMessage, DigestMessage
 from handlers.email._parts import halve_alerts, halve_digest
 from handlers.email.render import Renderer
 
@@ -23,7 +23,7 @@ M = TypeVar("M", AlertMessage, DigestMessage)
 
 
 class EmailNotifier(ABC):
-    """``bot.notify.Notifier`` for email, plus ``send_confirmation``.
+    """``bot.delivery.notifier.Notifier`` for email, plus ``send_confirmation``.
 
     Subclasses implement ``_deliver``; it raises only ``DeliveryError`` subclasses.
     """

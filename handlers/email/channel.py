@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
-from bot.channels import ChannelContext
-from bot.notify import Notifier
+from bot.daemon.channels import ChannelContext
+from bot.delivery.notifier import Notifier
 from handlers.email.notifier import build_email_notifier
 
 

@@ -15,8 +15,8 @@ from email.message import EmailMessage
 from email.policy import SMTP, EmailPolicy, Policy
 from urllib.parse import quote
 
+from bot.delivery.notifier import MessageLinks
 from bot.errors import PermanentDeliveryError
-from bot.notify import MessageLinks
 
 # Characters legal in a URI; everything else (spaces, <, >, quotes, non-ASCII) is
 # percent-encoded so a link can never break out of its <...> in a header.
@@ -99,7 +99,7 @@ def set_header(msg: EmailMessage, name: str, value: str) -> None:
 def message_id(key: str, domain: str) -> str:
     """Stable across retries of one delivery, so a receiver can drop a duplicate.
 
-    ``key`` is the message's key (``bot.outbox_messages.batch_key``), derived from its
+    ``key`` is the message's key (``bot.delivery.messages.batch_key``), derived from its
     rows' keys alone; the dispatcher retries a message's rows together, so a re-sent
     message has the same key and Message-ID. Its ``Date`` is the time of that attempt and
     may differ between copies, as a re-sent message's should."""

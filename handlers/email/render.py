@@ -19,9 +19,7 @@ from typing import Any
 import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from bot.errors import ConfigError, PermanentDeliveryError
-from bot.models import Paper
-from bot.notify import (
+from bot.delivery.notifier import (
     AlertItem,
     AlertMessage,
     Channel,
@@ -29,6 +27,8 @@ from bot.notify import (
     DigestMessage,
     MatchedSubscription,
 )
+from bot.errors import ConfigError, PermanentDeliveryError
+from bot.models import Paper
 from bot.settings import EmailSettings, Settings, SmtpSettings
 from bot.text import display_text
 from handlers.email import format as fmt

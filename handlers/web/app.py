@@ -15,9 +15,9 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from bot.accounts import UNSUBSCRIBED
+from bot.accounts.addresses import UNSUBSCRIBED
+from bot.daemon.health import Health
 from bot.errors import InvalidTokenError, UserError
-from bot.health import Health
 from bot.models import User
 from bot.service import Paperbell
 from handlers.web._guard import (

@@ -6,9 +6,9 @@ import logging
 import os
 from contextlib import AsyncExitStack
 
-from bot.channels import ChannelContext
+from bot.daemon.channels import ChannelContext
+from bot.delivery.notifier import Notifier
 from bot.errors import ConfigError
-from bot.notify import Notifier
 from handlers.web.app import build_web_app, serve_web
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,248 @@
+"""CLI commands for operators: ``run``, ``status``, ``check``, ``digest``, ``outbox``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from collections import Counter
+from contextlib import AsyncExitStack
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.accounts.addresses import LinkBuilder
+from bot.daemon.channels import ChannelContext, open_channels
+from bot.daemon.health import check_health
+from bot.daemon.resources import Resources, open_resources
+from bot.daemon.run import run_daemon, run_once
+from bot.daemon.state import DaemonRecord, RecordedSource, read_daemon_record
+from bot.delivery.channel_status import META_KEY as CHANNELS_META
+from bot.delivery.channel_status import waiting_reasons
+from bot.delivery.digests import next_local_date, slot
+from bot.delivery.dispatcher import DeliveryOutcome, Dispatcher, DispatchReport
+from bot.delivery.notifier import DigestMessage
+from bot.errors import NoDatabaseError, NotFoundError, UserError
+from bot.exitcodes import ExitCode
+from bot.models import SourceState, User
+from bot.settings import Settings
+from bot.sources.failures import source_key
+from bot.sources.ingest import utc_now
+from bot.store.protocols import Delivery, DeliveryState, Store
+from bot.store.sqlite.store import open_sqlite_store, reading_sqlite_store
+
+
+def add_ops_commands(commands: Any) -> None:
+    run = commands.add_parser("run", help="run the daemon (stop with SIGTERM or Ctrl-C)")
+    run.add_argument(
+        "--once", action="store_true", help="one cycle over every source, send, then exit"
+    )
+    run.set_defaults(handler=cmd_run)
+    migrate = commands.add_parser("migrate", help="create or upgrade the database, then exit")
+    migrate.set_defaults(handler=cmd_migrate)
+    status = commands.add_parser("status", help="sources, users, outbox, next digests")
+    status.set_defaults(handler=cmd_status, read_only=True)
+    check = commands.add_parser("check", help="exit 0 when healthy, 1 with every reason")
+    check.set_defaults(handler=cmd_check, read_only=True)
+
+    digest = commands.add_parser("digest", help="send digests that are due (or print them)")
+    digest.add_argument("--email", metavar="ADDR", help="only this address's digest")
+    digest.add_argument("--now", action="store_true", help="send now, whatever the hour")
+    digest.add_argument("--preview", action="store_true", help="print, send nothing")
+    digest.set_defaults(handler=cmd_digest)
+
+    outbox = commands.add_parser("outbox", help="what is queued, sent, failed and why")
+    outbox.add_argument("--status", choices=[s.value for s in DeliveryState])
+    outbox.add_argument("--json", action="store_true", help="one JSON object per line")
+    outbox.set_defaults(handler=cmd_outbox, read_only=True)
+
+
+async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    return await (run_once(settings) if args.once else run_daemon(settings))
+
+
+async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    store = await open_sqlite_store(settings.database_path)  # opening migrates
+    await store.close()
+    print(f"{settings.database_path} is up to date")
+    return ExitCode.OK
+
+
+async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        async with reading_sqlite_store(settings.database_path) as store:
+            health = await check_health(store, settings, utc_now())
+    except NoDatabaseError as exc:
+        print(f"unhealthy: {exc}")
+        return ExitCode.FAILURE
+    lines = [f"unhealthy: {why}" for why in health.reasons] or [f"ok: {health.detail}"]
+    print("\n".join([*lines, *(f"note: {note}" for note in health.notes)]))
+    return ExitCode.OK if health.ok else ExitCode.FAILURE
+
+
+async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    async with reading_sqlite_store(settings.database_path) as store:
+        lines = await status_lines(store, settings)
+    print("\n".join(lines))
+    return ExitCode.OK
+
+
+async def status_lines(store: Store, settings: Settings) -> list[str]:
+    record = await read_daemon_record(store, settings)
+    states = {source_key(s.source_id): s for s in await store.list_source_states()}
+    lines = [sources_heading(record)]
+    for source in record.sources:
+        lines += source_lines(source, states.get(source.key))
+    users = await store.list_users()
+    subs = await store.list_subscriptions()
+    lines.append(f"users: {len(users)}   subscriptions: {len(subs)}")
+    states_count = Counter(d.state.value for d in await store.list_deliveries())
+    outbox = ", ".join(f"{s} {states_count.get(s.value, 0)}" for s in DeliveryState)
+    lines.append(f"outbox: {outbox}")
+    lines += ["next digests:", *next_digests(users)]
+    return lines
+
+
+def sources_heading(record: DaemonRecord) -> str:
+    if record.started_at is None:
+        return "sources (from this shell's settings: no daemon has recorded its sources here):"
+    return f"sources (of the daemon started {record.started_at:%Y-%m-%d %H:%M} UTC):"
+
+
+def source_lines(source: RecordedSource, st: SourceState | None) -> list[str]:
+    ok = st.last_success.isoformat(timespec="minutes") if st and st.last_success else "never"
+    err = (
+        f"; last error {st.last_error_at:%Y-%m-%d %H:%M} UTC: {st.last_error}"
+        if (st and st.last_error and st.last_error_at)
+        else ""
+    )
+    return [
+        f"  {source.name:<12} {source.kind:<10} last success {ok}{err}",
+        f"  {'':<12} {source.url} ({source.schedule})",
+    ]
+
+
+def next_digests(users: list[User]) -> list[str]:
+    now = utc_now()
+    rows = []
+    for user in users:
+        wants = user.email_deliverable and not user.paused
+        day = next_local_date(user, now) if wants else None
+        if day is not None:
+            when = slot(user, day).astimezone(ZoneInfo(user.timezone))
+            rows.append(f"  {user.email:<32} {when:%a %Y-%m-%d %H:%M} {user.timezone}")
+    return rows or ["  none"]
+
+
+async def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
+    state = DeliveryState(args.status) if args.status else None
+    async with reading_sqlite_store(settings.database_path) as store:
+        rows = await store.list_deliveries(state=state)
+        waiting = waiting_reasons(await store.get_meta(CHANNELS_META))
+    for row in rows:
+        why = waiting.get(row.channel) if row.state is DeliveryState.PENDING else None
+        print(json.dumps(delivery_json(row, why)) if args.json else delivery_line(row, why))
+    if not rows and not args.json:
+        print("the outbox is empty" + (f" of {state} deliveries" if state else ""))
+    return ExitCode.OK
+
+
+def delivery_json(row: Delivery, waiting: str | None = None) -> dict[str, object]:
+    """``waiting``: why a pending row is not being sent (its channel is down)."""
+    return {
+        "id": row.id,
+        "key": row.key,
+        "owner": str(row.owner),
+        "channel": row.channel.value,
+        "kind": row.kind.value,
+        "state": row.state.value,
+        "attempts": row.attempts,
+        "next_attempt_at": row.next_attempt_at.isoformat(),
+        "created_at": row.created_at.isoformat(),
+        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+        "last_error": row.last_error,
+        "waiting": waiting,
+    }
+
+
+def delivery_line(row: Delivery, waiting: str | None = None) -> str:
+    reasons = [r for r in (waiting, row.last_error) if r]
+    why = f"  ({'; '.join(reasons)})" if reasons else ""
+    return f"#{row.id:<6} {row.state:<10} {row.channel:<8} {row.kind:<8} {row.key}{why}"
+
+
+async def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
+    async with open_resources(settings) as res:
+        users = await _digest_users(res, args.email)
+        if args.preview:
+            for user in users:
+                message = await res.service.digests.preview(user, utc_now())
+                print(format_preview(user, message))
+            return ExitCode.OK
+        skipped = [u for u in users if args.now and not u.email_deliverable]
+        if args.email and skipped:
+            raise UserError(f"{args.email} is not confirmed (or is suppressed); nothing sent")
+        created = await _create_digests(res, [u for u in users if u not in skipped], force=args.now)
+        report = await send_email(res)
+    sent = report.count(DeliveryOutcome.SENT)
+    print(f"{created} digest(s) created; {sent} email delivery(ies) sent")
+    if skipped:
+        print(skipped_line([u.email or "" for u in skipped]))
+    return ExitCode.OK
+
+
+def skipped_line(addresses: list[str], shown: int = 10) -> str:
+    more = f" and {len(addresses) - shown} more" if len(addresses) > shown else ""
+    return (
+        f"skipped {len(addresses)} address(es) not confirmed (or suppressed): "
+        + ", ".join(addresses[:shown])
+        + more
+    )
+
+
+async def _digest_users(res: Resources, email: str | None) -> list[User]:
+    if email is None:
+        return [u for u in await res.store.list_users() if u.email]
+    user = await res.store.find_user(email=email.strip())
+    if user is None:
+        raise NotFoundError(f"no account has the address {email!r}")
+    return [user]
+
+
+async def _create_digests(res: Resources, users: list[User], *, force: bool) -> int:
+    """Digests due now, or with ``force`` one for each of ``users`` (all deliverable)."""
+    if not force:
+        return len(await res.service.digests.tick(utc_now()))
+    created = 0
+    for user in users:
+        today = utc_now().astimezone(ZoneInfo(user.timezone)).date()
+        allow_empty = res.settings.email.all_quiet
+        if await res.store.create_digest(user.owner, today, utc_now(), allow_empty=allow_empty):
+            created += 1
+    return created
+
+
+async def send_email(res: Resources) -> DispatchReport:
+    """Open the email channel and send everything due on it, once."""
+    async with AsyncExitStack() as stack:
+        ctx = ChannelContext(res.settings, res.service, utc_now)
+        notifiers = await open_channels(ctx, stack, names={"email"})
+        links = LinkBuilder.from_settings(res.settings, res.service.signer)
+        dispatcher = Dispatcher(
+            res.store, notifiers, links, utc_now, random.Random(), digests=res.service.digests
+        )
+        return await dispatcher.run_once()
+
+
+def format_preview(user: User, message: DigestMessage | None) -> str:
+    if message is None:
+        return f"{user.email}: nothing waiting for the next digest"
+    lines = [
+        f"{user.email}: digest for {message.local_date:%a %d %b} · {message.paper_count} paper(s)"
+    ]
+    for section in message.sections:
+        lines.append(f"  {section.subscription.query}")
+        lines += [f"    - {item.paper.title} ({item.paper.key})" for item in section.items]
+    if message.more:
+        lines.append(f"  and {message.more} more")
+    lines += [f"  note: {note}" for note in message.source_notes]
+    return "\n".join(lines)

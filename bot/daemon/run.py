@@ -1,0 +1,315 @@
+"""``paperbell run``: one process that polls sources, matches, delivers and serves links.
+
+Resources open in order on an ``AsyncExitStack`` and close in reverse. SIGTERM/SIGINT stop
+new work at once, let the cycle and deliveries in flight finish within
+``PAPERBELL_SHUTDOWN_GRACE``, then close everything and exit 0; a second signal exits at
+once. Schedules are UTC; what was sent for which local date lives in our tables, never in
+the scheduler (APScheduler 3 only says *when to look*).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import random
+import signal
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.accounts.addresses import LinkBuilder
+from bot.daemon.channels import ChannelContext, open_channels
+from bot.daemon.health import Health, check_health
+from bot.daemon.lock import hold_data_dir
+from bot.daemon.report import cycle_line, dispatch_line, failing_note, recovered_line
+from bot.daemon.resources import Resources, open_resources
+from bot.daemon.state import (
+    ARXIV_KINDS,
+    HEARTBEAT,
+    LAST_CYCLE,
+    record_daemon_start,
+    recorded_source,
+)
+from bot.delivery import channel_status
+from bot.delivery.channel_status import ChannelStatus
+from bot.delivery.dispatcher import Dispatcher, DispatchReport
+from bot.exitcodes import ExitCode
+from bot.matching.step import match_cycle
+from bot.models import IngestReport, SourceSummary
+from bot.settings import Settings, SourceConfig
+from bot.sources.base import Source
+from bot.sources.ingest import Clock, run_cycle, utc_now
+
+log = logging.getLogger("paperbell.daemon")
+
+CHANNELS = channel_status.META_KEY
+BEAT = timedelta(seconds=30)
+# From the second failure in a row a source is logged at WARNING, with a hint.
+WARN_AFTER = 2
+# arXiv announces at 20:00 US Eastern Sun-Thu and rebuilds its feeds around midnight:
+# look shortly after, and twice more in case it ran late, instead of polling all day.
+ARXIV_CRON = {"day_of_week": "mon-fri", "hour": "0,2,6", "minute": 15}
+
+
+def source_trigger(config: SourceConfig) -> CronTrigger | IntervalTrigger:
+    if config.kind in ARXIV_KINDS:
+        return CronTrigger(**ARXIV_CRON, timezone=ZoneInfo("America/New_York"), jitter=120)
+    jitter = min(300, config.interval_minutes * 6)  # ±10 %: many daemons, not one spike
+    return IntervalTrigger(minutes=config.interval_minutes, jitter=jitter, timezone=UTC)
+
+
+def schedule_text(config: SourceConfig) -> str:
+    """The trigger above, said for ``paperbell status``."""
+    if config.kind in ARXIV_KINDS:
+        minute = int(str(ARXIV_CRON["minute"]))
+        hours = [int(h) for h in str(ARXIV_CRON["hour"]).split(",")]
+        return "weekdays at " + ", ".join(f"{h:02d}:{minute:02d}" for h in hours) + " New York"
+    return f"every {config.interval_minutes} min"
+
+
+class Worker:
+    """The daemon's jobs. Each runs guarded: tracked while in flight, errors logged."""
+
+    def __init__(
+        self, res: Resources, dispatcher: Dispatcher, clock: Clock, status: ChannelStatus
+    ) -> None:
+        self.res, self.dispatcher, self.clock, self.status = res, dispatcher, clock, status
+        self.stopping = False
+        self.inflight: set[asyncio.Task[None]] = set()
+        self.dispatch_lock = asyncio.Lock()
+        self.scheduler: AsyncIOScheduler | None = None
+        self.ingest_jobs: dict[str, str] = {}  # source id -> scheduler job id
+        self._beaten = datetime.min.replace(tzinfo=UTC)
+        self._saved_status = -1
+
+    def job(
+        self, name: str, work: Callable[[], Awaitable[object]]
+    ) -> Callable[[], Awaitable[None]]:
+        async def guarded() -> None:
+            task = asyncio.current_task()
+            if self.stopping or task is None:
+                return
+            self.inflight.add(task)
+            try:
+                await work()
+            except asyncio.CancelledError:
+                if not self.stopping:
+                    raise
+                # drain() cancelled it after the grace, on purpose: drain() says so once;
+                # re-raised, APScheduler would log it as a crash with a traceback.
+            except Exception:  # the boundary: log once, the schedule goes on
+                log.exception("job %s failed", name)
+            finally:
+                self.inflight.discard(task)
+
+        return guarded
+
+    async def ingest(self, source: Source) -> IngestReport:
+        store, service = self.res.store, self.res.service
+        max_age = self.res.settings.alert_max_age_days
+        report = await run_cycle([source], store, self.clock, alert_max_age_days=max_age)
+        await self.beat()
+        matched = await match_cycle(service.index, store, self.clock())
+        await self.beat()
+        sent = await self._dispatch()  # instant alerts now, not at the next tick
+        await store.set_meta(LAST_CYCLE, self.clock().isoformat())
+        self._log_cycle(report.summaries, cycle_line(report, matched, sent))
+        return report
+
+    def _log_cycle(self, summaries: Sequence[SourceSummary], line: str) -> None:
+        """INFO, or WARNING (with the next attempt and a hint) for a repeated failure."""
+        failing = [s for s in summaries if s.failing and s.failing.count >= WARN_AFTER]
+        if failing:
+            notes = (failing_note(s, self.next_attempt(s.source_id)) for s in failing)
+            log.warning("%s | %s", line, "; ".join(notes))
+        else:
+            log.info(line)
+        for summary in summaries:
+            if summary.recovered:
+                log.info(recovered_line(summary))
+
+    def next_attempt(self, source_id: str) -> datetime | None:
+        """When the scheduler will next poll the source (it is set before a run starts)."""
+        job_id = self.ingest_jobs.get(source_id)
+        job = self.scheduler.get_job(job_id) if self.scheduler and job_id else None
+        when: datetime | None = job.next_run_time if job else None
+        return when
+
+    async def dispatch(self) -> None:
+        await self.beat(force=True)  # before the lock: an ingest may be dispatching
+        report = await self._dispatch()
+        await self.beat(force=True)
+        if report.counts:
+            log.info(dispatch_line(report))
+
+    async def beat(self, *, force: bool = False) -> None:
+        """Say the daemon is alive and working: every tick, and every ``BEAT`` during long
+        work, so a long delivery run or ingest is not taken for a stuck scheduler."""
+        now = self.clock()
+        if force or now - self._beaten >= BEAT:
+            self._beaten = now
+            await self.res.store.set_meta(HEARTBEAT, now.isoformat())
+        await self.save_status()
+
+    async def save_status(self) -> None:
+        """Store the channels' health when it changed, for ``outbox`` and health checks."""
+        if self.status.version != self._saved_status:
+            self._saved_status = self.status.version
+            await self.res.store.set_meta(CHANNELS, self.status.snapshot())
+
+    async def digests(self) -> None:
+        if await self.res.service.digests.tick(self.clock()):
+            await self.dispatch()
+
+    async def _dispatch(self) -> DispatchReport:
+        async with self.dispatch_lock:
+            report = await self.dispatcher.run_once()
+        await self.save_status()  # ChannelStatus logged what went down, once
+        return report
+
+    async def drain(self, grace: float) -> None:
+        """Wait up to ``grace`` seconds for jobs in flight, then cancel what is left."""
+        pending = {t for t in self.inflight if not t.done()}
+        if pending:
+            log.info("waiting up to %.0fs for %d job(s) in flight", grace, len(pending))
+            _, late = await asyncio.wait(pending, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+            if late:
+                log.warning("cancelled %d job(s) still running after the grace", len(late))
+
+
+def schedule(worker: Worker, settings: Settings, scheduler: AsyncIOScheduler) -> None:
+    now = datetime.now(UTC)
+    worker.scheduler = scheduler
+    for source in worker.res.sources():
+        name = f"ingest {source.config.name}"
+        job = worker.job(name, lambda s=source: worker.ingest(s))  # type: ignore[misc]
+        added = scheduler.add_job(job, source_trigger(source.config), name=name, next_run_time=now)
+        worker.ingest_jobs[source.config.source_id] = added.id
+    dispatch = IntervalTrigger(seconds=settings.dispatch_seconds, timezone=UTC)
+    scheduler.add_job(
+        worker.job("dispatch", worker.dispatch), dispatch, name="dispatch", next_run_time=now
+    )
+    digests = IntervalTrigger(seconds=settings.digest_seconds, timezone=UTC)
+    scheduler.add_job(
+        worker.job("digests", worker.digests), digests, name="digests", next_run_time=now
+    )
+
+
+def install_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            log.warning("second %s: exiting at once", signal.Signals(signum).name)
+            os._exit(128 + signum)
+        log.info("%s: finishing work in flight, then stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+
+def _log_stray(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    """Exceptions of tasks nobody awaited: logged, never lost silently."""
+    exc = context.get("exception")
+    log.error("stray error: %s", context.get("message"), exc_info=exc if exc else None)  # type: ignore[arg-type]
+
+
+async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
+    stop = asyncio.Event()
+    install_signals(stop)
+    asyncio.get_running_loop().set_exception_handler(_log_stray)
+    async with AsyncExitStack() as stack:
+        stack.enter_context(hold_data_dir(settings.data_dir))
+        res = await stack.enter_async_context(open_resources(settings, clock))
+        # 100k compiled subscriptions are long-lived: keep the cyclic GC from rescanning them.
+        gc.freeze()
+        recorded = [recorded_source(c, schedule_text(c)) for c in settings.sources]
+        # Clears the channels of an earlier run too. Rows a dead process left in 'sending'
+        # need nothing here: their lease runs out and the dispatcher claims them again.
+        await record_daemon_start(res.store, recorded, settings.dispatch_seconds, clock())
+        worker = await _start(res, settings, clock, stack)
+        log.info(
+            "paperbell running: %d source(s), %d subscription(s)",
+            len(settings.sources),
+            len(res.service.index),
+        )
+        await stop.wait()
+        worker.stopping = True  # no new work from here on
+        await worker.drain(settings.shutdown_grace)
+        await res.store.set_meta(CHANNELS, "{}")  # no daemon, no channel health to tell
+    log.info("stopped")
+    return ExitCode.OK
+
+
+async def run_once(settings: Settings, clock: Clock = utc_now) -> int:
+    """``paperbell run --once``: each source once, match, send what is due, then exit."""
+    async with AsyncExitStack() as stack:
+        stack.enter_context(hold_data_dir(settings.data_dir))  # not beside a running daemon
+        res = await stack.enter_async_context(open_resources(settings, clock))
+        # No web endpoint: its links are for a running daemon, and one may hold the port.
+        worker = await _worker(res, settings, clock, stack, names=("email", "discord"))
+        reports = [await worker.ingest(source) for source in res.sources()]
+        await worker.digests()
+        await worker.dispatch()
+    # Like `ingest`: 1 when a source failed (its cycle line above says why).
+    return ExitCode.OK if all(r.ok for r in reports) else ExitCode.FAILURE
+
+
+async def _worker(
+    res: Resources,
+    settings: Settings,
+    clock: Clock,
+    stack: AsyncExitStack,
+    names: Collection[str] | None = None,
+) -> Worker:
+    async def health() -> Health:
+        return await check_health(res.store, settings, clock())
+
+    # A channel that could not be reached is tried again at the next tick, then less often.
+    status = ChannelStatus(clock, first_probe=timedelta(seconds=settings.dispatch_seconds))
+    ctx = ChannelContext(
+        settings,
+        res.service,
+        clock,
+        health,
+        on_down=status.stopped,
+        on_waiting=status.waiting,
+        on_starting=status.starting,
+        on_up=status.up,
+    )
+    notifiers = await open_channels(ctx, stack, names)
+    for channel in notifiers:
+        status.opened(channel)
+    links = LinkBuilder.from_settings(settings, res.service.signer)
+    dispatcher = Dispatcher(
+        res.store, notifiers, links, clock, random.Random(), digests=res.service.digests,
+        status=status,
+    )  # fmt: skip
+    worker = Worker(res, dispatcher, clock, status)
+    dispatcher.progress = worker.beat
+    await worker.save_status()
+    return worker
+
+
+async def _start(res: Resources, settings: Settings, clock: Clock, stack: AsyncExitStack) -> Worker:
+    worker = await _worker(res, settings, clock, stack)
+    scheduler = AsyncIOScheduler(
+        timezone=UTC,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+    )
+    schedule(worker, settings, scheduler)
+    scheduler.start()
+    # Registered last, so it runs first on exit: no job starts while resources close.
+    stack.callback(scheduler.shutdown, wait=False)
+    return worker

@@ -1,0 +1,417 @@
+"""The storage interface the rest of paperbell sees.
+
+Everything above this line talks to a ``Store``; SQLite is one implementation
+(``bot.store.sqlite.store``), and the contract tests in ``tests/store_contract.py`` are what a
+second one (PostgreSQL) must pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from bot.delivery.notifier import Channel
+from bot.models import (
+    AlertRule,
+    DeliveryMode,
+    MatchRecord,
+    Owner,
+    Paper,
+    Sighting,
+    SourceState,
+    Subscription,
+    UpsertResult,
+    User,
+)
+
+# How long a claim holds its rows before another process may take them. A dispatcher
+# renews the lease of each message right before sending it, and one send is bounded by the
+# channel's timeouts (SMTP timeout, Discord's 60 s), so this only has to outlast one send.
+DEFAULT_LEASE = timedelta(minutes=5)
+
+
+class DeliveryState(StrEnum):
+    """pending -> sending -> sent | failed | suppressed; sending -> pending on a retry."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"  # not sent on purpose; last_error says why
+
+
+class DeliveryKind(StrEnum):
+    ALERT = "alert"
+    DIGEST = "digest"
+    CONFIRM = "confirm"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One row of the outbox: one message part owed to one owner on one channel."""
+
+    id: int
+    key: str
+    owner: Owner
+    channel: Channel
+    kind: DeliveryKind
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    paper_key: str | None = None  # alerts
+    digest_date: date | None = None  # digests: the owner's local date
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    last_error: str | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryBatch:
+    """Claimed rows of one owner, channel and kind: alerts go out as one message."""
+
+    owner: Owner
+    channel: Channel
+    kind: DeliveryKind
+    deliveries: tuple[Delivery, ...]
+    lease: datetime | None = None  # the claim holds the rows until then (see renew_lease)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedPapers:
+    """The match queue as one match step read it."""
+
+    new: tuple[Paper, ...] = ()
+    updated: tuple[Paper, ...] = ()
+    versions: Mapping[str, int] = field(default_factory=dict)  # paper key -> version read
+
+
+class Store(Protocol):
+    async def ingest(
+        self,
+        sightings: Sequence[Sighting],
+        state: SourceState,
+        now: datetime,
+        alert: AlertRule | None = None,
+    ) -> UpsertResult:
+        """Merge one source's sightings into stored papers and save that source's state.
+
+        One transaction: either every sighting and the new state are stored, or nothing.
+        A replacement announcement of an unknown paper is stored but counted as skipped.
+        New and updated papers wait for the match step, except those ``alert`` holds quiet
+        (stored, never matched; counted in ``quiet``).
+        """
+        ...
+
+    async def record_source_error(self, source_id: str, error: str, now: datetime) -> None:
+        """Remember that a source failed, leaving its papers and HTTP validators alone."""
+        ...
+
+    async def get_source_state(self, source_id: str) -> SourceState | None: ...
+
+    async def list_source_states(self) -> list[SourceState]: ...
+
+    async def get_paper(self, key: str) -> Paper | None: ...
+
+    async def list_papers(
+        self, since: datetime | None = None, limit: int | None = None
+    ) -> list[Paper]:
+        """Papers published (or, lacking a date, first seen) at or after ``since``, newest first."""
+        ...
+
+    async def search(self, text: str, limit: int = 10) -> list[Paper]:
+        """Full-text search over title, abstract and authors, best match first.
+
+        ``text`` is plain words from a user, never raw FTS syntax.
+        """
+        ...
+
+    async def search_candidates(self, match: str | None, limit: int, offset: int) -> list[Paper]:
+        """A page of papers the index says may match: ``match`` is an FTS5 expression built
+        by ``bot.matching.search`` (never user text), best first; ``None`` pages through every
+        paper, newest first."""
+        ...
+
+    async def close(self) -> None: ...
+
+    # --- users ------------------------------------------------------------------------------
+
+    async def get_or_create_user(
+        self, *, discord_id: str | None = None, email: str | None = None, now: datetime
+    ) -> User:
+        """The user with that Discord id or address (exactly one given), created if new.
+
+        A new user made from an address holds it unverified. ``InvalidValueError`` for a bad
+        address; ``TypeError`` unless exactly one of the two is given.
+        """
+        ...
+
+    async def get_user(self, user_id: int) -> User | None: ...
+
+    async def find_user(
+        self, *, discord_id: str | None = None, email: str | None = None
+    ) -> User | None:
+        """Look a user up by Discord id or by address (case-insensitive); exactly one given."""
+        ...
+
+    async def update_user(self, user_id: int, now: datetime, **changes: object) -> User:
+        """Change settings: timezone, digest_hour, digest_frequency, digest_weekday, paused,
+        discord_dm_channel, discord_unreachable, discord_notice_pending.
+
+        ``TypeError`` for another name, ``InvalidValueError`` for a bad value,
+        ``NotFoundError`` for an unknown user. Email fields change only through the
+        methods below.
+        """
+        ...
+
+    async def list_users(self) -> list[User]: ...
+
+    async def set_email(
+        self, user_id: int, address: str, now: datetime, *, max_per_day: int = 3
+    ) -> User:
+        """Give the user this address, unverified, and queue one confirmation mail.
+
+        One transaction: strikes and suppression are cleared, a ``confirmations`` row and a
+        'confirm' delivery (payload ``address``, ``issued``) are written. ``UserError`` if
+        another user holds the address; ``LimitError`` when ``max_per_day`` confirmations
+        already went to it in the last 24 hours; ``NotFoundError`` for an unknown user.
+        """
+        ...
+
+    async def confirmation_times(
+        self, user_id: int, address: str, since: datetime
+    ) -> list[datetime]:
+        """Issue times of this user's confirmation mails to ``address`` at or after ``since``."""
+        ...
+
+    async def wrong_codes(self, user_id: int, address: str, since: datetime) -> int:
+        """Wrong confirmation codes typed for ``address`` on mails issued since ``since``."""
+        ...
+
+    async def record_wrong_code(self, user_id: int, address: str) -> None:
+        """Count one wrong code against the user's latest confirmation mail to ``address``."""
+        ...
+
+    async def verify_email(self, user_id: int, address: str, now: datetime) -> User | None:
+        """Mark the address verified if it is still the user's; ``None`` if it is not."""
+        ...
+
+    async def remove_email(self, user_id: int, now: datetime) -> User:
+        """Forget the user's address; pending mail to it is suppressed. ``NotFoundError``."""
+        ...
+
+    async def suppress_email(self, address: str, reason: str, now: datetime) -> User | None:
+        """Stop all mail to ``address`` (whoever holds it) until an address is set again.
+
+        Returns the holder, or ``None`` when nobody holds the address. Idempotent.
+        """
+        ...
+
+    # --- subscriptions ----------------------------------------------------------------------
+
+    async def add_subscription(
+        self,
+        owner: Owner,
+        query: str,
+        normalized: str,
+        deliver: frozenset[DeliveryMode],
+        now: datetime,
+        *,
+        limit: int,
+        guild_id: str | None = None,
+    ) -> Subscription:
+        """Store a subscription. The limit is checked in the same write transaction.
+
+        ``LimitError`` at ``limit`` subscriptions; ``UserError`` for a duplicate normalized
+        query, no delivery mode, or a channel subscription that delivers other than to
+        Discord; ``NotFoundError`` for an unknown user.
+        """
+        ...
+
+    async def remove_subscription(
+        self, sub_id: int, owner: Owner | None, now: datetime
+    ) -> Subscription:
+        """Delete it (``owner`` None: an admin may delete any). ``NotFoundError`` if it is
+        missing or another owner's (one message: existence is not leaked). Pending alerts
+        that only it wanted are suppressed ("subscription removed")."""
+        ...
+
+    async def set_subscription_delivery(
+        self, sub_id: int, owner: Owner | None, deliver: frozenset[DeliveryMode], now: datetime
+    ) -> Subscription:
+        """Replace how a subscription delivers (non-empty; channel: Discord only)."""
+        ...
+
+    async def get_subscription(self, sub_id: int) -> Subscription | None: ...
+
+    async def list_subscriptions(self, owner: Owner | None = None) -> list[Subscription]:
+        """Every subscription (of ``owner`` if given), oldest first."""
+        ...
+
+    async def subscriptions_marker(self) -> tuple[int, int]:
+        """(count, highest id ever issued) of subscriptions: ids are never reused, so it changes
+        whenever a subscription is added or removed, by this process or another."""
+        ...
+
+    async def count_matches(self, sub_ids: Sequence[int]) -> dict[int, int]:
+        """Matches so far per subscription id (0 for none)."""
+        ...
+
+    # --- matches and the outbox -------------------------------------------------------------
+
+    async def queued_for_matching(self, limit: int = 5000) -> QueuedPapers:
+        """Papers ``ingest`` stored that no match step has taken yet.
+
+        ``ingest`` queues its new and updated papers in its own transaction, so a crash
+        between storing and matching delays alerts but never loses them.
+        """
+        ...
+
+    async def record_matches(
+        self,
+        records: Sequence[MatchRecord],
+        now: datetime,
+        *,
+        matched: Mapping[str, int] | None = None,
+    ) -> list[MatchRecord]:
+        """Store new matches and, in the same transaction, the deliveries they call for,
+        and take the ``matched`` papers (key -> queue version read) off the match queue;
+        one queued again since it was read stays queued.
+
+        A match already stored for (owner, paper) is ignored, as is one whose subscriptions
+        are all gone. Per delivery mode of the match's subscriptions: discord -> a Discord
+        alert (for a user marked unreachable with a deliverable address, an email alert
+        instead); email_instant -> an email alert; email_digest -> the match waits for a
+        digest. A channel's subscription delivers to Discord only. Returns the new records.
+        """
+        ...
+
+    async def get_matches(
+        self, owner: Owner, paper_keys: Sequence[str]
+    ) -> dict[str, MatchRecord]: ...
+
+    async def get_papers(self, keys: Sequence[str]) -> dict[str, Paper]: ...
+
+    async def claim_due(
+        self,
+        now: datetime,
+        limit: int = 100,
+        channels: Collection[Channel] | None = None,
+        *,
+        lease: timedelta = DEFAULT_LEASE,
+    ) -> list[DeliveryBatch]:
+        """Move due pending rows to 'sending' (attempts + 1) and return them in batches.
+
+        At most ``limit`` batches, one per (owner, channel, kind), oldest first; only the
+        given channels if any. Claims are atomic: two dispatchers never get the same row.
+        The claim holds the rows until ``now + lease`` (the batch's ``lease``); rows still in
+        'sending' after their lease ran out (their process died) are claimed again like
+        due pending rows, by any process.
+        """
+        ...
+
+    async def renew_lease(
+        self, ids: Sequence[int], held: datetime, until: datetime
+    ) -> frozenset[int]:
+        """Extend to ``until`` the lease of rows still held under the lease ``held``; the ids
+        renewed. A row missing from the answer was taken by another process: leave it."""
+        ...
+
+    async def mark_sent(self, ids: Sequence[int], now: datetime) -> None: ...
+
+    async def mark_failed(self, ids: Sequence[int], error: str, now: datetime) -> None: ...
+
+    async def mark_suppressed(self, ids: Sequence[int], reason: str, now: datetime) -> None: ...
+
+    async def retry_later(
+        self,
+        retries: Mapping[int, datetime],
+        error: str,
+        now: datetime,
+        *,
+        attempts: int | None = None,
+    ) -> None:
+        """Back to 'pending' with ``next_attempt_at`` per id, keeping the error; with
+        ``attempts``, every row's attempt count set to it (one message, one count)."""
+        ...
+
+    async def release(self, ids: Sequence[int], now: datetime) -> None:
+        """Back to 'pending' as if never claimed (the attempt is not counted)."""
+        ...
+
+    async def record_email_strike(
+        self, user_id: int, address: str, reason: str, now: datetime, *, strikes: int = 3
+    ) -> User | None:
+        """Count a permanent failure of ``address`` if it is still the user's; at
+        ``strikes`` the address is suppressed. ``None`` if the user or address is gone."""
+        ...
+
+    async def fall_back_to_email(
+        self, user_id: int, paper_keys: Sequence[str], now: datetime
+    ) -> int:
+        """Mark the user unreachable on Discord (with a notice pending) and, if their
+        address is deliverable, queue these papers as email alerts; returns how many."""
+        ...
+
+    async def overdue(self, due_before: datetime) -> dict[Channel, tuple[int, datetime]]:
+        """Pending rows due before ``due_before``, per channel: (how many, oldest due time)."""
+        ...
+
+    async def get_delivery(self, key: str) -> Delivery | None: ...
+
+    async def list_deliveries(
+        self, owner: Owner | None = None, state: DeliveryState | None = None
+    ) -> list[Delivery]:
+        """Outbox rows, oldest first, optionally for one owner and/or in one state."""
+        ...
+
+    # --- digests ----------------------------------------------------------------------------
+
+    async def digest_waiting(self) -> dict[Owner, int]:
+        """Owners with matches waiting for a digest, and how many."""
+        ...
+
+    async def latest_digest_dates(self) -> dict[Owner, date]:
+        """The local date of each owner's most recent digest."""
+        ...
+
+    async def create_digest(
+        self,
+        owner: Owner,
+        local_date: date,
+        now: datetime,
+        *,
+        allow_empty: bool = False,
+        matched_by: datetime | None = None,
+    ) -> Delivery | None:
+        """Create the owner's digest for ``local_date``, attaching every waiting match.
+
+        One transaction; at most one digest per (owner, date) ever. Waiting matches whose
+        subscriptions no longer want a digest stop waiting first. ``None`` when the digest
+        exists already, or unless ``allow_empty``: when nothing waits, or when nothing
+        waiting was matched at or before ``matched_by`` (the digest's scheduled time).
+        """
+        ...
+
+    async def drop_waiting_digest_matches(self, owner: Owner) -> int:
+        """Stop waiting for a digest (the owner paused or the address is suppressed)."""
+        ...
+
+    async def digest_matches(self, delivery_id: int) -> list[MatchRecord]:
+        """The matches attached to one digest delivery."""
+        ...
+
+    async def waiting_digest_matches(self, owner: Owner) -> list[MatchRecord]: ...
+
+    # --- meta -------------------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        """A value paperbell keeps about itself (e.g. the synced Discord command hash)."""
+        ...
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key``, replacing any earlier one."""
+        ...

@@ -1,0 +1,418 @@
+"""Matches, the outbox and digests: the SQLite ``Store`` methods.
+
+A mixin of ``SqliteStore`` (see ``sqlite_accounts`` for how it reaches the connections).
+Match rows and the deliveries they call for are written in one transaction, so a crash
+can never leave a match nobody will hear about, nor an alert for a match we forgot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import aiosqlite
+
+from bot.delivery.notifier import Channel
+from bot.models import DeliveryMode, MatchRecord, Owner, OwnerKind, Paper, Subscription, User
+from bot.store.protocols import (
+    DEFAULT_LEASE,
+    Delivery,
+    DeliveryBatch,
+    DeliveryKind,
+    DeliveryState,
+)
+from bot.store.sqlite import _accounts_codec as rows
+from bot.store.sqlite import _codec as codec
+from bot.store.sqlite._codec import Row, iso
+from bot.store.sqlite.accounts import SUPPRESS_PENDING_EMAIL
+
+KEY_CHUNK = 500
+FALLBACK = {"fallback": "discord"}  # payload of an email alert standing in for Discord
+
+_DELIVERY_RETURNING = f"RETURNING {', '.join(rows.DELIVERY_COLUMNS)}"
+_INSERT_MATCH = (
+    f"INSERT INTO matches ({', '.join(rows.MATCH_COLUMNS)}, digest_wanted) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1"
+)
+_INSERT_ALERT = """
+INSERT INTO deliveries (key, owner, channel, kind, paper_key, payload, next_attempt_at,
+                        created_at, updated_at)
+VALUES (?, ?, ?, 'alert', ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING 1
+"""
+# Due pending rows, and rows whose claim's lease ran out (their process died mid-send).
+_DUE = "((state = 'pending' AND next_attempt_at <= ?) OR (state = 'sending' AND lease_until <= ?))"
+_OVERDUE = (
+    "SELECT channel, count(*), min(next_attempt_at) FROM deliveries"
+    " WHERE state = 'pending' AND next_attempt_at <= ? GROUP BY channel"
+)
+_WAITING = "digest_wanted = 1 AND digest_id IS NULL"
+# Waiting matches none of whose subscriptions still asks for a digest.
+_STOP_UNWANTED_WAITING = f"""
+UPDATE matches SET digest_wanted = 0 WHERE owner = ? AND {_WAITING} AND NOT EXISTS (
+    SELECT 1 FROM json_each(matches.sub_ids) AS j
+    JOIN subscriptions AS s ON s.id = j.value
+    WHERE EXISTS (SELECT 1 FROM json_each(s.deliver) AS d WHERE d.value = 'email_digest'))
+"""
+_OLDEST_WAITING = f"SELECT min(matched_at) FROM matches WHERE owner = ? AND {_WAITING}"
+_ATTACH_WAITING = f"UPDATE matches SET digest_id = ? WHERE owner = ? AND {_WAITING}"
+_INSERT_DIGEST = f"""
+INSERT INTO deliveries (key, owner, channel, kind, digest_date, next_attempt_at, created_at,
+                        updated_at)
+VALUES (?, ?, 'email', 'digest', ?, ?, ?, ?) ON CONFLICT DO NOTHING {_DELIVERY_RETURNING}
+"""
+_STRIKE = """
+UPDATE users SET
+    email_strikes = email_strikes + 1,
+    email_suppressed = CASE WHEN email_strikes + 1 >= ? THEN 1 ELSE email_suppressed END,
+    email_suppressed_reason = CASE WHEN email_suppressed = 0 AND email_strikes + 1 >= ?
+        THEN ? ELSE email_suppressed_reason END,
+    updated_at = ?
+WHERE id = ? AND email = ?
+"""
+
+
+def alert_key(channel: Channel, owner: Owner, paper_key: str) -> str:
+    return f"alert:{channel}:{owner}:{paper_key}"
+
+
+def digest_key(owner: Owner, local_date: date) -> str:
+    return f"digest:{Channel.EMAIL}:{owner}:{local_date.isoformat()}"
+
+
+def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
+    return [items[i : i + KEY_CHUNK] for i in range(0, len(items), KEY_CHUNK)]
+
+
+def _alert_channels(
+    owner: Owner, modes: set[DeliveryMode], user: User | None
+) -> list[tuple[Channel, bool]]:
+    """(channel, is_fallback) of the alerts one new match calls for."""
+    if owner.kind is OwnerKind.CHANNEL:
+        return [(Channel.DISCORD, False)] if DeliveryMode.DISCORD in modes else []
+    wanted: list[tuple[Channel, bool]] = []
+    if DeliveryMode.EMAIL_INSTANT in modes:
+        wanted.append((Channel.EMAIL, False))
+    if DeliveryMode.DISCORD in modes:
+        fallback = user is not None and user.discord_unreachable and user.email_deliverable
+        wanted.append((Channel.EMAIL, True) if fallback else (Channel.DISCORD, False))
+    return wanted
+
+
+class OutboxMixin:
+    """Matches, deliveries and digests; mixed into ``SqliteStore``."""
+
+    if TYPE_CHECKING:
+
+        def _write(self, what: str) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
+
+        async def _read(self, what: str, sql: str, *params: Any) -> list[Row]: ...
+
+    # --- matches ----------------------------------------------------------------------------
+
+    async def record_matches(
+        self,
+        records: Sequence[MatchRecord],
+        now: datetime,
+        *,
+        matched: Mapping[str, int] | None = None,
+    ) -> list[MatchRecord]:
+        added: list[MatchRecord] = []
+        async with self._write(f"recording {len(records)} matches") as db:
+            await db.executemany(
+                "DELETE FROM match_queue WHERE paper_key = ? AND version = ?",
+                list((matched or {}).items()),
+            )
+            owners = _OwnerCache(db)
+            for record in records:
+                subs = [s for s in await owners.subs(record.owner) if s.id in record.sub_ids]
+                if not subs:
+                    continue  # every subscription that caught it is gone
+                modes = {mode for sub in subs for mode in sub.deliver}
+                digest = record.owner.kind is OwnerKind.USER and DeliveryMode.EMAIL_DIGEST in modes
+                values = rows.match_values(record, (s.id for s in subs), digest)
+                if not list(await db.execute_fetchall(_INSERT_MATCH, values)):
+                    continue  # heard of it already
+                user = await owners.user(record.owner)
+                for channel, fallback in _alert_channels(record.owner, modes, user):
+                    await _queue_alert(
+                        db, channel, record.owner, record.paper_key, fallback=fallback, now=now
+                    )
+                added.append(MatchRecord(
+                    record.owner, record.paper_key, tuple(s.id for s in subs),
+                    record.words, record.score, record.matched_at,
+                ))  # fmt: skip
+        return added
+
+    async def get_matches(self, owner: Owner, paper_keys: Sequence[str]) -> dict[str, MatchRecord]:
+        found: dict[str, MatchRecord] = {}
+        for chunk in _chunks(list(dict.fromkeys(paper_keys))):
+            keys = rows.placeholders(len(chunk))
+            sql = f"{rows.SELECT_MATCHES} WHERE owner = ? AND paper_key IN ({keys})"
+            for row in await self._read(f"reading matches of {owner}", sql, str(owner), *chunk):
+                record = rows.match_from_row(row)
+                found[record.paper_key] = record
+        return found
+
+    async def get_papers(self, keys: Sequence[str]) -> dict[str, Paper]:
+        found: dict[str, Paper] = {}
+        select = f"SELECT {', '.join(codec.PAPER_COLUMNS)} FROM papers WHERE key IN "
+        for chunk in _chunks(list(dict.fromkeys(keys))):
+            sql = f"{select}({rows.placeholders(len(chunk))})"
+            for row in await self._read("reading papers", sql, *chunk):
+                paper = codec.paper_from_row(row)
+                found[paper.key] = paper
+        return found
+
+    # --- the outbox -------------------------------------------------------------------------
+
+    async def claim_due(
+        self,
+        now: datetime,
+        limit: int = 100,
+        channels: Collection[Channel] | None = None,
+        *,
+        lease: timedelta = DEFAULT_LEASE,
+    ) -> list[DeliveryBatch]:
+        only = "" if channels is None else f" AND channel IN ({rows.placeholders(len(channels))})"
+        picked = list(channels or ())
+        groups_sql = (
+            f"SELECT owner, channel, kind FROM deliveries WHERE {_DUE}{only} "
+            "GROUP BY owner, channel, kind ORDER BY min(next_attempt_at), min(id) LIMIT ?"
+        )
+        claim_sql = (
+            "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?, "
+            f"lease_until = ? WHERE {_DUE} AND owner = ? AND channel = ? AND kind = ? "
+            f"{_DELIVERY_RETURNING}"
+        )
+        stamp, until = iso(now), now + lease
+        batches: list[DeliveryBatch] = []
+        async with self._write("claiming due deliveries") as db:
+            groups = list(await db.execute_fetchall(groups_sql, (stamp, stamp, *picked, limit)))
+            for owner, channel, kind in groups:
+                params = (stamp, iso(until), stamp, stamp, owner, channel, kind)
+                claimed = await db.execute_fetchall(claim_sql, params)
+                found = sorted((rows.delivery_from_row(r) for r in claimed), key=lambda d: d.id)
+                batches.append(DeliveryBatch(
+                    Owner.parse(owner), Channel(channel), DeliveryKind(kind), tuple(found), until
+                ))  # fmt: skip
+        return batches
+
+    async def renew_lease(
+        self, ids: Sequence[int], held: datetime, until: datetime
+    ) -> frozenset[int]:
+        sql = (
+            "UPDATE deliveries SET lease_until = ? WHERE state = 'sending' AND lease_until = ? "
+            "AND id IN ({ids}) RETURNING id"
+        )
+        renewed: set[int] = set()
+        async with self._write(f"renewing the lease of {len(ids)} deliveries") as db:
+            for chunk in _chunks(list(ids)):
+                found = await db.execute_fetchall(
+                    sql.format(ids=rows.placeholders(len(chunk))), (iso(until), iso(held), *chunk)
+                )
+                renewed.update(row_id for (row_id,) in found)
+        return frozenset(renewed)
+
+    async def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
+        sql = "SET state = 'sent', sent_at = ?, last_error = NULL, updated_at = ?"
+        await self._set_state(ids, sql, "state = 'sending'", iso(now), iso(now))
+
+    async def mark_failed(self, ids: Sequence[int], error: str, now: datetime) -> None:
+        sql = "SET state = 'failed', last_error = ?, updated_at = ?"
+        await self._set_state(ids, sql, "state = 'sending'", error, iso(now))
+
+    async def mark_suppressed(self, ids: Sequence[int], reason: str, now: datetime) -> None:
+        sql = "SET state = 'suppressed', last_error = ?, updated_at = ?"
+        await self._set_state(ids, sql, "state IN ('pending', 'sending')", reason, iso(now))
+
+    async def release(self, ids: Sequence[int], now: datetime) -> None:
+        sql = "SET state = 'pending', attempts = max(attempts - 1, 0), updated_at = ?"
+        await self._set_state(ids, sql, "state = 'sending'", iso(now))
+
+    async def retry_later(
+        self,
+        retries: Mapping[int, datetime],
+        error: str,
+        now: datetime,
+        *,
+        attempts: int | None = None,
+    ) -> None:
+        sql = (
+            "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, last_error = ?, "
+            "attempts = coalesce(?, attempts), updated_at = ? WHERE id = ? AND state = 'sending'"
+        )
+        params = [
+            (iso(when), error, attempts, iso(now), row_id) for row_id, when in retries.items()
+        ]
+        async with self._write(f"rescheduling {len(params)} deliveries") as db:
+            await db.executemany(sql, params)
+
+    async def _set_state(self, ids: Sequence[int], assign: str, guard: str, *values: Any) -> None:
+        async with self._write(f"updating {len(ids)} deliveries") as db:
+            for chunk in _chunks(list(ids)):
+                ids_in = f"id IN ({rows.placeholders(len(chunk))})"
+                sql = f"UPDATE deliveries {assign} WHERE {guard} AND {ids_in}"
+                await db.execute(sql, (*values, *chunk))
+
+    async def record_email_strike(
+        self, user_id: int, address: str, reason: str, now: datetime, *, strikes: int = 3
+    ) -> User | None:
+        stamp = iso(now)
+        why = f"{strikes} deliveries failed permanently, the last: {reason}"
+        sql = f"{_STRIKE} RETURNING {', '.join(rows.USER_COLUMNS)}"
+        async with self._write(f"counting a failed delivery to user #{user_id}") as db:
+            found = list(
+                await db.execute_fetchall(sql, (strikes, strikes, why, stamp, user_id, address))
+            )
+            if not found:
+                return None
+            user = rows.user_from_row(found[0])
+            if user.email_suppressed:
+                await db.execute(
+                    SUPPRESS_PENDING_EMAIL, (user.email_suppressed_reason, stamp, str(user.owner))
+                )
+        return user
+
+    async def fall_back_to_email(
+        self, user_id: int, paper_keys: Sequence[str], now: datetime
+    ) -> int:
+        sql = (
+            "UPDATE users SET discord_unreachable = 1, discord_notice_pending = 1, "
+            f"updated_at = ? WHERE id = ? RETURNING {', '.join(rows.USER_COLUMNS)}"
+        )
+        queued = 0
+        async with self._write(f"moving user #{user_id} from Discord to email") as db:
+            found = list(await db.execute_fetchall(sql, (iso(now), user_id)))
+            if not found or not rows.user_from_row(found[0]).email_deliverable:
+                return 0
+            for key in dict.fromkeys(paper_keys):
+                owner = Owner.user(user_id)
+                queued += await _queue_alert(db, Channel.EMAIL, owner, key, fallback=True, now=now)
+        return queued
+
+    async def overdue(self, due_before: datetime) -> dict[Channel, tuple[int, datetime]]:
+        rows = await self._read("counting overdue deliveries", _OVERDUE, iso(due_before))
+        return {Channel(c): (int(n), datetime.fromisoformat(oldest)) for c, n, oldest in rows}
+
+    async def get_delivery(self, key: str) -> Delivery | None:
+        sql = f"{rows.SELECT_DELIVERIES} WHERE key = ?"
+        found = await self._read("reading a delivery", sql, key)
+        return rows.delivery_from_row(found[0]) if found else None
+
+    async def list_deliveries(
+        self, owner: Owner | None = None, state: DeliveryState | None = None
+    ) -> list[Delivery]:
+        where = [(c, v) for c, v in (("owner", owner), ("state", state)) if v is not None]
+        clause = " AND ".join(f"{column} = ?" for column, _ in where) or "1"
+        sql = f"{rows.SELECT_DELIVERIES} WHERE {clause} ORDER BY id"
+        found = await self._read("listing deliveries", sql, *(str(v) for _, v in where))
+        return [rows.delivery_from_row(row) for row in found]
+
+    # --- digests ----------------------------------------------------------------------------
+
+    async def digest_waiting(self) -> dict[Owner, int]:
+        sql = f"SELECT owner, count(*) FROM matches WHERE {_WAITING} GROUP BY owner"
+        found = await self._read("counting matches waiting for a digest", sql)
+        return {Owner.parse(owner): count for owner, count in found}
+
+    async def latest_digest_dates(self) -> dict[Owner, date]:
+        sql = "SELECT owner, max(digest_date) FROM deliveries WHERE kind = 'digest' GROUP BY owner"
+        found = await self._read("reading digest dates", sql)
+        return {Owner.parse(owner): date.fromisoformat(day) for owner, day in found}
+
+    async def create_digest(
+        self,
+        owner: Owner,
+        local_date: date,
+        now: datetime,
+        *,
+        allow_empty: bool = False,
+        matched_by: datetime | None = None,
+    ) -> Delivery | None:
+        stamp, who = iso(now), str(owner)
+        async with self._write(f"creating the {local_date} digest of {owner}") as db:
+            await db.execute(_STOP_UNWANTED_WAITING, (who,))
+            oldest = next(iter(await db.execute_fetchall(_OLDEST_WAITING, (who,))))[0]
+            late = matched_by is not None and oldest is not None and oldest > iso(matched_by)
+            if not allow_empty and (oldest is None or late):
+                return None
+            day = local_date.isoformat()
+            params = (digest_key(owner, local_date), who, day, stamp, stamp, stamp)
+            created = list(await db.execute_fetchall(_INSERT_DIGEST, params))
+            if not created:
+                return None  # that date's digest exists: never a second one
+            digest = rows.delivery_from_row(created[0])
+            await db.execute(_ATTACH_WAITING, (digest.id, who))
+        return digest
+
+    async def drop_waiting_digest_matches(self, owner: Owner) -> int:
+        async with self._write(f"dropping matches waiting for a digest of {owner}") as db:
+            cursor = await db.execute(
+                f"UPDATE matches SET digest_wanted = 0 WHERE owner = ? AND {_WAITING}",
+                (str(owner),),
+            )
+            return cursor.rowcount
+
+    async def digest_matches(self, delivery_id: int) -> list[MatchRecord]:
+        sql = f"{rows.SELECT_MATCHES} WHERE digest_id = ? ORDER BY score DESC, paper_key"
+        found = await self._read(f"reading the matches of digest #{delivery_id}", sql, delivery_id)
+        return [rows.match_from_row(row) for row in found]
+
+    async def waiting_digest_matches(self, owner: Owner) -> list[MatchRecord]:
+        sql = f"{rows.SELECT_MATCHES} WHERE owner = ? AND {_WAITING} ORDER BY score DESC, paper_key"
+        found = await self._read(
+            f"reading matches waiting for a digest of {owner}", sql, str(owner)
+        )
+        return [rows.match_from_row(row) for row in found]
+
+
+class _OwnerCache:
+    """Subscriptions and users read once per owner inside one write transaction."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._subs: dict[Owner, list[Subscription]] = {}
+        self._users: dict[Owner, User | None] = {}
+
+    async def subs(self, owner: Owner) -> list[Subscription]:
+        if owner not in self._subs:
+            sql = f"{rows.SELECT_SUBS} WHERE owner = ?"
+            found = await self._db.execute_fetchall(sql, (str(owner),))
+            self._subs[owner] = [rows.sub_from_row(row) for row in found]
+        return self._subs[owner]
+
+    async def user(self, owner: Owner) -> User | None:
+        if owner.kind is not OwnerKind.USER:
+            return None
+        if owner not in self._users:
+            sql = f"{rows.SELECT_USERS} WHERE id = ?"
+            found = list(await self._db.execute_fetchall(sql, (int(owner.id),)))
+            self._users[owner] = rows.user_from_row(found[0]) if found else None
+        return self._users[owner]
+
+
+async def _queue_alert(
+    db: aiosqlite.Connection,
+    channel: Channel,
+    owner: Owner,
+    paper_key: str,
+    *,
+    fallback: bool,
+    now: datetime,
+) -> int:
+    """Insert one alert delivery unless its key exists; 1 if inserted."""
+    stamp = iso(now)
+    payload = rows.to_json(FALLBACK if fallback else {})
+    params = (
+        alert_key(channel, owner, paper_key),
+        str(owner),
+        str(channel),
+        paper_key,
+        payload,
+        stamp,
+        stamp,
+        stamp,
+    )
+    return len(list(await db.execute_fetchall(_INSERT_ALERT, params)))
