@@ -24,12 +24,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parseaddr
 from enum import StrEnum
 
 from bot.accounts.tokens import Signer
-from bot.delivery.notifier import ConfirmationMessage, MessageLinks
+from bot.address import check_email_address as check_email_address  # noqa: PLC0414 - re-exported
 from bot.errors import InvalidTokenError, InvalidValueError, LimitError, NotFoundError
+from bot.messages import ConfirmationMessage, MessageLinks
 from bot.models import DeliveryMode, User
 from bot.settings import Settings
 from bot.store.protocols import Delivery, DeliveryKind, DeliveryState, Store
@@ -41,37 +41,7 @@ CONFIRM, UNSUBSCRIBE = "confirm", "unsubscribe"
 UNSUBSCRIBED = "you unsubscribed"
 EMAIL_MODES = frozenset({DeliveryMode.EMAIL_INSTANT, DeliveryMode.EMAIL_DIGEST})
 
-_MAX_ADDRESS, _MAX_LOCAL = 254, 64
-# RFC 5322 dot-atom characters; quoted local parts are legal but too rare to be worth it.
-_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _CODE = re.compile(r"^\d{6}$")
-
-
-def check_email_address(text: str) -> str:
-    """The address, trimmed, with its domain in lower case; ``InvalidValueError`` if bad."""
-    address = text.strip()
-    if not address:
-        raise InvalidValueError("give an email address, like ada@example.org")
-    if not address.isprintable():
-        raise InvalidValueError("an email address cannot contain line breaks or control characters")
-    if not address.isascii():
-        raise InvalidValueError(
-            "only addresses written in plain ASCII are supported (no accented letters)"
-        )
-    local, at, domain = address.rpartition("@")
-    if not at or not local or not domain:
-        raise InvalidValueError(
-            f"{address!r} is not an email address; write it like ada@example.org"
-        )
-    if len(address) > _MAX_ADDRESS or len(local) > _MAX_LOCAL:
-        raise InvalidValueError(f"{address!r} is too long to be an email address")
-    labels = domain.split(".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-        raise InvalidValueError(f"{domain!r} is not a valid domain for an email address")
-    if not _LOCAL.match(local) or parseaddr(address)[1] != address:
-        raise InvalidValueError(f"the part before the @ in {address!r} is not valid")
-    return f"{local}@{domain.lower()}"
 
 
 @dataclass(frozen=True, slots=True)

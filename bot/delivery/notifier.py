@@ -1,4 +1,4 @@
-"""The one interface every delivery channel implements, and the messages it carries.
+"""The one interface every delivery channel implements (the messages: ``bot.messages``).
 
 The core decides *what* to send and *to whom* (outbox, digests); a ``Notifier`` only turns
 one message into one channel's wire format and sends it, raising
@@ -8,21 +8,23 @@ reason) or ``ChannelDownError`` (stop the channel). Notifiers never log-and-swal
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
-from enum import StrEnum
 from typing import Protocol
 
-from bot.models import DeliveryMode, OwnerKind, Paper
+from bot.messages import (
+    AlertItem,
+    AlertMessage,
+    Channel,
+    ConfirmationMessage,
+    DigestMessage,
+    DigestSection,
+    MatchedSubscription,
+    MessageLinks,
+    Recipient,
+    RecipientKind,
+)
+from bot.models import DeliveryMode
 
-
-class Channel(StrEnum):
-    EMAIL = "email"
-    DISCORD = "discord"
-
-
-# Kept here too so channels import their vocabulary from one place.
-RecipientKind = OwnerKind
+# The vocabulary is re-exported, so channels import everything from this one module.
 __all__ = [
     "AlertItem",
     "AlertMessage",
@@ -37,92 +39,6 @@ __all__ = [
     "Recipient",
     "RecipientKind",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Recipient:
-    """Who receives a message on one channel.
-
-    ``address`` is the email address, the Discord user id, or the Discord channel id.
-    """
-
-    kind: RecipientKind
-    owner_id: int  # users.id, or the Discord channel id for channel subscriptions
-    channel: Channel
-    address: str
-    timezone: str = "UTC"
-    dm_channel_id: str | None = None  # Discord: the DM channel opened once and remembered
-
-
-@dataclass(frozen=True, slots=True)
-class MatchedSubscription:
-    sub_id: int
-    query: str  # the normalized query, as shown to the user
-    words: tuple[str, ...] = ()  # words of the paper that matched, for highlighting
-    unsubscribe_url: str | None = None  # stop just this subscription's email
-
-
-@dataclass(frozen=True, slots=True)
-class AlertItem:
-    paper: Paper
-    subscriptions: tuple[MatchedSubscription, ...]
-    score: float = 0.0
-
-    @property
-    def words(self) -> tuple[str, ...]:
-        seen: dict[str, None] = {}
-        for sub in self.subscriptions:
-            seen.update(dict.fromkeys(sub.words))
-        return tuple(seen)
-
-
-@dataclass(frozen=True, slots=True)
-class MessageLinks:
-    """Links the core signs for a message; notifiers only place them."""
-
-    unsubscribe_all: str | None = None  # HTTPS one-click: stop all email to this address
-
-
-@dataclass(frozen=True, slots=True)
-class AlertMessage:
-    """Instant alerts: every new match of one cycle for one recipient."""
-
-    key: str  # the delivery key; stable across retries (Message-ID derives from it)
-    recipient: Recipient
-    items: tuple[AlertItem, ...]
-    links: MessageLinks = field(default_factory=MessageLinks)
-
-
-@dataclass(frozen=True, slots=True)
-class DigestSection:
-    subscription: MatchedSubscription
-    items: tuple[AlertItem, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class DigestMessage:
-    key: str
-    recipient: Recipient
-    local_date: date
-    sections: tuple[DigestSection, ...]
-    more: int = 0  # papers left out past the digest limit: "and N more", never a silent drop
-    source_notes: tuple[str, ...] = ()  # "arXiv had no announcement today", ...
-    links: MessageLinks = field(default_factory=MessageLinks)
-
-    @property
-    def paper_count(self) -> int:
-        return len({item.paper.key for s in self.sections for item in s.items}) + self.more
-
-
-@dataclass(frozen=True, slots=True)
-class ConfirmationMessage:
-    """Double opt-in: the only thing an unverified address ever receives."""
-
-    key: str
-    address: str
-    code: str  # 6 digits, for Discord's /email verify
-    confirm_url: str
-    expires_hours: int = 24
 
 
 class Notifier(Protocol):

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from bot.delivery.notifier import Channel
+from bot.messages import Channel
 from bot.models import (
     AlertRule,
     DeliveryMode,

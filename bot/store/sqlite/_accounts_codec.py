@@ -13,8 +13,8 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.delivery.notifier import Channel
 from bot.errors import InvalidValueError
+from bot.messages import Channel
 from bot.models import (
     DeliveryMode,
     DigestFrequency,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from bot.accounts.addresses import check_email_address
+from bot.address import check_email_address
 from bot.errors import InvalidValueError, LimitError, NotFoundError, UserError
 from bot.models import DeliveryMode, Owner, OwnerKind, Subscription, User
 from bot.store.sqlite import _accounts_codec as rows

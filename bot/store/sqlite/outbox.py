@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from bot.delivery.notifier import Channel
+from bot.messages import Channel
 from bot.models import DeliveryMode, MatchRecord, Owner, OwnerKind, Paper, Subscription, User
 from bot.store.protocols import (
     DEFAULT_LEASE,
