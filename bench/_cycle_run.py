@@ -9,9 +9,11 @@ day later: ``DigestPlanner.tick`` and the dispatcher sending the digests to the 
 
 Each phase prints one JSON line: wall and CPU seconds, rows, and the peak RSS of this
 process during the phase (a thread samples /proc/self/statm). Delivery phases stop after
-``budget`` seconds and then report how far they got and the time all would have taken
-at that rate; between phases the bench only moves rows it must (resetting alert rows to
-pending for the second notifier), with plain SQL, untimed.
+``budget`` seconds (the notifier then reports its channel down, so the dispatcher puts
+its claimed rows back and returns) and report how far they got and the time all would
+have taken at that rate. Between phases the bench only moves rows it must (alert rows
+back to pending for the second notifier, what a cut phase left to sent before the
+digests), with plain SQL, untimed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import resource
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,9 +37,10 @@ from aiohttp import web
 
 from bot.accounts import LinkBuilder
 from bot.app import Resources, open_resources
+from bot.errors import ChannelDownError
 from bot.ingest import run_cycle
 from bot.models import SourceKind
-from bot.notify import Channel, Notifier
+from bot.notify import AlertMessage, Channel, DigestMessage, Notifier
 from bot.outbox import DeliveryOutcome, Dispatcher
 from bot.pipeline import match_cycle
 from bot.settings import EmailSettings, Settings, SmtpSettings, SourceConfig, WebSettings
@@ -166,18 +169,39 @@ class Books:
         )
 
 
-async def within(work: Awaitable[Any], budget: float) -> tuple[Any, bool]:
-    """Run ``work`` for at most ``budget`` seconds: (result or None, finished)."""
-    task = asyncio.ensure_future(work)
-    done, _ = await asyncio.wait({task}, timeout=budget)
-    if done:
-        return task.result(), True
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    return None, False
+class Budgeted:
+    """The notifier until ``budget`` seconds have passed, then a channel that is down.
+
+    The dispatcher then puts back what it claimed and returns, as it does for a real
+    outage: cancelling it instead could leave the store's writer inside a transaction.
+    """
+
+    def __init__(self, notifier: Notifier, budget: float) -> None:
+        self.channel = notifier.channel
+        self._notifier = notifier
+        self._deadline = time.perf_counter() + budget
+        self.cut = False
+
+    def _check(self) -> None:
+        if time.perf_counter() > self._deadline:
+            self.cut = True
+            raise ChannelDownError("the bench's budget for this phase is spent")
+
+    async def send_alerts(self, message: AlertMessage) -> None:
+        self._check()
+        await self._notifier.send_alerts(message)
+
+    async def send_digest(self, message: DigestMessage) -> None:
+        self._check()
+        await self._notifier.send_digest(message)
+
+    async def close(self) -> None:
+        """The wrapped notifier is closed by its owner."""
 
 
-def finish(record: dict[str, Any], seconds: float, done: int, total: int, finished: bool) -> None:
+def finish(
+    record: dict[str, Any], seconds: float, done: int, total: int, *, finished: bool
+) -> None:
     """``all_seconds``: measured, or (cut short) the time all would take at this rate."""
     record.update(done=done, total=total, finished=finished)
     if finished or done >= total:
@@ -220,10 +244,10 @@ async def _cycle(
     links = LinkBuilder.from_settings(config, service.signer)
 
     def dispatcher(notifier: Notifier) -> Dispatcher:
-        notifiers = {Channel.EMAIL: notifier}
+        notifiers: dict[Channel, Notifier] = {Channel.EMAIL: Budgeted(notifier, budget)}
         return Dispatcher(store, notifiers, links, clock, random.Random(1), digests=service.digests)
 
-    books_: dict[str, Any] = {"books": books, "budget": budget}
+    books_: dict[str, Any] = {"books": books}
     outbox = FileNotifier(config.data_dir / "outbox", smtp=config.smtp, email=config.email)
     await _deliver("alerts_file", phases, dispatcher=dispatcher(outbox), **books_, total=owners)
     books.set_alerts("pending")  # the same alerts again, now over SMTP
@@ -233,10 +257,10 @@ async def _cycle(
         books.set_alerts("sent", only="'pending', 'sending'")  # what the budget left
         clock.now = DIGEST_AT
         waiting = len(await store.digest_waiting())
-        async with phases.phase("digest_tick") as rec:
-            _, finished = await within(service.digests.tick(clock()), budget)
-        rec["rows"] = done = books.count("digest", "pending")[0]
-        finish(rec, rec["seconds"], done, waiting, finished)
+        async with phases.phase("digest_tick") as rec:  # run to the end: it cannot be cut
+            created = await service.digests.tick(clock())
+        rec["rows"] = done = len(created)
+        finish(rec, rec["seconds"], done, waiting, finished=True)
         emit(rec)
         await _deliver(
             "digest_smtp", phases, dispatcher=dispatcher(smtp), **books_, total=done, kind="digest"
@@ -252,17 +276,15 @@ async def _deliver(
     dispatcher: Dispatcher,
     books: Books,
     total: int,
-    budget: float,
     kind: str = "alert",
 ) -> None:
     async with phases.phase(name) as rec:
-        report, finished = await within(dispatcher.run_once(), budget)
+        report = await dispatcher.run_once()
     rows, messages = books.count(kind, "sent")
     rec["rows"], rec["messages"] = rows, messages
-    if report is not None:
-        bad = (DeliveryOutcome.FAILED, DeliveryOutcome.RETRIED, DeliveryOutcome.SUPPRESSED)
-        rec["not_sent"] = sum(report.count(outcome) for outcome in bad)
-    finish(rec, rec["seconds"], messages, total, finished)
+    bad = (DeliveryOutcome.FAILED, DeliveryOutcome.RETRIED, DeliveryOutcome.SUPPRESSED)
+    rec["not_sent"] = sum(report.count(outcome) for outcome in bad)
+    finish(rec, rec["seconds"], messages, total, finished=not report.down)
     rec["messages_per_second"] = round(messages / rec["seconds"], 1) if rec["seconds"] else None
     emit(rec)
 
