@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from bot.accounts import LinkBuilder
 from bot.app import Resources, open_resources
@@ -115,7 +116,7 @@ def settings(data_dir: Path, feed_url: str, smtp_port: int) -> Settings:
         email=EmailSettings(),
         web=WebSettings(enabled=False),
         public_url="https://paperbell.example.org",
-        secret_key="cycle-bench-secret-key-not-for-production",
+        secret_key=SecretStr("cycle-bench-secret-key-not-for-production"),
     )
 
 

@@ -84,7 +84,10 @@ class Workload:
 
     def hit_rates(self, n: int) -> dict[str, float]:
         rates = sorted(self.pool[s] for s in self.subs[:n])
-        pick = lambda q: rates[min(len(rates) - 1, int(q * len(rates)))]  # noqa: E731
+
+        def pick(q: float) -> float:
+            return rates[min(len(rates) - 1, int(q * len(rates)))]
+
         return {
             "mean": round(sum(rates) / len(rates), 4),
             "p10": pick(0.1),

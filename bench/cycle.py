@@ -17,7 +17,9 @@ sqlite3 in the same schema, checked row for row against the API at the start of 
 run), the floors (bench/_cycle_floors.py) and the cycle itself (bench/_cycle_run.py:
 ``open_resources``, ``run_cycle``, ``match_cycle``, ``Dispatcher`` with ``FileNotifier``
 and ``SmtpNotifier``, ``DigestPlanner.tick``). Each phase reports wall and CPU seconds,
-rows and the process's peak RSS. The SMTP sink is aiosmtpd in its own process (as in
+rows (startup: subscriptions loaded; ingest: new papers; match: new match records, and
+``outbox_rows``; alerts: rows sent and ``messages``; digests: created, then sent) and
+the process's peak RSS. The SMTP sink is aiosmtpd in its own process (as in
 bench/email.py). Delivery phases stop after ``--budget`` seconds and report the time
 all messages would take at the rate reached. Figures are wall seconds on whatever else
 the machine is doing: run it on a quiet machine for figures to compare.
@@ -42,6 +44,8 @@ if str(ROOT) not in sys.path:
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -90,8 +94,7 @@ def _spawn(args: list[str], timeout: float) -> tuple[list[dict[str, Any]], str |
 
 def run_size(n: int, work: Path, port: int, args: argparse.Namespace) -> dict[str, Any]:
     size_dir = work / "size"
-    if size_dir.exists():
-        subprocess.run(["rm", "-rf", str(size_dir)], check=True)
+    shutil.rmtree(size_dir, ignore_errors=True)  # the previous size's database
     size_dir.mkdir()
     figure: dict[str, Any] = {"subscriptions": n, "users": -(-n // SUBS_PER_USER)}
     started = time.perf_counter()
@@ -164,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     sizes = args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)
     args.papers = args.papers or (500 if args.quick else 2_000)
     args.budget = args.budget or (10.0 if args.quick else 300.0)
-    log = (lambda text: None) if args.json else (lambda text: print(text, file=sys.stderr))
+
+    def log(text: str) -> None:
+        if not args.json:
+            print(text, file=sys.stderr)
+
     workload = build_workload(args.papers, max(sizes))
     report: dict[str, Any] = {
         "papers": args.papers,
@@ -172,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         "budget_s": args.budget,
         "examples": workload.subs[:10],
         "setup_check": _cycle_setup.check_bulk_setup(workload.subs[:40]),
+        "cpus": os.cpu_count(),
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
         "sizes": [],
     }
     sink = Sink()  # before anything else: its own process, the same for every size
@@ -187,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                 report["sizes"].append(fig)
     finally:
         report["sink_received"] = sink.stop()
+    report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     at = next((f for f in report["sizes"] if f["subscriptions"] == TARGET_SIZE), None)
     at = at or report["sizes"][-1]
     report["targets_at"] = at["subscriptions"]
@@ -201,7 +211,9 @@ def render(report: dict[str, Any]) -> str:
         f"paperbell cycle bench: {report['papers']:,} papers, seed {report['seed']}, "
         f"delivery phases cut at {report['budget_s']:g} s; wall seconds",
         "subscriptions like: " + " | ".join(report["examples"][:6]),
-        f"bulk set-up writes the API's rows: {report['setup_check']}",
+        f"bulk set-up writes the API's rows: {report['setup_check']}; {report['cpus']} CPUs, "
+        f"load average {report['load_average_before'][0]:.1f} before, "
+        f"{report['load_average_after'][0]:.1f} after",
         f"{'subscriptions':30}" + "".join(f"{f['subscriptions']:>22,}" for f in sizes),
     ]
     for name in PHASES:
