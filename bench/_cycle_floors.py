@@ -26,14 +26,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.analysis import Key, analyze_paper
-from bot.matcher import Matcher
+from bot.matching.analysis import Key, analyze_paper
+from bot.matching.matcher import Matcher
+from bot.matching.step import compile_subscription, recent_key_weights
 from bot.models import Paper, SourceKind, Subscription
-from bot.pipeline import compile_subscription, recent_key_weights
 from bot.settings import SourceConfig
 from bot.sources.feed import parse_feed
-from bot.store.sqlite import open_sqlite_store
-from bot.store.sqlite_schema import load_migrations
+from bot.store.sqlite.schema import load_migrations
+from bot.store.sqlite.store import open_sqlite_store
 
 RUNS = 3
 BUDGET = 8.0
@@ -135,7 +135,7 @@ def storage_floor(
 def main(db: Path, feed: Path) -> None:
     weights, subs = asyncio.run(_stored(db))
     config = SourceConfig(kind=SourceKind.FEED, url="http://127.0.0.1/feed.xml", name="bench")
-    papers = [s.paper for s in parse_feed(config, feed.read_bytes())]
+    papers = [s.paper for s in parse_feed(config, feed.read_bytes()).items]
     matcher, hits = matcher_floor(papers, weights, subs)
     matches, alerts = storage_rows(papers, hits, subs)
     del hits

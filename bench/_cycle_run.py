@@ -36,15 +36,15 @@ from typing import Any
 from aiohttp import web
 from pydantic import SecretStr
 
-from bot.accounts import LinkBuilder
-from bot.app import Resources, open_resources
+from bot.accounts.addresses import LinkBuilder
+from bot.daemon.resources import Resources, open_resources
+from bot.delivery.dispatcher import DeliveryOutcome, Dispatcher
+from bot.delivery.notifier import AlertMessage, Channel, DigestMessage, Notifier
 from bot.errors import ChannelDownError
-from bot.ingest import run_cycle
+from bot.matching.step import match_cycle
 from bot.models import SourceKind
-from bot.notify import AlertMessage, Channel, DigestMessage, Notifier
-from bot.outbox import DeliveryOutcome, Dispatcher
-from bot.pipeline import match_cycle
 from bot.settings import EmailSettings, Settings, SmtpSettings, SourceConfig, WebSettings
+from bot.sources.ingest import run_cycle
 from handlers.email.files import FileNotifier
 from handlers.email.smtp import SmtpNotifier
 

@@ -16,13 +16,13 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench._cycle_workload import SUBS_PER_USER, history_papers
-from bot.accounts import check_email_address, set_email
+from _cycle_workload import SUBS_PER_USER, history_papers
+from bot.accounts.addresses import check_email_address, set_email
+from bot.matching.query import parse_query, render
 from bot.models import DeliveryMode, Owner, Sighting, SourceState
-from bot.query import parse_query, render
-from bot.store.sqlite import open_sqlite_store
-from bot.store.sqlite_accounts_codec import deliver_json, to_json
-from bot.store.sqlite_codec import iso
+from bot.store.sqlite._accounts_codec import deliver_json, to_json
+from bot.store.sqlite._codec import iso
+from bot.store.sqlite.store import open_sqlite_store
 
 SETUP_AT = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)  # accounts made two days before the cycle
 DELIVER = frozenset({DeliveryMode.EMAIL_INSTANT, DeliveryMode.EMAIL_DIGEST})
@@ -51,7 +51,7 @@ async def setup_api(path: Path, subs: list[str]) -> None:
     try:
         for first in range(0, len(subs), SUBS_PER_USER):
             user = await store.get_or_create_user(email=address(first), now=SETUP_AT)
-            user = await set_email(store, user.id, address(first), SETUP_AT)
+            user = (await set_email(store, user.id, address(first), SETUP_AT)).user
             assert user.email is not None
             await store.verify_email(user.id, user.email, SETUP_AT)
             for text in subs[first : first + SUBS_PER_USER]:

@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from bot.analysis import analyze_paper, term_key, text_tokens
-from bot.matcher import Matcher
+from bot.matching.analysis import analyze_paper, term_key, text_tokens
+from bot.matching.matcher import Matcher
+from bot.matching.query import parse_query
 from bot.models import Paper
-from bot.query import parse_query
 
 SEED = 20261204
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "papers.jsonl"

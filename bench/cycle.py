@@ -32,28 +32,22 @@ RSS of the cycle's process at most 200 MB; every instant alert at the SMTP sink 
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, bench/ comes first on sys.path, where bench/email.py and discord.py
-# would stand in for the real packages: take it off and put the project root on instead.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
-
-from bench import _cycle_floors, _cycle_run, _cycle_setup  # noqa: E402
-from bench._cycle_workload import SEED, SUBS_PER_USER, atom_feed, build_workload  # noqa: E402
-from bench.email import Sink  # noqa: E402
+import _cycle_floors
+import _cycle_run
+import _cycle_setup
+from _cycle_workload import SEED, SUBS_PER_USER, atom_feed, build_workload
+from email_send import Sink
 
 FULL_SIZES = (1_000, 10_000, 50_000, 100_000)
 QUICK_SIZES = (1_000, 10_000)
