@@ -21,7 +21,7 @@ def test_import_contracts_are_kept() -> None:
     if command is None:
         pytest.skip("lint-imports is not installed (pip package 'import-linter'; in .[test])")
     done = subprocess.run(
-        [command, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [command, "--no-cache"], check=False, cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 broken" in done.stdout

@@ -3,7 +3,7 @@
 Five role protocols — ``PaperStore``, ``AccountStore``, ``MatchStore``, ``OutboxStore``
 and ``MetaStore`` — and ``Store``, all of them at once. One SQLite class implements every
 role (``bot.store.sqlite.store``); a caller that needs one role may ask for just that
-one. The contract suites (``tests/test_*_contract.py``), one per role, are what a second
+one. The contract suites (``tests/test_contract_*.py``), one per role, are what a second
 implementation (PostgreSQL) must pass unchanged.
 
 The records the roles hand out live in ``bot.store.records`` and are re-exported here, so
