@@ -1,8 +1,13 @@
-"""Shared test setup: an isolated environment and a network guard.
+"""Shared test setup: an isolated environment, a network guard, and the one ``store``.
 
 Every test gets a clean ``PAPERBELL_*`` environment and runs in its own working directory,
 so a developer's ``.env`` or ``./data`` never leaks in. Any socket connection to an address
 outside 127.0.0.0/8, ::1 or a Unix socket fails loudly: tests never reach the network.
+
+``store`` is a fresh, open store, parametrized over every implementation in ``STORES``:
+each test that asks for it (the contract suites ``test_contract_*.py`` and every test
+written against the protocol) runs once per implementation. A test that looks under
+SQLite (its file, its connections, its error messages) asks for ``sqlite_store``.
 """
 
 from __future__ import annotations
@@ -10,10 +15,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from bot.store.protocols import Store
+from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,3 +69,30 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
+
+
+# --- the store ----------------------------------------------------------------------------------
+
+# Every implementation of bot.store.protocols.Store, each opened by the fixture
+# "<name>_store" below. A PostgreSQL store is one more name here and one more fixture.
+STORES = ["sqlite"]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """Where ``sqlite_store`` keeps its file: a data directory it has to create."""
+    return tmp_path / "data" / "paperbell.db"
+
+
+@pytest.fixture
+async def sqlite_store(db_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = await open_sqlite_store(db_path)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest) -> Store:
+    """A fresh, open store of each implementation in turn, closed after the test."""
+    opened: Store = request.getfixturevalue(f"{request.param}_store")
+    return opened

@@ -1,4 +1,6 @@
-"""Shared pieces for the accounts, outbox and digest tests: a store, papers, a notifier.
+"""Shared pieces for the accounts, outbox and digest tests: papers, users, a notifier.
+
+The store itself is the ``store`` fixture of tests/conftest.py.
 
 ``RecordingNotifier`` is our own ``bot.delivery.notifier.Notifier`` interface implemented in memory:
 it keeps every message it was given and can be scripted to raise the delivery errors a
@@ -7,19 +9,15 @@ real channel raises. The real channels are tested against the same interface els
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from bot.accounts.addresses import LinkBuilder
 from bot.accounts.tokens import Signer
 from bot.delivery.notifier import AlertMessage, Channel, ConfirmationMessage, DigestMessage
 from bot.models import DeliveryMode, Links, MatchRecord, Owner, Paper, Sighting, SourceState, User
 from bot.store.protocols import Store
-from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 SIGNER = Signer(b"outbox-tests-key-" * 2)
@@ -29,13 +27,6 @@ INSTANT = frozenset({DeliveryMode.EMAIL_INSTANT})
 DIGEST = frozenset({DeliveryMode.EMAIL_DIGEST})
 
 Message = AlertMessage | DigestMessage | ConfirmationMessage
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = await open_sqlite_store(tmp_path / "data" / "paperbell.db")
-    yield opened
-    await opened.close()
 
 
 def paper(key: str, *, upvotes: int | None = None, title: str | None = None) -> Paper:

@@ -12,8 +12,7 @@ from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.notifier import Channel, ConfirmationMessage
 from bot.errors import InvalidTokenError, InvalidValueError, LimitError, UserError
 from bot.models import DeliveryMode, User
-from bot.store.protocols import DeliveryState
-from bot.store.sqlite.store import SqliteStore
+from bot.store.protocols import DeliveryState, Store
 from tests.support_outbox import (
     DISCORD,
     INSTANT,
@@ -24,22 +23,17 @@ from tests.support_outbox import (
     RecordingNotifier,
     add_papers,
     record,
-    store,
     verified_user,
 )
-
-__all__ = ["store"]
 
 DAY = timedelta(hours=24)
 
 
-async def newcomer(store: SqliteStore) -> User:
+async def newcomer(store: Store) -> User:
     return await store.get_or_create_user(discord_id="700", now=NOW)
 
 
-async def mailed_confirmations(
-    store: SqliteStore, now: datetime = NOW
-) -> list[ConfirmationMessage]:
+async def mailed_confirmations(store: Store, now: datetime = NOW) -> list[ConfirmationMessage]:
     email = RecordingNotifier(Channel.EMAIL)
     clock = FrozenClock(now)
     await Dispatcher(store, {Channel.EMAIL: email}, LINKS, clock, random.Random(1)).run_once()
@@ -77,7 +71,7 @@ def test_good_addresses_are_trimmed_and_domain_folded() -> None:
     assert accounts.check_email_address("  Ada.L+bell@Example.ORG ") == "Ada.L+bell@example.org"
 
 
-async def test_double_opt_in_by_link(store: SqliteStore) -> None:
+async def test_double_opt_in_by_link(store: Store) -> None:
     user = await newcomer(store)
     request = await accounts.set_email(store, user.id, "ada@example.org", NOW)
     assert request.confirmation is accounts.Confirmation.QUEUED
@@ -92,7 +86,7 @@ async def test_double_opt_in_by_link(store: SqliteStore) -> None:
     assert again == confirmed  # following the link twice is fine
 
 
-async def test_double_opt_in_by_code(store: SqliteStore) -> None:
+async def test_double_opt_in_by_code(store: Store) -> None:
     user = await newcomer(store)
     await accounts.set_email(store, user.id, "ada@example.org", NOW)
     [mail] = await mailed_confirmations(store)
@@ -105,7 +99,7 @@ async def test_double_opt_in_by_code(store: SqliteStore) -> None:
     assert confirmed.email_verified
 
 
-async def test_wrong_codes_are_limited(store: SqliteStore) -> None:
+async def test_wrong_codes_are_limited(store: Store) -> None:
     user = await newcomer(store)
     await accounts.set_email(store, user.id, "ada@example.org", NOW)
     [mail] = await mailed_confirmations(store)
@@ -119,7 +113,7 @@ async def test_wrong_codes_are_limited(store: SqliteStore) -> None:
     assert by_link.email_verified
 
 
-async def test_links_and_codes_expire_after_a_day(store: SqliteStore) -> None:
+async def test_links_and_codes_expire_after_a_day(store: Store) -> None:
     user = await newcomer(store)
     await accounts.set_email(store, user.id, "ada@example.org", NOW)
     [mail] = await mailed_confirmations(store)
@@ -133,7 +127,7 @@ async def test_links_and_codes_expire_after_a_day(store: SqliteStore) -> None:
     assert not fresh.email_verified
 
 
-async def test_a_link_for_a_replaced_address_does_not_confirm(store: SqliteStore) -> None:
+async def test_a_link_for_a_replaced_address_does_not_confirm(store: Store) -> None:
     user = await newcomer(store)
     await accounts.set_email(store, user.id, "old@example.org", NOW)
     [old] = await mailed_confirmations(store)
@@ -144,7 +138,7 @@ async def test_a_link_for_a_replaced_address_does_not_confirm(store: SqliteStore
         await accounts.confirm_code(store, SIGNER, user.id, old.code, NOW)
 
 
-async def test_at_most_three_confirmation_mails_a_day(store: SqliteStore) -> None:
+async def test_at_most_three_confirmation_mails_a_day(store: Store) -> None:
     user = await newcomer(store)
     for n in range(3):
         await accounts.set_email(store, user.id, "ada@example.org", NOW + timedelta(minutes=n))
@@ -157,7 +151,7 @@ async def test_at_most_three_confirmation_mails_a_day(store: SqliteStore) -> Non
     assert confirmed.email_verified
 
 
-async def test_an_address_of_another_account(store: SqliteStore) -> None:
+async def test_an_address_of_another_account(store: Store) -> None:
     await verified_user(store, "ada@example.org")
     user = await newcomer(store)
     with pytest.raises(UserError) as refused:
@@ -166,7 +160,7 @@ async def test_an_address_of_another_account(store: SqliteStore) -> None:
 
 
 async def test_an_unconfirmed_address_gets_nothing_but_the_confirmation(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     user = await newcomer(store)
     await accounts.set_email(store, user.id, "ada@example.org", NOW)
@@ -182,7 +176,7 @@ async def test_an_unconfirmed_address_gets_nothing_but_the_confirmation(
 
 
 async def test_unsubscribe_all_is_idempotent_until_the_address_is_set_again(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     user = await verified_user(store)
     links = LINKS.message_links("ada@example.org")
@@ -201,7 +195,7 @@ async def test_unsubscribe_all_is_idempotent_until_the_address_is_set_again(
     assert (again.user.email_suppressed, again.user.email_verified) == (False, False)
 
 
-async def test_tokens_are_bound_to_their_purpose(store: SqliteStore) -> None:
+async def test_tokens_are_bound_to_their_purpose(store: Store) -> None:
     user = await newcomer(store)
     await accounts.set_email(store, user.id, "ada@example.org", NOW)
     [mail] = await mailed_confirmations(store)
@@ -211,7 +205,7 @@ async def test_tokens_are_bound_to_their_purpose(store: SqliteStore) -> None:
         await accounts.unsubscribe(store, SIGNER, token_of(mail.confirm_url) + "x", NOW)
 
 
-async def test_unsubscribe_one_subscription(store: SqliteStore) -> None:
+async def test_unsubscribe_one_subscription(store: Store) -> None:
     user = await verified_user(store)
     both = frozenset({DeliveryMode.DISCORD, DeliveryMode.EMAIL_INSTANT})
     mixed = await store.add_subscription(user.owner, "a", "a", both, NOW, limit=5)
@@ -227,7 +221,7 @@ async def test_unsubscribe_one_subscription(store: SqliteStore) -> None:
     assert fresh.email_deliverable  # other mail still goes
 
 
-async def test_a_stop_link_cannot_touch_another_users_subscription(store: SqliteStore) -> None:
+async def test_a_stop_link_cannot_touch_another_users_subscription(store: Store) -> None:
     await verified_user(store, "ada@example.org")
     bob = await verified_user(store, "bob@example.org")
     theirs = await store.add_subscription(bob.owner, "b", "b", INSTANT, NOW, limit=5)
@@ -236,7 +230,7 @@ async def test_a_stop_link_cannot_touch_another_users_subscription(store: Sqlite
     assert await store.get_subscription(theirs.id) == theirs
 
 
-async def test_remove_email(store: SqliteStore) -> None:
+async def test_remove_email(store: Store) -> None:
     user = await newcomer(store)
     await accounts.set_email(store, user.id, "ada@example.org", NOW)
     removed = await accounts.remove_email(store, user.id, NOW)
@@ -250,13 +244,13 @@ async def test_remove_email(store: SqliteStore) -> None:
 # --- an address asked for again ----------------------------------------------------------------
 
 
-async def fail_confirmations(store: SqliteStore, now: datetime) -> None:
+async def fail_confirmations(store: Store, now: datetime) -> None:
     """The SMTP server refused every confirmation mail due now, for good."""
     for batch in await store.claim_due(now):
         await store.mark_failed([d.id for d in batch.deliveries], "550 mailbox unavailable", now)
 
 
-async def test_asked_again_while_pending_sends_nothing_new(store: SqliteStore) -> None:
+async def test_asked_again_while_pending_sends_nothing_new(store: Store) -> None:
     user = (
         await accounts.set_email(store, (await newcomer(store)).id, "ada@example.org", NOW)
     ).user
@@ -266,7 +260,7 @@ async def test_asked_again_while_pending_sends_nothing_new(store: SqliteStore) -
     assert len(await mailed_confirmations(store, NOW + timedelta(hours=1))) == 1
 
 
-async def test_an_expired_confirmation_is_resent_with_a_new_token(store: SqliteStore) -> None:
+async def test_an_expired_confirmation_is_resent_with_a_new_token(store: Store) -> None:
     user = (
         await accounts.set_email(store, (await newcomer(store)).id, "ada@example.org", NOW)
     ).user
@@ -286,7 +280,7 @@ async def test_an_expired_confirmation_is_resent_with_a_new_token(store: SqliteS
 
 
 async def test_undelivered_confirmations_are_resent_within_the_daily_cap(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     user = (
         await accounts.set_email(store, (await newcomer(store)).id, "ada@example.org", NOW)
@@ -302,7 +296,7 @@ async def test_undelivered_confirmations_are_resent_within_the_daily_cap(
     assert capped.reason.startswith("3 confirmation mails went to this address")
 
 
-async def test_an_unsubscribed_address_must_confirm_again(store: SqliteStore) -> None:
+async def test_an_unsubscribed_address_must_confirm_again(store: Store) -> None:
     user = await verified_user(store, "ada@example.org")
     token = token_of(LINKS.message_links("ada@example.org").unsubscribe_all or "")
     await accounts.unsubscribe(store, SIGNER, token, NOW)

@@ -14,8 +14,7 @@ from bot.daemon.resources import build_service
 from bot.delivery.digests import DigestPlanner, due_local_date, slot, source_notes
 from bot.models import DigestFrequency, Owner, SourceKind, SourceState, User
 from bot.settings import Settings, SourceConfig
-from bot.store.protocols import Delivery
-from bot.store.sqlite.store import SqliteStore
+from bot.store.protocols import Delivery, Store
 from tests.support_outbox import (
     DIGEST,
     LINKS,
@@ -25,11 +24,8 @@ from tests.support_outbox import (
     add_papers_of,
     paper,
     record,
-    store,
     verified_user,
 )
-
-__all__ = ["store"]
 
 LONG_AGO = datetime(2025, 1, 1, tzinfo=UTC)
 # (zone, local date of the change): spring forward, then fall back.
@@ -115,13 +111,13 @@ def test_no_slot_from_before_the_account_existed() -> None:
 # --- the planner over a real store ------------------------------------------------------------
 
 
-async def digest_user(store: SqliteStore, tz: str, hour: int, *, paused: bool = False) -> User:
+async def digest_user(store: Store, tz: str, hour: int, *, paused: bool = False) -> User:
     someone = await verified_user(store, now=LONG_AGO, timezone=tz, digest_hour=hour, paused=paused)
     await store.add_subscription(someone.owner, "graph", "graph", DIGEST, LONG_AGO, limit=5)
     return someone
 
 
-async def match_now(store: SqliteStore, owner: Owner, key: str, at: datetime) -> None:
+async def match_now(store: Store, owner: Owner, key: str, at: datetime) -> None:
     [sub] = await store.list_subscriptions(owner)
     await add_papers(store, key, now=at)
     await store.record_matches([record(owner, key, sub.id, at=at)], at)
@@ -130,7 +126,7 @@ async def match_now(store: SqliteStore, owner: Owner, key: str, at: datetime) ->
 @pytest.mark.parametrize(("tz", "day"), DST_DAYS)
 @pytest.mark.parametrize("hour", [2, 8])
 async def test_one_digest_per_local_date_across_dst(
-    store: SqliteStore, tz: str, day: date, hour: int
+    store: Store, tz: str, day: date, hour: int
 ) -> None:
     someone = await digest_user(store, tz, hour)
     planner = DigestPlanner(store, FrozenClock())
@@ -149,7 +145,7 @@ async def test_one_digest_per_local_date_across_dst(
         assert due <= digest.created_at < due + timedelta(minutes=40)
 
 
-async def test_downtime_gives_one_catch_up_digest(store: SqliteStore) -> None:
+async def test_downtime_gives_one_catch_up_digest(store: Store) -> None:
     tz = "Europe/Berlin"
     someone = await digest_user(store, tz, 8)
     before = local(tz, date(2026, 11, 17), 12)
@@ -163,7 +159,7 @@ async def test_downtime_gives_one_catch_up_digest(store: SqliteStore) -> None:
     assert [r.paper_key for r in await store.digest_matches(catch_up.id)] == ["p1"]
 
 
-async def test_a_match_after_the_slot_waits_for_the_next_one(store: SqliteStore) -> None:
+async def test_a_match_after_the_slot_waits_for_the_next_one(store: Store) -> None:
     someone = await digest_user(store, "UTC", 8)
     await match_now(store, someone.owner, "night", datetime(2026, 11, 21, 2, 0, tzinfo=UTC))
     planner = DigestPlanner(store, FrozenClock())
@@ -172,7 +168,7 @@ async def test_a_match_after_the_slot_waits_for_the_next_one(store: SqliteStore)
     assert made.digest_date == date(2026, 11, 21)
 
 
-async def test_paused_suppressed_and_unconfirmed_users(store: SqliteStore) -> None:
+async def test_paused_suppressed_and_unconfirmed_users(store: Store) -> None:
     paused = await digest_user(store, "UTC", 8, paused=True)
     await match_now(store, paused.owner, "p1", LONG_AGO)
     pending = await store.get_or_create_user(discord_id="new", now=LONG_AGO)
@@ -184,7 +180,7 @@ async def test_paused_suppressed_and_unconfirmed_users(store: SqliteStore) -> No
     assert len(await store.waiting_digest_matches(pending.owner)) == 1  # kept for later
 
 
-async def test_digests_turned_off_drop_what_waited(store: SqliteStore) -> None:
+async def test_digests_turned_off_drop_what_waited(store: Store) -> None:
     someone = await digest_user(store, "UTC", 8)
     await match_now(store, someone.owner, "p1", LONG_AGO)
     await store.update_user(someone.id, NOW, digest_frequency="off")
@@ -192,7 +188,7 @@ async def test_digests_turned_off_drop_what_waited(store: SqliteStore) -> None:
     assert await store.waiting_digest_matches(someone.owner) == []
 
 
-async def test_all_quiet_digest_for_digest_subscribers_only(store: SqliteStore) -> None:
+async def test_all_quiet_digest_for_digest_subscribers_only(store: Store) -> None:
     someone = await digest_user(store, "UTC", 8)
     await verified_user(store, "other@example.org", now=LONG_AGO)  # no digest subscription
     made = await DigestPlanner(store, FrozenClock(), all_quiet=True).tick(NOW)
@@ -202,7 +198,7 @@ async def test_all_quiet_digest_for_digest_subscribers_only(store: SqliteStore) 
 # --- what a digest holds ----------------------------------------------------------------------
 
 
-async def test_digest_groups_by_subscription_best_first_with_more(store: SqliteStore) -> None:
+async def test_digest_groups_by_subscription_best_first_with_more(store: Store) -> None:
     someone = await verified_user(store, now=LONG_AGO, timezone="Europe/Berlin")
     a = await store.add_subscription(someone.owner, "A", "a", DIGEST, LONG_AGO, limit=5)
     b = await store.add_subscription(someone.owner, "B", "b", DIGEST, LONG_AGO, limit=5)
@@ -234,7 +230,7 @@ async def test_digest_groups_by_subscription_best_first_with_more(store: SqliteS
     assert await planner.build(digest, someone, NOW, LINKS) is None
 
 
-async def test_preview_creates_nothing(store: SqliteStore) -> None:
+async def test_preview_creates_nothing(store: Store) -> None:
     someone = await digest_user(store, "UTC", 8)
     planner = DigestPlanner(store, FrozenClock())
     assert await planner.preview(someone, NOW) is None
@@ -301,7 +297,7 @@ def test_source_notes_in_the_readers_timezone() -> None:
 
 
 async def test_status_lines_speak_only_of_sources_configured_now(
-    store: SqliteStore, tmp_path: Path
+    store: Store, tmp_path: Path
 ) -> None:
     kept = SourceConfig(kind=SourceKind.FEED, url="https://kept.example/rss")
     settings = Settings(data_dir=tmp_path / "data", sources=[kept])

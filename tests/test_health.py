@@ -41,7 +41,7 @@ from bot.sources import build_source
 from bot.sources.failures import get_streak, source_key
 from bot.sources.http import HttpClient
 from bot.sources.ingest import run_cycle, utc_now
-from bot.store.sqlite.store import SqliteStore, open_sqlite_store
+from bot.store.protocols import Store
 from tests.support_daemon import Child, child_env, run_paperbell
 from tests.support_http import Reply, ScriptedServer
 
@@ -51,13 +51,6 @@ LOGGER = "paperbell.daemon"
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "papers.xml"
 FILE_FEED = json.dumps([{"kind": "feed", "url": f"file:{EXAMPLE}"}])
 RSS_BODY = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = await open_sqlite_store(tmp_path / "paperbell.db")
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture
@@ -88,7 +81,7 @@ def closed_port() -> int:
     ],
 )
 async def test_a_failure_is_counted_with_a_hint_at_its_cause(
-    store: SqliteStore, http: HttpClient, reply: Reply | None, hint: str
+    store: Store, http: HttpClient, reply: Reply | None, hint: str
 ) -> None:
     async with ScriptedServer() as server:
         url = server.url(FEED) if reply else f"http://127.0.0.1:{closed_port()}/feed.xml"
@@ -103,9 +96,7 @@ async def test_a_failure_is_counted_with_a_hint_at_its_cause(
     assert (second.failing.count, second.failing.since) == (2, NOW)
 
 
-async def test_a_success_ends_the_streak_and_says_which(
-    store: SqliteStore, http: HttpClient
-) -> None:
+async def test_a_success_ends_the_streak_and_says_which(store: Store, http: HttpClient) -> None:
     async with ScriptedServer() as server:
         server.script(FEED, Reply(500), Reply(500), Reply(200, RSS_BODY))
         source = build_source(SourceConfig(kind=SourceKind.FEED, url=server.url(FEED)), http)
@@ -219,7 +210,7 @@ def test_arxiv_counts_as_polled_daily_and_passwords_are_redacted() -> None:
 
 
 async def test_a_down_channel_and_overdue_deliveries_are_reasons(
-    store: SqliteStore, tmp_path: Path
+    store: Store, tmp_path: Path
 ) -> None:
     settings = Settings(data_dir=tmp_path, sources=[SourceConfig(kind=SourceKind.HF_DAILY)])
     now = datetime.now(UTC)
@@ -240,7 +231,7 @@ async def test_a_down_channel_and_overdue_deliveries_are_reasons(
 
 
 async def test_without_a_daemon_record_the_shell_settings_are_used_with_a_note(
-    store: SqliteStore, tmp_path: Path
+    store: Store, tmp_path: Path
 ) -> None:
     settings = Settings(data_dir=tmp_path, sources=[SourceConfig(kind=SourceKind.HF_DAILY)])
     record = await read_daemon_record(store, settings)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,7 @@ from bot.sources.base import Source
 from bot.sources.hf import HfDailySource
 from bot.sources.http import HttpClient
 from bot.sources.ingest import run_cycle
-from bot.store.sqlite.store import SqliteStore, open_sqlite_store
+from bot.store.protocols import Store
 from tests.support_http import Reply, ScriptedServer, fixture
 
 NOW = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
@@ -29,13 +28,6 @@ def hf_body_with_shared_paper() -> bytes:
     items[0]["paper"]["id"] = SHARED
     items[0]["paper"]["upvotes"] = 42
     return json.dumps(items).encode()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await open_sqlite_store(tmp_path / "paperbell.db")
-    yield store
-    await store.close()
 
 
 @pytest.fixture
@@ -61,9 +53,7 @@ def script_all(server: ScriptedServer) -> None:
     server.script("/blog", Reply(200, fixture("feed_blog_rss.xml"), headers=etag))
 
 
-async def test_one_paper_from_three_sources_is_one_record(
-    store: SqliteStore, http: HttpClient
-) -> None:
+async def test_one_paper_from_three_sources_is_one_record(store: Store, http: HttpClient) -> None:
     async with ScriptedServer() as server:
         script_all(server)
         report = await run_cycle(sources(server, http), store, clock=lambda: NOW)
@@ -77,9 +67,7 @@ async def test_one_paper_from_three_sources_is_one_record(
     assert [p.key for p in report.new_papers].count(SHARED) == 1
 
 
-async def test_rerun_on_same_responses_changes_nothing(
-    store: SqliteStore, http: HttpClient
-) -> None:
+async def test_rerun_on_same_responses_changes_nothing(store: Store, http: HttpClient) -> None:
     async with ScriptedServer() as server:
         script_all(server)
         await run_cycle(sources(server, http), store, clock=lambda: NOW)
@@ -93,7 +81,7 @@ async def test_rerun_on_same_responses_changes_nothing(
 
 
 async def test_failing_source_stores_nothing_and_others_carry_on(
-    store: SqliteStore, http: HttpClient
+    store: Store, http: HttpClient
 ) -> None:
     async with ScriptedServer() as server:
         script_all(server)
@@ -108,9 +96,7 @@ async def test_failing_source_stores_nothing_and_others_carry_on(
     assert state.http_cache == {}  # no validators kept from a failed fetch
 
 
-async def test_replacement_bumps_version_and_is_not_new(
-    store: SqliteStore, http: HttpClient
-) -> None:
+async def test_replacement_bumps_version_and_is_not_new(store: Store, http: HttpClient) -> None:
     day = fixture("arxiv_rss_day.xml")
     replaced = day.replace(
         b"2606.00101v1 Announce Type: new", b"2606.00101v2 Announce Type: replace"
@@ -131,9 +117,7 @@ async def test_replacement_bumps_version_and_is_not_new(
     assert paper is not None and paper.version == 2
 
 
-async def test_empty_weekend_feed_is_a_note_not_an_error(
-    store: SqliteStore, http: HttpClient
-) -> None:
+async def test_empty_weekend_feed_is_a_note_not_an_error(store: Store, http: HttpClient) -> None:
     async with ScriptedServer() as server:
         server.script("/rss", Reply(200, fixture("arxiv_rss_weekend.xml")))
         rss = [s for s in sources(server, http) if s.config.kind is SourceKind.ARXIV_RSS]

@@ -35,7 +35,7 @@ from bot.sources.feed import parse_feed
 from bot.sources.hf import HfDailySource
 from bot.sources.http import HttpClient
 from bot.sources.ingest import run_cycle
-from bot.store.sqlite.store import SqliteStore, open_sqlite_store
+from bot.store.protocols import Store
 from tests.support_http import Reply, ScriptedServer, fixture
 
 NOW = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
@@ -71,13 +71,6 @@ def rss(posts: Sequence[Post]) -> bytes:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await open_sqlite_store(tmp_path / "paperbell.db")
-    yield store
-    await store.close()
-
-
-@pytest.fixture
 async def http() -> AsyncIterator[HttpClient]:
     async with HttpClient(HttpSettings(timeout=5, retries=0)) as client:
         yield client
@@ -88,7 +81,7 @@ def blog(server: ScriptedServer, http: HttpClient) -> Source:
     return build_source(config, http)
 
 
-async def cycle(source: Source, store: SqliteStore, now: datetime = NOW) -> IngestReport:
+async def cycle(source: Source, store: Store, now: datetime = NOW) -> IngestReport:
     return await run_cycle([source], store, lambda: now, alert_max_age_days=MAX_AGE)
 
 
@@ -96,7 +89,7 @@ def line(report: IngestReport) -> str:
     return cycle_line(report, MatchSummary(0, 0, 0), DispatchReport())
 
 
-async def queued_titles(store: SqliteStore) -> set[str]:
+async def queued_titles(store: Store) -> set[str]:
     queued = await store.queued_for_matching()
     return {p.title for p in (*queued.new, *queued.updated)}
 
@@ -105,7 +98,7 @@ async def queued_titles(store: SqliteStore) -> set[str]:
 
 
 async def test_backlog_on_first_fetch_is_stored_without_alerts(
-    store: SqliteStore, http: HttpClient
+    store: Store, http: HttpClient
 ) -> None:
     old = [Post(f"Post {n} of 2024", datetime(2024, 3, n + 1, tzinfo=UTC)) for n in range(7)]
     fresh = Post("Yesterday's post", NOW - timedelta(days=1))
@@ -119,9 +112,7 @@ async def test_backlog_on_first_fetch_is_stored_without_alerts(
     assert "8 stored without alert (older than 3 days or undated, on a first fetch)" in line(report)
 
 
-async def test_backlog_of_seven_2024_posts_queues_no_alert(
-    store: SqliteStore, http: HttpClient
-) -> None:
+async def test_backlog_of_seven_2024_posts_queues_no_alert(store: Store, http: HttpClient) -> None:
     old = [Post(f"Post {n}", datetime(2024, 5, n + 1, tzinfo=UTC)) for n in range(7)]
     async with ScriptedServer() as server:
         server.script("/blog", Reply(200, rss(old)))
@@ -131,7 +122,7 @@ async def test_backlog_of_seven_2024_posts_queues_no_alert(
     assert "blog: fetched 7, new 7, updated 0, 7 stored without alert" in line(report)
 
 
-async def test_paper_first_seen_late_is_never_alerted(store: SqliteStore, http: HttpClient) -> None:
+async def test_paper_first_seen_late_is_never_alerted(store: Store, http: HttpClient) -> None:
     async with ScriptedServer() as server:
         server.script(
             "/blog",
@@ -149,7 +140,7 @@ async def test_paper_first_seen_late_is_never_alerted(store: SqliteStore, http: 
 
 
 async def test_late_paper_is_not_alerted_when_its_upvotes_grow(
-    store: SqliteStore, http: HttpClient
+    store: Store, http: HttpClient
 ) -> None:
     items = json.loads(fixture("hf_2026.json"))  # papers of 2026-05-27 and 2026-05-29
     grown = json.loads(fixture("hf_2026.json"))
@@ -169,9 +160,7 @@ async def test_late_paper_is_not_alerted_when_its_upvotes_grow(
     assert await queued_titles(store) == set()
 
 
-async def test_without_an_age_rule_everything_is_alerted(
-    store: SqliteStore, http: HttpClient
-) -> None:
+async def test_without_an_age_rule_everything_is_alerted(store: Store, http: HttpClient) -> None:
     async with ScriptedServer() as server:
         server.script("/blog", Reply(200, rss([Post("Old", datetime(2024, 1, 1, tzinfo=UTC))])))
         await run_cycle([blog(server, http)], store, lambda: NOW)
@@ -182,7 +171,7 @@ async def test_without_an_age_rule_everything_is_alerted(
 
 
 async def test_rss_item_with_year_9999_is_skipped_and_the_rest_stored(
-    store: SqliteStore, http: HttpClient
+    store: Store, http: HttpClient
 ) -> None:
     day = fixture("arxiv_rss_day.xml").replace(
         b"<item>", f"<item><pubDate>{DOOMSDAY}</pubDate>".encode(), 1
@@ -201,7 +190,7 @@ async def test_rss_item_with_year_9999_is_skipped_and_the_rest_stored(
     assert "1 skipped (bad date ×1)" in line(report)
 
 
-async def test_api_entry_with_year_9999_is_skipped(store: SqliteStore, http: HttpClient) -> None:
+async def test_api_entry_with_year_9999_is_skipped(store: Store, http: HttpClient) -> None:
     page = fixture("arxiv_api_current.xml").replace(
         b"<published>2026-06-01T17:59:58Z</published>",
         b"<published>9999-12-31T23:59:59-14:00</published>",
@@ -222,7 +211,7 @@ async def test_api_entry_with_year_9999_is_skipped(store: SqliteStore, http: Htt
 
 
 async def test_hf_huge_upvotes_and_impossible_dates_are_skipped_and_counted(
-    store: SqliteStore, http: HttpClient
+    store: Store, http: HttpClient
 ) -> None:
     items = json.loads(fixture("hf_2026.json"))
     base = items[0]
@@ -259,7 +248,7 @@ async def test_hf_huge_upvotes_and_impossible_dates_are_skipped_and_counted(
 
 
 async def test_feed_absurd_years_are_skipped_never_sorted_first(
-    store: SqliteStore, http: HttpClient
+    store: Store, http: HttpClient
 ) -> None:
     posts = [
         Post("From the future", datetime(2500, 1, 1, tzinfo=UTC)),
@@ -288,7 +277,7 @@ class Broken:
 
 
 async def test_unexpected_failure_past_the_fetch_is_that_sources_error(
-    store: SqliteStore, http: HttpClient
+    store: Store, http: HttpClient
 ) -> None:
     async with ScriptedServer() as server:
         server.script("/blog", Reply(200, rss([Post("Fine", NOW)])))
@@ -300,7 +289,7 @@ async def test_unexpected_failure_past_the_fetch_is_that_sources_error(
     assert state is not None and state.last_error == broken.error
 
 
-async def cycle_all(sources: Sequence[Source], store: SqliteStore) -> IngestReport:
+async def cycle_all(sources: Sequence[Source], store: Store) -> IngestReport:
     return await run_cycle(sources, store, lambda: NOW, alert_max_age_days=MAX_AGE)
 
 
@@ -308,7 +297,7 @@ async def cycle_all(sources: Sequence[Source], store: SqliteStore) -> IngestRepo
 
 
 async def test_huge_title_authors_and_abstract_are_cut_and_recorded(
-    store: SqliteStore, http: HttpClient
+    store: Store, http: HttpClient
 ) -> None:
     post = Post(
         "T" * 5_000_000,
@@ -329,9 +318,7 @@ async def test_huge_title_authors_and_abstract_are_cut_and_recorded(
     assert "3 field(s) cut to size (title ×1, abstract ×1, authors ×1)" in line(report)
 
 
-async def test_invisible_and_bidi_controls_are_stripped(
-    store: SqliteStore, http: HttpClient
-) -> None:
+async def test_invisible_and_bidi_controls_are_stripped(store: Store, http: HttpClient) -> None:
     post = Post(
         "Safe\u202e txt.exe\u200b title\ufeff\u2066",
         NOW,
@@ -383,7 +370,7 @@ class EndlessServer:
 
 
 async def test_endless_body_is_refused_past_the_cap_and_nothing_stored(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     settings = HttpSettings(timeout=30, retries=0, max_bytes=1_000_000)
     async with EndlessServer() as server, HttpClient(settings) as client:
@@ -399,7 +386,7 @@ async def test_endless_body_is_refused_past_the_cap_and_nothing_stored(
 
 
 async def test_declared_large_body_is_refused_before_reading(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     body = rss([Post(f"Post {n}", NOW, abstract="x" * 1000) for n in range(30)])
     settings = HttpSettings(timeout=5, retries=0, max_bytes=10_000)
@@ -412,7 +399,7 @@ async def test_declared_large_body_is_refused_before_reading(
     assert await store.list_papers() == []
 
 
-async def test_file_url_past_the_cap_is_refused(store: SqliteStore, tmp_path: Path) -> None:
+async def test_file_url_past_the_cap_is_refused(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "big.xml"
     path.write_bytes(rss([Post(f"Post {n}", NOW, abstract="x" * 1000) for n in range(30)]))
     url = f"file://{path}"
@@ -428,7 +415,7 @@ async def test_file_url_past_the_cap_is_refused(store: SqliteStore, tmp_path: Pa
 # --- parsing never stalls the event loop ------------------------------------------------------
 
 
-async def test_a_big_feed_parses_off_the_event_loop(store: SqliteStore, http: HttpClient) -> None:
+async def test_a_big_feed_parses_off_the_event_loop(store: Store, http: HttpClient) -> None:
     body = rss([Post(f"Post {n}", NOW, abstract="words " * 100) for n in range(600)])
     config = SourceConfig(kind=SourceKind.FEED, url="https://blog.example.org/feed")
     started = time.monotonic()

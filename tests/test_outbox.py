@@ -22,7 +22,7 @@ from bot.delivery.notifier import AlertMessage, Channel, ConfirmationMessage, Di
 from bot.errors import ChannelDownError, PermanentDeliveryError, TransientDeliveryError
 from bot.models import DeliveryMode, Owner, User
 from bot.store.protocols import DEFAULT_LEASE, DeliveryState, Store
-from bot.store.sqlite.store import SqliteStore, open_sqlite_store
+from bot.store.sqlite.store import open_sqlite_store
 from tests.support_outbox import (
     DISCORD,
     INSTANT,
@@ -33,11 +33,8 @@ from tests.support_outbox import (
     RecordingNotifier,
     add_papers,
     record,
-    store,
     verified_user,
 )
-
-__all__ = ["store"]
 
 WORKER = Path(__file__).with_name("outbox_worker.py")
 LEASE = timedelta(seconds=1)  # tests/outbox_worker.py's
@@ -64,7 +61,7 @@ async def states(store: Store, owner: Owner, channel: Channel) -> list[tuple[str
     return [(d.state, d.last_error) for d in rows if d.channel is channel and d.kind == "alert"]
 
 
-async def test_one_message_per_recipient_with_every_paper(store: SqliteStore) -> None:
+async def test_one_message_per_recipient_with_every_paper(store: Store) -> None:
     user = await subscribed(store, INSTANT, "p1", "p2", "p3")
     email = RecordingNotifier(Channel.EMAIL)
     report = await dispatcher(store, email).run_once()
@@ -80,7 +77,7 @@ async def test_one_message_per_recipient_with_every_paper(store: SqliteStore) ->
     assert await states(store, user.owner, Channel.EMAIL) == [("sent", None)] * 3
 
 
-async def test_channel_posts_go_to_the_channel(store: SqliteStore) -> None:
+async def test_channel_posts_go_to_the_channel(store: Store) -> None:
     channel = Owner.channel("4242")
     sub = await store.add_subscription(channel, "g", "g", DISCORD, NOW, limit=5)
     await add_papers(store, "p1")
@@ -97,7 +94,7 @@ async def test_channel_posts_go_to_the_channel(store: SqliteStore) -> None:
     assert message.key == "alert:discord:channel:4242:p1"
 
 
-async def test_transient_failures_back_off_then_fail(store: SqliteStore) -> None:
+async def test_transient_failures_back_off_then_fail(store: Store) -> None:
     user = await subscribed(store, INSTANT, "p1")
     clock = FrozenClock()
     email = RecordingNotifier(Channel.EMAIL, fail=lambda m: TransientDeliveryError("421 busy"))
@@ -127,7 +124,7 @@ def test_backoff_is_capped_and_jittered() -> None:
     assert len(set(delays)) == len(delays)  # jitter spreads retries of many recipients
 
 
-async def test_permanent_failure_is_kept(store: SqliteStore) -> None:
+async def test_permanent_failure_is_kept(store: Store) -> None:
     user = await subscribed(store, INSTANT, "p1")
     error = PermanentDeliveryError("552 message too large")
     email = RecordingNotifier(Channel.EMAIL, script=[error])
@@ -139,7 +136,7 @@ async def test_permanent_failure_is_kept(store: SqliteStore) -> None:
     assert fresh.email_strikes == 0  # the message, not the address, was the problem
 
 
-async def test_three_unreachable_failures_suppress_the_address(store: SqliteStore) -> None:
+async def test_three_unreachable_failures_suppress_the_address(store: Store) -> None:
     user = await subscribed(store, INSTANT, "p1")
     bounce = PermanentDeliveryError("550 no such user", recipient_unreachable=True)
     email = RecordingNotifier(Channel.EMAIL, fail=lambda m: bounce)
@@ -161,7 +158,7 @@ async def test_three_unreachable_failures_suppress_the_address(store: SqliteStor
     assert email.calls == 3
 
 
-async def test_unreachable_discord_user_falls_back_to_email(store: SqliteStore) -> None:
+async def test_unreachable_discord_user_falls_back_to_email(store: Store) -> None:
     user = await subscribed(store, DISCORD, "p1", "p2")
     blocked = PermanentDeliveryError("50007 cannot DM", recipient_unreachable=True)
     discord = RecordingNotifier(Channel.DISCORD, script=[blocked])
@@ -182,7 +179,7 @@ async def test_unreachable_discord_user_falls_back_to_email(store: SqliteStore) 
     assert [m.items[0].paper.key for m in email.sent if isinstance(m, AlertMessage)][-1] == "p3"
 
 
-async def test_pending_discord_alert_of_unreachable_user_moves_to_email(store: SqliteStore) -> None:
+async def test_pending_discord_alert_of_unreachable_user_moves_to_email(store: Store) -> None:
     user = await subscribed(store, DISCORD, "p1")
     await store.update_user(user.id, NOW, discord_unreachable=True)
     discord, email = RecordingNotifier(Channel.DISCORD), RecordingNotifier(Channel.EMAIL)
@@ -194,7 +191,7 @@ async def test_pending_discord_alert_of_unreachable_user_moves_to_email(store: S
     assert await states(store, user.owner, Channel.EMAIL) == [("sent", None)]
 
 
-async def test_channel_down_loses_nothing(store: SqliteStore) -> None:
+async def test_channel_down_loses_nothing(store: Store) -> None:
     both = frozenset({DeliveryMode.DISCORD, DeliveryMode.EMAIL_INSTANT})
     user = await subscribed(store, both, "p1", "p2")
     email = RecordingNotifier(Channel.EMAIL, script=[ChannelDownError("535 login refused")])
@@ -212,7 +209,7 @@ async def test_channel_down_loses_nothing(store: SqliteStore) -> None:
 
 
 async def test_stale_sending_rows_are_sent_once_their_lease_has_passed(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     user = await subscribed(store, INSTANT, "p1", "p2")
     assert await store.claim_due(NOW)  # a dispatcher claimed them, then died
@@ -234,7 +231,7 @@ async def test_stale_sending_rows_are_sent_once_their_lease_has_passed(
     ],
 )
 async def test_suppressed_with_the_reason(
-    store: SqliteStore, change: dict[str, bool], reason: str
+    store: Store, change: dict[str, bool], reason: str
 ) -> None:
     user = await subscribed(store, INSTANT, "p1")
     [sub] = await store.list_subscriptions(user.owner)
@@ -252,7 +249,7 @@ async def test_suppressed_with_the_reason(
     assert not any(isinstance(m, AlertMessage) for m in email.sent)
 
 
-async def test_confirmation_mail_carries_a_working_link_and_code(store: SqliteStore) -> None:
+async def test_confirmation_mail_carries_a_working_link_and_code(store: Store) -> None:
     user = await store.get_or_create_user(discord_id="1", now=NOW)
     await store.set_email(user.id, "ada@example.org", NOW)
     email = RecordingNotifier(Channel.EMAIL)
@@ -266,7 +263,7 @@ async def test_confirmation_mail_carries_a_working_link_and_code(store: SqliteSt
     assert confirmed.email_verified
 
 
-async def test_confirmation_for_a_changed_address_is_not_sent(store: SqliteStore) -> None:
+async def test_confirmation_for_a_changed_address_is_not_sent(store: Store) -> None:
     user = await store.get_or_create_user(discord_id="1", now=NOW)
     await store.set_email(user.id, "old@example.org", NOW)
     await store.set_email(user.id, "new@example.org", NOW + timedelta(seconds=1))
@@ -278,7 +275,7 @@ async def test_confirmation_for_a_changed_address_is_not_sent(store: SqliteStore
     assert report.count(DeliveryOutcome.SUPPRESSED) == 1
 
 
-async def test_a_bug_in_a_notifier_is_retried_not_fatal(store: SqliteStore) -> None:
+async def test_a_bug_in_a_notifier_is_retried_not_fatal(store: Store) -> None:
     user = await subscribed(store, INSTANT, "p1")
     email = RecordingNotifier(Channel.EMAIL, script=[KeyError("template")])
     report = await dispatcher(store, email).run_once()
@@ -342,7 +339,7 @@ async def _all_sent(path: Path) -> int:
         await store.close()
 
 
-async def test_each_row_keeps_its_own_attempt_count(store: SqliteStore) -> None:
+async def test_each_row_keeps_its_own_attempt_count(store: Store) -> None:
     user = await subscribed(store, INSTANT, "old")
     clock = FrozenClock()
     email = RecordingNotifier(Channel.EMAIL, fail=lambda m: TransientDeliveryError("421"))
@@ -379,7 +376,7 @@ class AlertsOnly:
         return None
 
 
-async def test_a_channel_without_confirmations_fails_them_clearly(store: SqliteStore) -> None:
+async def test_a_channel_without_confirmations_fails_them_clearly(store: Store) -> None:
     user = await store.get_or_create_user(discord_id="1", now=NOW)
     await store.set_email(user.id, "ada@example.org", NOW)
     outbox = Dispatcher(store, {Channel.EMAIL: AlertsOnly()}, LINKS, FrozenClock(), random.Random())
@@ -389,7 +386,7 @@ async def test_a_channel_without_confirmations_fails_them_clearly(store: SqliteS
     assert row.last_error == "the email channel cannot send confirmations"
 
 
-async def test_a_digest_goes_out_as_one_message(store: SqliteStore) -> None:
+async def test_a_digest_goes_out_as_one_message(store: Store) -> None:
     user = await subscribed(store, frozenset({DeliveryMode.EMAIL_DIGEST}), "p1", "p2")
     clock = FrozenClock(NOW + timedelta(days=1))
     planner = DigestPlanner(store, clock)

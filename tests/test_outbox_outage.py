@@ -20,7 +20,6 @@ from bot.delivery.notifier import AlertMessage, Channel
 from bot.models import User
 from bot.settings import EmailSettings
 from bot.store.protocols import DEFAULT_LEASE, Delivery, DeliveryKind, DeliveryState, Store
-from bot.store.sqlite.store import SqliteStore
 from handlers.email.smtp import SmtpNotifier
 from tests.smtp_server import Faults, SmtpTestServer
 from tests.support_outbox import (
@@ -31,11 +30,8 @@ from tests.support_outbox import (
     RecordingNotifier,
     add_papers,
     record,
-    store,
     verified_user,
 )
-
-__all__ = ["store"]
 
 PAPERS = ("p1", "p2", "p3", "p4", "p5")
 
@@ -64,7 +60,7 @@ def alert_mail(messages: list[EmailMessage]) -> list[EmailMessage]:
 
 
 async def test_two_temporary_failures_then_one_email_with_one_message_id(
-    store: SqliteStore, smtp: SmtpTestServer
+    store: Store, smtp: SmtpTestServer
 ) -> None:
     user = await five_paper_alert(store)
     clock = FrozenClock()
@@ -92,7 +88,7 @@ async def test_two_temporary_failures_then_one_email_with_one_message_id(
 
 
 async def test_an_unreachable_smtp_server_holds_mail_pending_until_it_is_back(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     user = await five_paper_alert(store)
     async with SmtpTestServer() as gone:
@@ -132,7 +128,7 @@ async def test_an_unreachable_smtp_server_holds_mail_pending_until_it_is_back(
 
 
 async def test_rows_another_process_took_after_our_lease_ran_out_are_left_to_it(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     for address in ("ada@example.org", "bob@example.org"):
         user = await verified_user(store, address)

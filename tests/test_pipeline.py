@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from bot.models import (
 )
 from bot.service import Paperbell
 from bot.settings import load_settings
-from bot.store.sqlite.store import SqliteStore, open_sqlite_store
+from bot.store.protocols import Store
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DIGEST = frozenset({DeliveryMode.EMAIL_DIGEST})
@@ -41,25 +40,18 @@ def paper(key: str, title: str, abstract: str = "", **extra: object) -> Paper:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await open_sqlite_store(tmp_path / "paperbell.db")
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-async def service(store: SqliteStore, tmp_path: Path) -> Paperbell:
+async def service(store: Store, tmp_path: Path) -> Paperbell:
     settings = load_settings(data_dir=tmp_path, max_subscriptions=3)
     return await build_service(settings, store, clock=lambda: NOW)
 
 
-async def ingest(store: SqliteStore, *papers: Paper) -> IngestReport:
+async def ingest(store: Store, *papers: Paper) -> IngestReport:
     result = await store.ingest([Sighting(p) for p in papers], SourceState("test"), NOW)
     return IngestReport((), result.new, result.updated)
 
 
 async def test_two_subscriptions_of_one_user_make_one_record(
-    service: Paperbell, store: SqliteStore
+    service: Paperbell, store: Store
 ) -> None:
     ada = await service.user_for_discord("111")
     first = await service.subscribe(ada.owner, "diffusion", DM)
@@ -73,7 +65,7 @@ async def test_two_subscriptions_of_one_user_make_one_record(
     assert {w.lower() for w in record.words} == {"video", "diffusion"}
 
 
-async def test_a_paper_reaches_an_owner_once(service: Paperbell, store: SqliteStore) -> None:
+async def test_a_paper_reaches_an_owner_once(service: Paperbell, store: Store) -> None:
     ada = await service.user_for_discord("111")
     await service.subscribe(ada.owner, "diffusion", DM)
     await ingest(store, paper("2611.00001", "Diffusion"))
@@ -81,7 +73,7 @@ async def test_a_paper_reaches_an_owner_once(service: Paperbell, store: SqliteSt
     assert (await match_cycle(service.index, store, NOW)).matched == 0
 
 
-async def test_each_owner_hears_separately(service: Paperbell, store: SqliteStore) -> None:
+async def test_each_owner_hears_separately(service: Paperbell, store: Store) -> None:
     ada = await service.user_for_discord("111")
     bob = await service.user_for_discord("222")
     await service.subscribe(ada.owner, "diffusion", DM)
@@ -93,7 +85,7 @@ async def test_each_owner_hears_separately(service: Paperbell, store: SqliteStor
 
 
 async def test_replacement_never_matches_text_subscriptions(
-    service: Paperbell, store: SqliteStore
+    service: Paperbell, store: Store
 ) -> None:
     ada = await service.user_for_discord("111")
     await service.subscribe(ada.owner, "diffusion", DM)
@@ -105,7 +97,7 @@ async def test_replacement_never_matches_text_subscriptions(
 
 
 async def test_paper_reaching_upvotes_matches_on_a_later_poll(
-    service: Paperbell, store: SqliteStore
+    service: Paperbell, store: Store
 ) -> None:
     ada = await service.user_for_discord("111")
     await service.subscribe(ada.owner, "diffusion upvotes:>=20", DM)
@@ -115,7 +107,7 @@ async def test_paper_reaching_upvotes_matches_on_a_later_poll(
     assert (await match_cycle(service.index, store, NOW)).matched == 1
 
 
-async def test_unsubscribe_takes_effect_at_once(service: Paperbell, store: SqliteStore) -> None:
+async def test_unsubscribe_takes_effect_at_once(service: Paperbell, store: Store) -> None:
     ada = await service.user_for_discord("111")
     done = await service.subscribe(ada.owner, "diffusion", DM)
     await service.unsubscribe(ada.owner, done.subscription.id)
@@ -149,7 +141,7 @@ async def test_subscription_limit_and_bad_queries(service: Paperbell) -> None:
 
 
 async def test_subscriptions_are_reloaded_from_the_store(
-    service: Paperbell, store: SqliteStore, tmp_path: Path
+    service: Paperbell, store: Store, tmp_path: Path
 ) -> None:
     ada = await service.user_for_discord("111")
     await service.subscribe(ada.owner, 'author:"Yann LeCun" OR cat:cs.*', DM)
@@ -159,7 +151,7 @@ async def test_subscriptions_are_reloaded_from_the_store(
     assert (await match_cycle(fresh.index, store, NOW)).matched == 1
 
 
-async def test_query_tester_counts_recent_papers(service: Paperbell, store: SqliteStore) -> None:
+async def test_query_tester_counts_recent_papers(service: Paperbell, store: Store) -> None:
     old = paper("2601.00001", "Diffusion of old", published=NOW - timedelta(days=30))
     await ingest(store, old, paper("2611.00001", "Diffusion models"), paper("2611.2", "Other"))
     result = await service.test_query("diffusion", days=7)
@@ -169,9 +161,7 @@ async def test_query_tester_counts_recent_papers(service: Paperbell, store: Sqli
     assert result.share == 0.5 and not result.too_many
 
 
-async def test_query_tester_warns_when_it_would_flood(
-    service: Paperbell, store: SqliteStore
-) -> None:
+async def test_query_tester_warns_when_it_would_flood(service: Paperbell, store: Store) -> None:
     many = [paper(f"2611.{n:05d}", f"Learning paper {n}") for n in range(160)]
     await ingest(store, *many)
     result = await service.test_query("learning", days=7)
@@ -190,7 +180,7 @@ async def test_settings_are_validated(service: Paperbell) -> None:
 
 
 async def test_papers_stored_but_never_matched_are_matched_after_a_restart(
-    service: Paperbell, store: SqliteStore
+    service: Paperbell, store: Store
 ) -> None:
     """A crash between storing papers and matching them delays alerts, never loses them."""
     ada = await service.user_for_discord("111")
@@ -202,7 +192,7 @@ async def test_papers_stored_but_never_matched_are_matched_after_a_restart(
 
 
 async def test_the_same_paper_from_another_source_is_not_news_again(
-    service: Paperbell, store: SqliteStore
+    service: Paperbell, store: Store
 ) -> None:
     ada = await service.user_for_discord("111")
     await service.subscribe(ada.owner, "diffusion", DM)
@@ -213,7 +203,7 @@ async def test_the_same_paper_from_another_source_is_not_news_again(
 
 
 async def test_an_upvote_change_stored_while_matching_is_matched_next_time(
-    service: Paperbell, store: SqliteStore
+    service: Paperbell, store: Store
 ) -> None:
     """The match step clears only the queue versions it read: a paper queued again while it
     was matching (HF reported more upvotes) stays queued for the next step."""

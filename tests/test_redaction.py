@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from bot.settings import HttpSettings, SourceConfig
 from bot.sources import build_source
 from bot.sources.http import HttpClient
 from bot.sources.ingest import run_cycle
-from bot.store.sqlite.store import SqliteStore, open_sqlite_store
+from bot.store.sqlite.store import SqliteStore
 from bot.text import redact_url
 from tests.support_http import Reply, ScriptedServer, fixture
 
@@ -45,21 +44,16 @@ def test_a_bad_url_error_does_not_quote_the_password() -> None:
     assert SECRET not in str(caught.value)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await open_sqlite_store(tmp_path / "paperbell.db")
-    yield store
-    await store.close()
-
-
 def _everything_stored(path: Path) -> str:
     with sqlite3.connect(path) as db:
         return "\n".join(db.iterdump())
 
 
 async def test_credentials_fetch_but_stay_out_of_errors_logs_and_database(
-    store: SqliteStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    sqlite_store: SqliteStore, db_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # The SQLite store: the test reads back every byte it stored, through its file.
+    store = sqlite_store
     caplog.set_level(logging.DEBUG)
     etag = {"ETag": '"v1"'}
     async with (
@@ -85,7 +79,7 @@ async def test_credentials_fetch_but_stay_out_of_errors_logs_and_database(
     assert by_name["ok"].ok and by_name["down"].error
     assert "***@" in by_name["down"].error and SECRET not in by_name["down"].error
     assert all(SECRET not in c.source_id for c in configs)
-    stored = _everything_stored(tmp_path / "paperbell.db")
+    stored = _everything_stored(db_path)
     assert "***@127.0.0.1" in stored  # source ids, validators' keys, the error
     assert SECRET not in stored
     assert SECRET not in caplog.text

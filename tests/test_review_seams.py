@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from bot.accounts import addresses as accounts
 from bot.daemon.resources import build_service
@@ -14,7 +11,7 @@ from bot.matching.step import match_cycle
 from bot.models import DeliveryMode, Links, Paper, Sighting, SourceState
 from bot.service import Paperbell
 from bot.settings import load_settings
-from bot.store.sqlite.store import SqliteStore, open_sqlite_store
+from bot.store.protocols import Store
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DM = frozenset({DeliveryMode.DISCORD})
@@ -33,19 +30,12 @@ def paper(key: str, title: str) -> Paper:
     )
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await open_sqlite_store(tmp_path / "paperbell.db")
-    yield store
-    await store.close()
-
-
-async def a_service(store: SqliteStore, tmp_path: Path) -> Paperbell:
+async def a_service(store: Store, tmp_path: Path) -> Paperbell:
     return await build_service(load_settings(data_dir=tmp_path), store, clock=lambda: NOW)
 
 
 async def test_daemon_matches_a_subscription_added_by_another_process(
-    store: SqliteStore, tmp_path: Path
+    store: Store, tmp_path: Path
 ) -> None:
     daemon = await a_service(store, tmp_path)  # `paperbell run`, started first
     cli = await a_service(store, tmp_path)  # `paperbell subscribe` while it runs
@@ -56,7 +46,7 @@ async def test_daemon_matches_a_subscription_added_by_another_process(
 
 
 async def test_index_forgets_a_subscription_removed_by_an_unsubscribe_link(
-    store: SqliteStore, tmp_path: Path
+    store: Store, tmp_path: Path
 ) -> None:
     service = await a_service(store, tmp_path)
     ada = await service.user_for_discord("111")
@@ -73,7 +63,7 @@ async def test_index_forgets_a_subscription_removed_by_an_unsubscribe_link(
 
 
 async def test_subscriptions_marker_changes_on_every_add_and_remove(
-    store: SqliteStore, tmp_path: Path
+    store: Store, tmp_path: Path
 ) -> None:
     service = await a_service(store, tmp_path)
     ada = await service.user_for_discord("111")

@@ -1,4 +1,7 @@
-"""SqliteStore: the accounts and outbox contracts, plus what only SQLite shows."""
+"""SqliteStore: what only SQLite shows about accounts, matches and the outbox.
+
+The role contracts it passes with every other store are in tests/test_contract_*.py.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +15,13 @@ from bot.errors import LimitError, StoreError
 from bot.models import Owner
 from bot.store.sqlite.schema import load_migrations
 from bot.store.sqlite.store import SqliteStore, open_sqlite_store
-from tests.accounts_contract import AccountsContract
-from tests.outbox_contract import OutboxContract
-from tests.support_outbox import DISCORD, NOW, record, store
-
-__all__ = ["store"]  # the fixture, imported for pytest
+from tests.support_outbox import DISCORD, NOW, record
 
 
-class TestSqliteAccountsContract(AccountsContract):
-    pass
-
-
-class TestSqliteOutboxContract(OutboxContract):
-    pass
+@pytest.fixture
+def store(sqlite_store: SqliteStore) -> SqliteStore:
+    """These tests look under SQLite (its ids, indexes, messages): the SQLite store only."""
+    return sqlite_store
 
 
 async def test_ids_are_never_reused(store: SqliteStore) -> None:

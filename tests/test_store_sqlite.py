@@ -1,10 +1,13 @@
-"""SqliteStore: the Store contract, plus what only SQLite has (migrations, WAL, FTS5)."""
+"""SqliteStore: what only SQLite has (migrations, WAL, FTS5).
+
+The role contracts it passes with every other store are in tests/test_contract_*.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,31 +20,13 @@ from bot.models import HttpCacheEntry, SourceState
 from bot.store.sqlite._codec import fts_query
 from bot.store.sqlite.schema import connect, load_migrations, migrate, split_statements
 from bot.store.sqlite.store import SqliteStore, open_sqlite_store
-from tests.store_contract import (
-    LATER,
-    NOW,
-    StoreContract,
-    arxiv_paper,
-    hf_paper,
-    ingest,
-    sightings,
-)
+from tests.support_papers import LATER, NOW, arxiv_paper, hf_paper, ingest, sightings
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "paperbell.db"
-
-
-@pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = await open_sqlite_store(db_path)
-    yield opened
-    await opened.close()
-
-
-class TestSqliteStoreContract(StoreContract):
-    pass
+def store(sqlite_store: SqliteStore) -> SqliteStore:
+    """These tests look under SQLite (its file, connections, messages): the SQLite store only."""
+    return sqlite_store
 
 
 @contextmanager

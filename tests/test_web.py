@@ -14,7 +14,7 @@ from bot.daemon.resources import build_service
 from bot.models import DeliveryMode
 from bot.service import Paperbell
 from bot.settings import load_settings
-from bot.store.sqlite.store import SqliteStore, open_sqlite_store
+from bot.store.protocols import Store
 from handlers.web import build_web_app, serve_web
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -22,14 +22,7 @@ ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await open_sqlite_store(tmp_path / "paperbell.db")
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-async def service(store: SqliteStore, tmp_path: Path) -> Paperbell:
+async def service(store: Store, tmp_path: Path) -> Paperbell:
     return await build_service(load_settings(data_dir=tmp_path), store, clock=lambda: NOW)
 
 

@@ -7,7 +7,7 @@ import contextlib
 import io
 import logging
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from bot.daemon.resources import build_service
 from bot.logs import RepeatFilter, configure_logging
 from bot.service import Paperbell
 from bot.settings import load_settings
-from bot.store.sqlite.store import SqliteStore, open_sqlite_store
+from bot.store.protocols import Store
 from handlers.web import build_web_app, serve_web
 from handlers.web._guard import WebLimits
 
@@ -28,14 +28,7 @@ SLOW_CLIENTS = 150
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await open_sqlite_store(tmp_path / "paperbell.db")
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-async def service(store: SqliteStore, tmp_path: Path) -> Paperbell:
+async def service(store: Store, tmp_path: Path) -> Paperbell:
     return await build_service(load_settings(data_dir=tmp_path), store, clock=lambda: NOW)
 
 
@@ -165,7 +158,7 @@ async def test_unparsable_requests_get_a_private_answer_and_one_quiet_log_line(
 
 
 async def test_a_failed_request_logs_a_hash_of_the_token_not_the_token(
-    service: Paperbell, store: SqliteStore, caplog: pytest.LogCaptureFixture
+    service: Paperbell, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     links = LinkBuilder(service.signer, "https://bell.example.org")
     url = links.message_links("ada@example.org").unsubscribe_all or ""

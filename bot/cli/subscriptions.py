@@ -16,7 +16,7 @@ from bot.exitcodes import ExitCode
 from bot.models import DeliveryMode, Owner, OwnerKind
 from bot.service import Paperbell, QueryTest, SubscriptionView
 from bot.settings import Settings
-from bot.store.protocols import Store
+from bot.store.protocols import AccountStore
 
 DELIVERIES = {
     "digest": frozenset({DeliveryMode.EMAIL_DIGEST}),
@@ -142,7 +142,7 @@ async def _views(service: Paperbell, owners: list[Owner] | None) -> list[Subscri
     return views
 
 
-async def _owner_names(store: Store, views: list[SubscriptionView]) -> dict[Owner, str]:
+async def _owner_names(store: AccountStore, views: list[SubscriptionView]) -> dict[Owner, str]:
     names: dict[Owner, str] = {}
     for owner in {v.subscription.owner for v in views}:
         if owner.kind is OwnerKind.USER:

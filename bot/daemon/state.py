@@ -18,7 +18,7 @@ from bot.delivery.channel_status import META_KEY
 from bot.models import SourceKind
 from bot.settings import Settings, SourceConfig
 from bot.sources.failures import source_key
-from bot.store.protocols import Store
+from bot.store.protocols import MetaStore
 from bot.text import redact_url
 
 HEARTBEAT = "daemon.heartbeat"
@@ -83,7 +83,7 @@ def recorded_source(config: SourceConfig, schedule: str) -> RecordedSource:
 
 
 async def record_daemon_start(
-    store: Store, sources: Sequence[RecordedSource], dispatch_seconds: float, now: datetime
+    store: MetaStore, sources: Sequence[RecordedSource], dispatch_seconds: float, now: datetime
 ) -> None:
     """Called once by ``paperbell run`` before its first job; replaces an earlier record."""
     value = {
@@ -95,7 +95,7 @@ async def record_daemon_start(
     await store.set_meta(CHANNELS, "{}")  # the channels of an earlier run are not ours
 
 
-async def read_daemon_record(store: Store, settings: Settings) -> DaemonRecord:
+async def read_daemon_record(store: MetaStore, settings: Settings) -> DaemonRecord:
     """What the daemon recorded; this shell's settings (``started_at`` None) if nothing was."""
     raw = await store.get_meta(RECORD)
     if not raw:
@@ -143,7 +143,7 @@ def _source_from_json(data: dict[str, object]) -> RecordedSource:
 
 
 async def record_channel_state(
-    store: Store, name: str, state: ChannelState, why: str, now: datetime
+    store: MetaStore, name: str, state: ChannelState, why: str, now: datetime
 ) -> None:
     """Remember that the daemon's channel ``name`` is up or down, and why.
 
@@ -160,7 +160,7 @@ async def record_channel_state(
     await store.set_meta(CHANNELS, json.dumps(states))
 
 
-async def channel_states(store: Store) -> dict[str, ChannelRecord]:
+async def channel_states(store: MetaStore) -> dict[str, ChannelRecord]:
     """The state of each channel the daemon opened, by name."""
     return {
         name: ChannelRecord(
@@ -175,7 +175,7 @@ def _state(stored: str) -> ChannelState:
     return ChannelState.UP if stored == ChannelState.UP.value else ChannelState.DOWN
 
 
-async def _channels_json(store: Store) -> dict[str, dict[str, str]]:
+async def _channels_json(store: MetaStore) -> dict[str, dict[str, str]]:
     raw = await store.get_meta(CHANNELS)
     loaded: dict[str, dict[str, str]] = json.loads(raw) if raw else {}
     return loaded

@@ -17,7 +17,7 @@ from bot.matching.analysis import term_key
 from bot.matching.matcher import Matcher
 from bot.matching.query import And, Field, Or, Phrase, Prefix, Query, Term
 from bot.models import Paper
-from bot.store.protocols import Store
+from bot.store.protocols import PaperStore
 
 PAGE = 200
 # Every word with a stem S starts with S minus its last letter (Snowball rewrites only that
@@ -26,7 +26,7 @@ STEM_SLACK = 1
 MIN_PREFIX = 3
 
 
-async def search_papers(store: Store, query: Query, limit: int) -> list[Paper]:
+async def search_papers(store: PaperStore, query: Query, limit: int) -> list[Paper]:
     """Up to ``limit`` papers matching ``query`` (from ``parse_query``), best first."""
     matcher = Matcher()
     matcher.add(0, query)

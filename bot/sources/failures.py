@@ -15,7 +15,7 @@ from datetime import datetime
 
 from bot.errors import FetchError, RateLimitedError, SourceError, SourceParseError
 from bot.models import FailureStreak
-from bot.store.protocols import Store
+from bot.store.protocols import MetaStore
 
 _PREFIX = "source.failures:"
 _STATUS = re.compile(r"\bHTTP (\d{3})\b")
@@ -50,7 +50,7 @@ def failure_hint(exc: BaseException) -> str:
     return "" if isinstance(exc, SourceError) else "a fault in paperbell; see the log"
 
 
-async def get_streak(store: Store, key: str) -> FailureStreak | None:
+async def get_streak(store: MetaStore, key: str) -> FailureStreak | None:
     """The streak of the source with this ``source_key``; ``None`` when it is not failing."""
     raw = await store.get_meta(_PREFIX + key)
     if not raw:
@@ -60,7 +60,7 @@ async def get_streak(store: Store, key: str) -> FailureStreak | None:
     return FailureStreak(int(data["count"]), since, str(data.get("hint", "")))
 
 
-async def note_failure(store: Store, source_id: str, hint: str, now: datetime) -> FailureStreak:
+async def note_failure(store: MetaStore, source_id: str, hint: str, now: datetime) -> FailureStreak:
     """Count one more failure; returns the streak including it."""
     key = source_key(source_id)
     before = await get_streak(store, key)
@@ -71,7 +71,7 @@ async def note_failure(store: Store, source_id: str, hint: str, now: datetime) -
     return streak
 
 
-async def end_streak(store: Store, source_id: str) -> FailureStreak | None:
+async def end_streak(store: MetaStore, source_id: str) -> FailureStreak | None:
     """The source succeeded: forget its streak; returns the streak that ended, if any."""
     key = source_key(source_id)
     ended = await get_streak(store, key)

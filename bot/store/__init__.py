@@ -1,5 +1,16 @@
-"""Storage: the ``Store`` protocol and its SQLite implementation."""
+"""Storage: the role protocols (``Store`` is all of them) and their SQLite implementation.
 
-from bot.store.protocols import Store
+Imports the foundation only (``bot.models``, ``bot.messages``, ``bot.errors``,
+``bot.address``, ``bot.text``, ``bot.settings``), never a layer above it.
+"""
 
-__all__ = ["Store"]
+from bot.store.protocols import (
+    AccountStore,
+    MatchStore,
+    MetaStore,
+    OutboxStore,
+    PaperStore,
+    Store,
+)
+
+__all__ = ["AccountStore", "MatchStore", "MetaStore", "OutboxStore", "PaperStore", "Store"]

@@ -1,17 +1,20 @@
-"""The storage interface the rest of paperbell sees.
+"""The storage interface the rest of paperbell sees, split by role.
 
-Everything above this line talks to a ``Store``; SQLite is one implementation
-(``bot.store.sqlite.store``), and the contract tests in ``tests/store_contract.py`` are what a
-second one (PostgreSQL) must pass.
+Five role protocols — ``PaperStore``, ``AccountStore``, ``MatchStore``, ``OutboxStore``
+and ``MetaStore`` — and ``Store``, all of them at once. One SQLite class implements every
+role (``bot.store.sqlite.store``); a caller that needs one role may ask for just that
+one. The contract suites (``tests/test_contract_*.py``), one per role, are what a second
+implementation (PostgreSQL) must pass unchanged.
+
+The records the roles hand out live in ``bot.store.records`` and are re-exported here, so
+``from bot.store.protocols import Delivery`` keeps working.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from bot.messages import Channel
 from bot.models import (
@@ -26,70 +29,37 @@ from bot.models import (
     UpsertResult,
     User,
 )
+from bot.store.records import (
+    DEFAULT_LEASE,
+    Delivery,
+    DeliveryBatch,
+    DeliveryKind,
+    DeliveryState,
+    QueuedPapers,
+)
 
-# How long a claim holds its rows before another process may take them. A dispatcher
-# renews the lease of each message right before sending it, and one send is bounded by the
-# channel's timeouts (SMTP timeout, Discord's 60 s), so this only has to outlast one send.
-DEFAULT_LEASE = timedelta(minutes=5)
-
-
-class DeliveryState(StrEnum):
-    """pending -> sending -> sent | failed | suppressed; sending -> pending on a retry."""
-
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    SUPPRESSED = "suppressed"  # not sent on purpose; last_error says why
-
-
-class DeliveryKind(StrEnum):
-    ALERT = "alert"
-    DIGEST = "digest"
-    CONFIRM = "confirm"
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One row of the outbox: one message part owed to one owner on one channel."""
-
-    id: int
-    key: str
-    owner: Owner
-    channel: Channel
-    kind: DeliveryKind
-    state: DeliveryState
-    attempts: int
-    next_attempt_at: datetime
-    created_at: datetime
-    paper_key: str | None = None  # alerts
-    digest_date: date | None = None  # digests: the owner's local date
-    payload: Mapping[str, Any] = field(default_factory=dict)
-    last_error: str | None = None
-    sent_at: datetime | None = None
+__all__ = [
+    "DEFAULT_LEASE",
+    "AccountStore",
+    "Delivery",
+    "DeliveryBatch",
+    "DeliveryKind",
+    "DeliveryState",
+    "MatchStore",
+    "MetaStore",
+    "OutboxStore",
+    "PaperStore",
+    "QueuedPapers",
+    "Store",
+]
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryBatch:
-    """Claimed rows of one owner, channel and kind: alerts go out as one message."""
+class PaperStore(Protocol):
+    """Papers, their sources' state, search, and the queue of papers waiting to be matched.
 
-    owner: Owner
-    channel: Channel
-    kind: DeliveryKind
-    deliveries: tuple[Delivery, ...]
-    lease: datetime | None = None  # the claim holds the rows until then (see renew_lease)
+    The sources write here (``ingest``, ``record_source_error``); matching, search and the
+    messages read."""
 
-
-@dataclass(frozen=True, slots=True)
-class QueuedPapers:
-    """The match queue as one match step read it."""
-
-    new: tuple[Paper, ...] = ()
-    updated: tuple[Paper, ...] = ()
-    versions: Mapping[str, int] = field(default_factory=dict)  # paper key -> version read
-
-
-class Store(Protocol):
     async def ingest(
         self,
         sightings: Sequence[Sighting],
@@ -116,6 +86,8 @@ class Store(Protocol):
 
     async def get_paper(self, key: str) -> Paper | None: ...
 
+    async def get_papers(self, keys: Sequence[str]) -> dict[str, Paper]: ...
+
     async def list_papers(
         self, since: datetime | None = None, limit: int | None = None
     ) -> list[Paper]:
@@ -135,9 +107,17 @@ class Store(Protocol):
         paper, newest first."""
         ...
 
-    async def close(self) -> None: ...
+    async def queued_for_matching(self, limit: int = 5000) -> QueuedPapers:
+        """Papers ``ingest`` stored that no match step has taken yet.
 
-    # --- users ------------------------------------------------------------------------------
+        ``ingest`` queues its new and updated papers in its own transaction, so a crash
+        between storing and matching delays alerts but never loses them.
+        """
+        ...
+
+
+class AccountStore(Protocol):
+    """Users, their addresses and confirmations, and their subscriptions."""
 
     async def get_or_create_user(
         self, *, discord_id: str | None = None, email: str | None = None, now: datetime
@@ -210,8 +190,6 @@ class Store(Protocol):
         """
         ...
 
-    # --- subscriptions ----------------------------------------------------------------------
-
     async def add_subscription(
         self,
         owner: Owner,
@@ -256,19 +234,12 @@ class Store(Protocol):
         whenever a subscription is added or removed, by this process or another."""
         ...
 
-    async def count_matches(self, sub_ids: Sequence[int]) -> dict[int, int]:
-        """Matches so far per subscription id (0 for none)."""
-        ...
 
-    # --- matches and the outbox -------------------------------------------------------------
+class MatchStore(Protocol):
+    """Matches of papers to owners, and the matches waiting for a digest.
 
-    async def queued_for_matching(self, limit: int = 5000) -> QueuedPapers:
-        """Papers ``ingest`` stored that no match step has taken yet.
-
-        ``ingest`` queues its new and updated papers in its own transaction, so a crash
-        between storing and matching delays alerts but never loses them.
-        """
-        ...
+    Recording matches and creating a digest write the outbox rows they call for in the same
+    transaction; sending those rows is ``OutboxStore``'s part."""
 
     async def record_matches(
         self,
@@ -293,7 +264,50 @@ class Store(Protocol):
         self, owner: Owner, paper_keys: Sequence[str]
     ) -> dict[str, MatchRecord]: ...
 
-    async def get_papers(self, keys: Sequence[str]) -> dict[str, Paper]: ...
+    async def count_matches(self, sub_ids: Sequence[int]) -> dict[int, int]:
+        """Matches so far per subscription id (0 for none)."""
+        ...
+
+    async def digest_waiting(self) -> dict[Owner, int]:
+        """Owners with matches waiting for a digest, and how many."""
+        ...
+
+    async def waiting_digest_matches(self, owner: Owner) -> list[MatchRecord]: ...
+
+    async def drop_waiting_digest_matches(self, owner: Owner) -> int:
+        """Stop waiting for a digest (the owner paused or the address is suppressed)."""
+        ...
+
+    async def latest_digest_dates(self) -> dict[Owner, date]:
+        """The local date of each owner's most recent digest."""
+        ...
+
+    async def create_digest(
+        self,
+        owner: Owner,
+        local_date: date,
+        now: datetime,
+        *,
+        allow_empty: bool = False,
+        matched_by: datetime | None = None,
+    ) -> Delivery | None:
+        """Create the owner's digest for ``local_date``, attaching every waiting match.
+
+        One transaction; at most one digest per (owner, date) ever. Waiting matches whose
+        subscriptions no longer want a digest stop waiting first. ``None`` when the digest
+        exists already, or unless ``allow_empty``: when nothing waits, or when nothing
+        waiting was matched at or before ``matched_by`` (the digest's scheduled time).
+        """
+        ...
+
+    async def digest_matches(self, delivery_id: int) -> list[MatchRecord]:
+        """The matches attached to one digest delivery."""
+        ...
+
+
+class OutboxStore(Protocol):
+    """The outbox: deliveries claimed under a lease, their outcomes and retries, and what a
+    failing channel or address changes (strikes, the fall back to email)."""
 
     async def claim_due(
         self,
@@ -368,45 +382,10 @@ class Store(Protocol):
         """Outbox rows, oldest first, optionally for one owner and/or in one state."""
         ...
 
-    # --- digests ----------------------------------------------------------------------------
 
-    async def digest_waiting(self) -> dict[Owner, int]:
-        """Owners with matches waiting for a digest, and how many."""
-        ...
-
-    async def latest_digest_dates(self) -> dict[Owner, date]:
-        """The local date of each owner's most recent digest."""
-        ...
-
-    async def create_digest(
-        self,
-        owner: Owner,
-        local_date: date,
-        now: datetime,
-        *,
-        allow_empty: bool = False,
-        matched_by: datetime | None = None,
-    ) -> Delivery | None:
-        """Create the owner's digest for ``local_date``, attaching every waiting match.
-
-        One transaction; at most one digest per (owner, date) ever. Waiting matches whose
-        subscriptions no longer want a digest stop waiting first. ``None`` when the digest
-        exists already, or unless ``allow_empty``: when nothing waits, or when nothing
-        waiting was matched at or before ``matched_by`` (the digest's scheduled time).
-        """
-        ...
-
-    async def drop_waiting_digest_matches(self, owner: Owner) -> int:
-        """Stop waiting for a digest (the owner paused or the address is suppressed)."""
-        ...
-
-    async def digest_matches(self, delivery_id: int) -> list[MatchRecord]:
-        """The matches attached to one digest delivery."""
-        ...
-
-    async def waiting_digest_matches(self, owner: Owner) -> list[MatchRecord]: ...
-
-    # --- meta -------------------------------------------------------------------------------
+class MetaStore(Protocol):
+    """What paperbell keeps about itself (daemon record, heartbeats, failure streaks, the
+    synced command hash), and the store's own lifetime."""
 
     async def get_meta(self, key: str) -> str | None:
         """A value paperbell keeps about itself (e.g. the synced Discord command hash)."""
@@ -415,3 +394,9 @@ class Store(Protocol):
     async def set_meta(self, key: str, value: str) -> None:
         """Store ``value`` under ``key``, replacing any earlier one."""
         ...
+
+    async def close(self) -> None: ...
+
+
+class Store(PaperStore, AccountStore, MatchStore, OutboxStore, MetaStore, Protocol):
+    """Every role at once: what one process opens and passes around."""

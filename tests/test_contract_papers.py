@@ -1,92 +1,29 @@
-"""What every ``Store`` must do, written against the protocol only.
+"""What every store must do with papers, their sources' state, search and the match queue.
 
-An implementation's test module subclasses ``StoreContract`` and provides a ``store``
-fixture yielding a fresh, open store (see tests/test_store_sqlite.py).
+The ``PaperStore`` role, written against the protocol only; runs over every implementation
+(the ``store`` fixture in tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from bot.errors import InvalidQueryError, StoreError, UserError
-from bot.models import (
-    AnnounceType,
-    HttpCacheEntry,
-    Links,
-    Paper,
-    Sighting,
-    SourceState,
-    UpsertResult,
-)
+from bot.models import AnnounceType, HttpCacheEntry, Links, Paper, SourceState, UpsertResult
 from bot.store.protocols import Store
+from tests.support_outbox import add_papers
+from tests.support_papers import LATER, NOW, arxiv_paper, feed_paper, hf_paper, ingest, sightings
 
-NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-LATER = NOW + timedelta(hours=6)
 HOSTILE_WITH_WORDS = ["NEAR(", "a OR", "attention*", "title:attention", '"attention', "-sparse"]
 HOSTILE_WITHOUT_WORDS = ['"', "*", "-", ":", "(", ")", "^", "   ", ""]
 
 
-def arxiv_paper(key: str, **fields: object) -> Paper:
-    """A paper as arXiv RSS presents it: versioned, categorised, arXiv links."""
-    base = Paper(
-        key=key,
-        title=f"Paper {key}",
-        abstract=f"Abstract of {key}.",
-        version=1,
-        authors=("Ada Lovelace",),
-        categories=("cs.LG",),
-        published=datetime(2026, 3, 1, 5, 0, tzinfo=UTC),
-        updated=datetime(2026, 3, 1, 5, 0, tzinfo=UTC),
-        links=Links(abs=f"https://arxiv.org/abs/{key}", pdf=f"https://arxiv.org/pdf/{key}"),
-        sources=("arxiv",),
-    )
-    return replace(base, **fields)  # type: ignore[arg-type]
-
-
-def hf_paper(key: str, **fields: object) -> Paper:
-    """A paper as HF Daily Papers presents it: no version or categories, but upvotes."""
-    base = Paper(
-        key=key,
-        title=f"Paper {key}",
-        abstract=f"HF abstract of {key}.",
-        authors=("Ada Lovelace",),
-        published=datetime(2026, 3, 1, 0, 0, tzinfo=UTC),
-        links=Links(hf=f"https://huggingface.co/papers/{key}"),
-        upvotes=4,
-        comments=2,
-        sources=("hf",),
-    )
-    return replace(base, **fields)  # type: ignore[arg-type]
-
-
-def feed_paper(key: str, **fields: object) -> Paper:
-    """A paper met through a blog feed that linked its arXiv id."""
-    base = Paper(
-        key=key,
-        title=f"A blog post about {key}",
-        links=Links(abs=f"https://blog.example/{key}"),
-        published=datetime(2026, 3, 3, 12, 0, tzinfo=UTC),
-        sources=("ml-blog",),
-    )
-    return replace(base, **fields)  # type: ignore[arg-type]
-
-
-def sightings(*papers: Paper, announce: AnnounceType = AnnounceType.NEW) -> list[Sighting]:
-    return [Sighting(p, announce) for p in papers]
-
-
-async def ingest(
-    store: Store, papers: list[Sighting], source: str = "src", now: datetime = NOW
-) -> UpsertResult:
-    return await store.ingest(papers, SourceState(source), now)
-
-
-class StoreContract:
-    """Subclass in a ``Test...`` class and provide a ``store`` fixture."""
+class TestPapersContract:
+    """``PaperStore``: ingest, sources' state, reading and search."""
 
     # --- ingest and outcomes ----------------------------------------------------------------
 
@@ -318,12 +255,11 @@ class StoreContract:
         with pytest.raises(UserError, match="limit must be at least 1"):
             await store.search("x", limit=0)
 
-    # --- lifecycle --------------------------------------------------------------------------
+    # --- reading many ---------------------------------------------------------------------
 
-    async def test_closed_store_raises_store_error_and_closes_twice(self, store: Store) -> None:
-        await store.close()
-        await store.close()
-        with pytest.raises(StoreError, match="closed"):
-            await store.get_paper("x")
-        with pytest.raises(StoreError, match="closed"):
-            await ingest(store, [])
+    @pytest.mark.parametrize("count", [1, 600])
+    async def test_get_papers_in_chunks(self, store: Store, count: int) -> None:
+        keys = [f"p{i}" for i in range(count)]
+        await add_papers(store, *keys)
+        found = await store.get_papers([*keys, "missing"])
+        assert sorted(found) == sorted(keys)

@@ -1,7 +1,7 @@
-"""What every ``Store`` must do for users, addresses and subscriptions (protocol only).
+"""What every store must do for users, addresses and subscriptions.
 
-Subclass ``AccountsContract`` in a test module that provides a ``store`` fixture (see
-tests/test_store_accounts.py). The outbox half is in tests/outbox_contract.py.
+The ``AccountStore`` role, written against the protocol only; runs over every
+implementation (the ``store`` fixture in tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -14,20 +14,14 @@ import pytest
 from bot.errors import InvalidValueError, LimitError, NotFoundError, UserError
 from bot.models import DeliveryMode, DigestFrequency, Owner
 from bot.store.protocols import DeliveryKind, DeliveryState, Store
-from tests.support_outbox import (
-    DIGEST,
-    DISCORD,
-    INSTANT,
-    NOW,
-    add_papers,
-    record,
-    verified_user,
-)
+from tests.support_outbox import DIGEST, DISCORD, INSTANT, NOW, add_papers, record, verified_user
 
 LATER = NOW + timedelta(hours=1)
 
 
-class AccountsContract:
+class TestAccountsContract:
+    """``AccountStore``: users, their addresses, their subscriptions."""
+
     # --- users ------------------------------------------------------------------------------
 
     async def test_user_by_discord_id_is_created_once(self, store: Store) -> None:
@@ -318,14 +312,3 @@ class AccountsContract:
             await store.set_subscription_delivery(sub.id, user.owner, frozenset(), NOW)
         with pytest.raises(NotFoundError):
             await store.set_subscription_delivery(sub.id, Owner.user(99), DISCORD, NOW)
-
-    async def test_count_matches_per_subscription(self, store: Store) -> None:
-        user = await store.get_or_create_user(discord_id="1", now=NOW)
-        a = await store.add_subscription(user.owner, "a", "a", DISCORD, NOW, limit=5)
-        b = await store.add_subscription(user.owner, "b", "b", DISCORD, NOW, limit=5)
-        await add_papers(store, "p1", "p2")
-        await store.record_matches(
-            [record(user.owner, "p1", a.id, b.id), record(user.owner, "p2", a.id)], NOW
-        )
-        assert await store.count_matches([a.id, b.id, 999]) == {a.id: 2, b.id: 1, 999: 0}
-        assert await store.count_matches([]) == {}

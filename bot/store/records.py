@@ -1,0 +1,77 @@
+"""The plain records the store hands out: outbox rows, their batches, the match queue.
+
+Kept apart from the role protocols (``bot.store.protocols``, which re-exports every name
+here) so a caller that only reads a delivery need not import the interfaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from bot.messages import Channel
+from bot.models import Owner, Paper
+
+# How long a claim holds its rows before another process may take them. A dispatcher
+# renews the lease of each message right before sending it, and one send is bounded by the
+# channel's timeouts (SMTP timeout, Discord's 60 s), so this only has to outlast one send.
+DEFAULT_LEASE = timedelta(minutes=5)
+
+
+class DeliveryState(StrEnum):
+    """pending -> sending -> sent | failed | suppressed; sending -> pending on a retry."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"  # not sent on purpose; last_error says why
+
+
+class DeliveryKind(StrEnum):
+    ALERT = "alert"
+    DIGEST = "digest"
+    CONFIRM = "confirm"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One row of the outbox: one message part owed to one owner on one channel."""
+
+    id: int
+    key: str
+    owner: Owner
+    channel: Channel
+    kind: DeliveryKind
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    paper_key: str | None = None  # alerts
+    digest_date: date | None = None  # digests: the owner's local date
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    last_error: str | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryBatch:
+    """Claimed rows of one owner, channel and kind: alerts go out as one message."""
+
+    owner: Owner
+    channel: Channel
+    kind: DeliveryKind
+    deliveries: tuple[Delivery, ...]
+    lease: datetime | None = None  # the claim holds the rows until then (see renew_lease)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedPapers:
+    """The match queue as one match step read it."""
+
+    new: tuple[Paper, ...] = ()
+    updated: tuple[Paper, ...] = ()
+    versions: Mapping[str, int] = field(default_factory=dict)  # paper key -> version read

@@ -1,0 +1,170 @@
+"""What every store must do with matches and the digests they wait for.
+
+The ``MatchStore`` role, written against the protocol only; runs over every implementation
+(the ``store`` fixture in tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+
+from bot.models import DeliveryMode, Owner
+from bot.store.protocols import Delivery, DeliveryState, Store
+from tests.support_outbox import DIGEST, DISCORD, INSTANT, NOW, add_papers, record, verified_user
+
+LATER = NOW + timedelta(hours=1)
+DAY = date(2026, 11, 21)
+
+
+def by_key(deliveries: list[Delivery]) -> dict[str, Delivery]:
+    return {d.key: d for d in deliveries}
+
+
+class TestMatchesContract:
+    """``MatchStore``: recording matches, counting them, digests."""
+
+    # --- record_matches ---------------------------------------------------------------------
+
+    async def test_each_mode_gets_its_delivery(self, store: Store) -> None:
+        user = await verified_user(store, discord_id="500")
+        modes = frozenset(DeliveryMode)
+        sub = await store.add_subscription(user.owner, "g", "g", modes, NOW, limit=5)
+        await add_papers(store, "p1")
+        new = await store.record_matches([record(user.owner, "p1", sub.id, score=2.5)], NOW)
+        assert new == [record(user.owner, "p1", sub.id, score=2.5)]
+        alerts = by_key(await store.list_deliveries(user.owner, DeliveryState.PENDING))
+        owner = str(user.owner)
+        assert set(alerts) >= {f"alert:email:{owner}:p1", f"alert:discord:{owner}:p1"}
+        assert alerts[f"alert:email:{owner}:p1"].paper_key == "p1"
+        assert await store.digest_waiting() == {user.owner: 1}
+        assert await store.get_matches(user.owner, ["p1", "p9"]) == {"p1": new[0]}
+
+    async def test_second_recording_is_ignored(self, store: Store) -> None:
+        user = await verified_user(store)
+        sub = await store.add_subscription(user.owner, "g", "g", INSTANT, NOW, limit=5)
+        await add_papers(store, "p1", "p2")
+        first = await store.record_matches([record(user.owner, "p1", sub.id)], NOW)
+        before = await store.list_deliveries()
+        again = await store.record_matches(
+            [record(user.owner, "p1", sub.id), record(user.owner, "p2", sub.id)], LATER
+        )
+        assert len(first) == 1
+        assert [r.paper_key for r in again] == ["p2"]
+        after = await store.list_deliveries()
+        assert after[: len(before)] == before
+        assert [d.paper_key for d in after[len(before) :]] == ["p2"]
+
+    async def test_several_subscriptions_make_one_match_and_one_alert(self, store: Store) -> None:
+        user = await verified_user(store)
+        a = await store.add_subscription(user.owner, "a", "a", INSTANT, NOW, limit=5)
+        b = await store.add_subscription(user.owner, "b", "b", INSTANT, NOW, limit=5)
+        await add_papers(store, "p1")
+        await store.record_matches([record(user.owner, "p1", a.id, b.id)], NOW)
+        matches = await store.get_matches(user.owner, ["p1"])
+        assert matches["p1"].sub_ids == (a.id, b.id)
+        alerts = [d for d in await store.list_deliveries(user.owner) if d.kind == "alert"]
+        assert [d.key for d in alerts] == [f"alert:email:{user.owner}:p1"]
+
+    async def test_channel_subscription_posts_to_discord_only(self, store: Store) -> None:
+        channel = Owner.channel("99")
+        sub = await store.add_subscription(channel, "g", "g", DISCORD, NOW, limit=5)
+        await add_papers(store, "p1")
+        await store.record_matches([record(channel, "p1", sub.id)], NOW)
+        [alert] = await store.list_deliveries(channel)
+        assert (alert.channel, alert.kind, alert.key) == (
+            "discord",
+            "alert",
+            "alert:discord:channel:99:p1",
+        )
+        assert await store.digest_waiting() == {}
+
+    async def test_unreachable_discord_user_falls_back_to_email(self, store: Store) -> None:
+        user = await verified_user(store, discord_unreachable=True)
+        sub = await store.add_subscription(user.owner, "g", "g", DISCORD, NOW, limit=5)
+        await add_papers(store, "p1")
+        await store.record_matches([record(user.owner, "p1", sub.id)], NOW)
+        alerts = [d for d in await store.list_deliveries(user.owner) if d.kind == "alert"]
+        assert [(d.channel, dict(d.payload)) for d in alerts] == [
+            ("email", {"fallback": "discord"})
+        ]
+
+    async def test_match_of_removed_subscription_is_ignored(self, store: Store) -> None:
+        user = await verified_user(store)
+        sub = await store.add_subscription(user.owner, "g", "g", INSTANT, NOW, limit=5)
+        await store.remove_subscription(sub.id, None, NOW)
+        await add_papers(store, "p1")
+        assert await store.record_matches([record(user.owner, "p1", sub.id)], NOW) == []
+        assert await store.get_matches(user.owner, ["p1"]) == {}
+
+    # --- counting -------------------------------------------------------------------------
+
+    async def test_count_matches_per_subscription(self, store: Store) -> None:
+        user = await store.get_or_create_user(discord_id="1", now=NOW)
+        a = await store.add_subscription(user.owner, "a", "a", DISCORD, NOW, limit=5)
+        b = await store.add_subscription(user.owner, "b", "b", DISCORD, NOW, limit=5)
+        await add_papers(store, "p1", "p2")
+        await store.record_matches(
+            [record(user.owner, "p1", a.id, b.id), record(user.owner, "p2", a.id)], NOW
+        )
+        assert await store.count_matches([a.id, b.id, 999]) == {a.id: 2, b.id: 1, 999: 0}
+        assert await store.count_matches([]) == {}
+
+    # --- digests ----------------------------------------------------------------------------
+
+    async def _waiting(self, store: Store, *keys: str) -> Owner:
+        user = await verified_user(store)
+        sub = await store.add_subscription(user.owner, "g", "g", DIGEST, NOW, limit=5)
+        await add_papers(store, *keys)
+        await store.record_matches([record(user.owner, k, sub.id) for k in keys], NOW)
+        return user.owner
+
+    async def test_digest_attaches_waiting_matches_once_per_date(self, store: Store) -> None:
+        owner = await self._waiting(store, "p1", "p2")
+        digest = await store.create_digest(owner, DAY, LATER)
+        assert digest is not None
+        assert (digest.kind, digest.digest_date, digest.key) == (
+            "digest",
+            DAY,
+            f"digest:email:{owner}:2026-11-21",
+        )
+        assert [r.paper_key for r in await store.digest_matches(digest.id)] == ["p1", "p2"]
+        assert await store.digest_waiting() == {}
+        assert await store.latest_digest_dates() == {owner: DAY}
+        await add_papers(store, "p3")
+        sub_id = (await store.list_subscriptions(owner))[0].id
+        await store.record_matches([record(owner, "p3", sub_id)], LATER)
+        assert await store.create_digest(owner, DAY, LATER) is None  # never twice a day
+        assert [r.paper_key for r in await store.waiting_digest_matches(owner)] == ["p3"]
+
+    async def test_concurrent_digest_creation_makes_one(self, store: Store) -> None:
+        owner = await self._waiting(store, "p1")
+        made = await asyncio.gather(*(store.create_digest(owner, DAY, LATER) for _ in range(5)))
+        assert sum(d is not None for d in made) == 1
+
+    async def test_no_waiting_no_digest_unless_all_quiet(self, store: Store) -> None:
+        user = await verified_user(store)
+        assert await store.create_digest(user.owner, DAY, NOW) is None
+        quiet = await store.create_digest(user.owner, DAY, NOW, allow_empty=True)
+        assert quiet is not None
+        assert await store.digest_matches(quiet.id) == []
+
+    async def test_digest_waits_for_matches_from_before_its_slot(self, store: Store) -> None:
+        owner = await self._waiting(store, "p1")
+        assert (
+            await store.create_digest(owner, DAY, LATER, matched_by=NOW - timedelta(minutes=1))
+            is None
+        )
+        assert await store.create_digest(owner, DAY, LATER, matched_by=NOW) is not None
+
+    async def test_unwanted_waiting_matches_stop_waiting(self, store: Store) -> None:
+        owner = await self._waiting(store, "p1")
+        [sub] = await store.list_subscriptions(owner)
+        await store.set_subscription_delivery(sub.id, owner, INSTANT, NOW)
+        assert await store.create_digest(owner, DAY, LATER) is None
+        assert await store.digest_waiting() == {}
+
+    async def test_drop_waiting(self, store: Store) -> None:
+        owner = await self._waiting(store, "p1", "p2")
+        assert await store.drop_waiting_digest_matches(owner) == 2
+        assert await store.waiting_digest_matches(owner) == []
