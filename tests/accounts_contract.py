@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from bot.delivery.planning import record_matches
 from bot.errors import InvalidValueError, LimitError, NotFoundError, UserError
 from bot.models import DeliveryMode, DigestFrequency, Owner
 from bot.store.protocols import DeliveryKind, DeliveryState, Store
@@ -292,7 +293,8 @@ class AccountsContract:
         graphs = await store.add_subscription(user.owner, "g", "g", INSTANT, NOW, limit=5)
         nets = await store.add_subscription(user.owner, "n", "n", INSTANT, NOW, limit=5)
         await add_papers(store, "p1", "p2")
-        await store.record_matches(
+        await record_matches(
+            store,
             [record(user.owner, "p1", graphs.id), record(user.owner, "p2", graphs.id, nets.id)],
             NOW,
         )
@@ -324,8 +326,8 @@ class AccountsContract:
         a = await store.add_subscription(user.owner, "a", "a", DISCORD, NOW, limit=5)
         b = await store.add_subscription(user.owner, "b", "b", DISCORD, NOW, limit=5)
         await add_papers(store, "p1", "p2")
-        await store.record_matches(
-            [record(user.owner, "p1", a.id, b.id), record(user.owner, "p2", a.id)], NOW
+        await record_matches(
+            store, [record(user.owner, "p1", a.id, b.id), record(user.owner, "p2", a.id)], NOW
         )
         assert await store.count_matches([a.id, b.id, 999]) == {a.id: 2, b.id: 1, 999: 0}
         assert await store.count_matches([]) == {}

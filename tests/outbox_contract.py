@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import pytest
 
 from bot.delivery.notifier import Channel
+from bot.delivery.planning import record_matches
 from bot.models import DeliveryMode, Owner
 from bot.store.protocols import DEFAULT_LEASE, Delivery, DeliveryKind, DeliveryState, Store
 from tests.support_outbox import (
@@ -39,7 +40,7 @@ class OutboxContract:
         modes = frozenset(DeliveryMode)
         sub = await store.add_subscription(user.owner, "g", "g", modes, NOW, limit=5)
         await add_papers(store, "p1")
-        new = await store.record_matches([record(user.owner, "p1", sub.id, score=2.5)], NOW)
+        new = await record_matches(store, [record(user.owner, "p1", sub.id, score=2.5)], NOW)
         assert new == [record(user.owner, "p1", sub.id, score=2.5)]
         alerts = by_key(await store.list_deliveries(user.owner, DeliveryState.PENDING))
         owner = str(user.owner)
@@ -52,10 +53,10 @@ class OutboxContract:
         user = await verified_user(store)
         sub = await store.add_subscription(user.owner, "g", "g", INSTANT, NOW, limit=5)
         await add_papers(store, "p1", "p2")
-        first = await store.record_matches([record(user.owner, "p1", sub.id)], NOW)
+        first = await record_matches(store, [record(user.owner, "p1", sub.id)], NOW)
         before = await store.list_deliveries()
-        again = await store.record_matches(
-            [record(user.owner, "p1", sub.id), record(user.owner, "p2", sub.id)], LATER
+        again = await record_matches(
+            store, [record(user.owner, "p1", sub.id), record(user.owner, "p2", sub.id)], LATER
         )
         assert len(first) == 1
         assert [r.paper_key for r in again] == ["p2"]
@@ -68,7 +69,7 @@ class OutboxContract:
         a = await store.add_subscription(user.owner, "a", "a", INSTANT, NOW, limit=5)
         b = await store.add_subscription(user.owner, "b", "b", INSTANT, NOW, limit=5)
         await add_papers(store, "p1")
-        await store.record_matches([record(user.owner, "p1", a.id, b.id)], NOW)
+        await record_matches(store, [record(user.owner, "p1", a.id, b.id)], NOW)
         matches = await store.get_matches(user.owner, ["p1"])
         assert matches["p1"].sub_ids == (a.id, b.id)
         alerts = [d for d in await store.list_deliveries(user.owner) if d.kind == "alert"]
@@ -78,7 +79,7 @@ class OutboxContract:
         channel = Owner.channel("99")
         sub = await store.add_subscription(channel, "g", "g", DISCORD, NOW, limit=5)
         await add_papers(store, "p1")
-        await store.record_matches([record(channel, "p1", sub.id)], NOW)
+        await record_matches(store, [record(channel, "p1", sub.id)], NOW)
         [alert] = await store.list_deliveries(channel)
         assert (alert.channel, alert.kind, alert.key) == (
             "discord",
@@ -91,7 +92,7 @@ class OutboxContract:
         user = await verified_user(store, discord_unreachable=True)
         sub = await store.add_subscription(user.owner, "g", "g", DISCORD, NOW, limit=5)
         await add_papers(store, "p1")
-        await store.record_matches([record(user.owner, "p1", sub.id)], NOW)
+        await record_matches(store, [record(user.owner, "p1", sub.id)], NOW)
         alerts = [d for d in await store.list_deliveries(user.owner) if d.kind == "alert"]
         assert [(d.channel, dict(d.payload)) for d in alerts] == [
             ("email", {"fallback": "discord"})
@@ -102,7 +103,7 @@ class OutboxContract:
         sub = await store.add_subscription(user.owner, "g", "g", INSTANT, NOW, limit=5)
         await store.remove_subscription(sub.id, None, NOW)
         await add_papers(store, "p1")
-        assert await store.record_matches([record(user.owner, "p1", sub.id)], NOW) == []
+        assert await record_matches(store, [record(user.owner, "p1", sub.id)], NOW) == []
         assert await store.get_matches(user.owner, ["p1"]) == {}
 
     # --- claiming and outcomes --------------------------------------------------------------
@@ -112,7 +113,9 @@ class OutboxContract:
         modes = frozenset({DeliveryMode.DISCORD, DeliveryMode.EMAIL_INSTANT})
         sub = await store.add_subscription(user.owner, "g", "g", modes, NOW, limit=5)
         await add_papers(store, "p1", "p2", "p3")
-        await store.record_matches([record(user.owner, k, sub.id) for k in ("p1", "p2", "p3")], NOW)
+        await record_matches(
+            store, [record(user.owner, k, sub.id) for k in ("p1", "p2", "p3")], NOW
+        )
         return user.owner
 
     async def test_claim_groups_per_owner_channel_and_kind(self, store: Store) -> None:
@@ -223,7 +226,7 @@ class OutboxContract:
         user = await verified_user(store, discord_id="500")
         sub = await store.add_subscription(user.owner, "g", "g", DISCORD, NOW, limit=5)
         await add_papers(store, "p1", "p2")
-        await store.record_matches([record(user.owner, k, sub.id) for k in ("p1", "p2")], NOW)
+        await record_matches(store, [record(user.owner, k, sub.id) for k in ("p1", "p2")], NOW)
         assert await store.fall_back_to_email(user.id, ["p1", "p2", "p1"], LATER) == 2
         assert await store.fall_back_to_email(user.id, ["p1"], LATER) == 0  # queued already
         marked = await store.get_user(user.id)
@@ -239,7 +242,7 @@ class OutboxContract:
         user = await verified_user(store)
         sub = await store.add_subscription(user.owner, "g", "g", DIGEST, NOW, limit=5)
         await add_papers(store, *keys)
-        await store.record_matches([record(user.owner, k, sub.id) for k in keys], NOW)
+        await record_matches(store, [record(user.owner, k, sub.id) for k in keys], NOW)
         return user.owner
 
     async def test_digest_attaches_waiting_matches_once_per_date(self, store: Store) -> None:
@@ -256,7 +259,7 @@ class OutboxContract:
         assert await store.latest_digest_dates() == {owner: DAY}
         await add_papers(store, "p3")
         sub_id = (await store.list_subscriptions(owner))[0].id
-        await store.record_matches([record(owner, "p3", sub_id)], LATER)
+        await record_matches(store, [record(owner, "p3", sub_id)], LATER)
         assert await store.create_digest(owner, DAY, LATER) is None  # never twice a day
         assert [r.paper_key for r in await store.waiting_digest_matches(owner)] == ["p3"]
 
