@@ -11,12 +11,39 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
-from bot.models import OwnerKind, Paper
+from bot.models import MatchRecord, OwnerKind, Paper
 
 
 class Channel(StrEnum):
     EMAIL = "email"
     DISCORD = "discord"
+
+
+# Why a queued row was suppressed, recorded on it (users and tests read them). Here, below
+# the store, because the store writes two of them itself: when a subscription or address is
+# removed it suppresses, in the same transaction, the pending rows that can no longer go.
+SUBSCRIPTION_REMOVED = "subscription removed"
+EMAIL_REMOVED = "email address removed"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One alert a new match calls for: its channel, and whether it is an email standing
+    in for Discord (the user cannot be reached there)."""
+
+    channel: Channel
+    fallback: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedMatch:
+    """A new match with its deliveries already decided (``bot.delivery.policy``), so the
+    store only writes it: the record (its ``sub_ids`` narrowed to live subscriptions),
+    whether it waits for a digest, and its alerts."""
+
+    record: MatchRecord
+    digest: bool = False
+    alerts: tuple[Route, ...] = ()
 
 
 # Kept here too so channels import their vocabulary from one place.

@@ -10,6 +10,7 @@ import pytest
 from bot.accounts import addresses as accounts
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.notifier import Channel, ConfirmationMessage
+from bot.delivery.planning import record_matches
 from bot.errors import InvalidTokenError, InvalidValueError, LimitError, UserError
 from bot.models import DeliveryMode, User
 from bot.store.protocols import DeliveryState, Store
@@ -166,7 +167,7 @@ async def test_an_unconfirmed_address_gets_nothing_but_the_confirmation(
     await accounts.set_email(store, user.id, "ada@example.org", NOW)
     sub = await store.add_subscription(user.owner, "g", "g", INSTANT, NOW, limit=5)
     await add_papers(store, "p1")
-    await store.record_matches([record(user.owner, "p1", sub.id)], NOW)
+    await record_matches(store, [record(user.owner, "p1", sub.id)], NOW)
     assert len(await mailed_confirmations(store)) == 1
     [alert] = [d for d in await store.list_deliveries(user.owner) if d.kind == "alert"]
     assert (alert.state, alert.last_error) == ("suppressed", "email address not confirmed")

@@ -14,6 +14,7 @@ import pytest
 
 from bot.cli.main import main
 from bot.daemon.resources import build_service
+from bot.delivery.planning import plan_matches
 from bot.matching.step import match_cycle
 from bot.settings import load_settings
 from bot.store.sqlite.store import open_sqlite_store
@@ -33,7 +34,7 @@ def confirm(address: str) -> None:
             assert user is not None and user.email
             await store.verify_email(user.id, user.email, datetime.now(UTC))
             service = await build_service(settings, store)
-            await match_cycle(service.index, store, datetime.now(UTC))
+            await match_cycle(service.index, store, datetime.now(UTC), plan_matches)
         finally:
             await store.close()
 

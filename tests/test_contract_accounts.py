@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from bot.delivery.planning import record_matches
 from bot.errors import InvalidValueError, LimitError, NotFoundError, UserError
 from bot.models import DeliveryMode, DigestFrequency, Owner
 from bot.store.protocols import DeliveryKind, DeliveryState, Store
@@ -286,7 +287,8 @@ class TestAccountsContract:
         graphs = await store.add_subscription(user.owner, "g", "g", INSTANT, NOW, limit=5)
         nets = await store.add_subscription(user.owner, "n", "n", INSTANT, NOW, limit=5)
         await add_papers(store, "p1", "p2")
-        await store.record_matches(
+        await record_matches(
+            store,
             [record(user.owner, "p1", graphs.id), record(user.owner, "p2", graphs.id, nets.id)],
             NOW,
         )

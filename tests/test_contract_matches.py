@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from datetime import date, timedelta
 
+from bot.delivery.planning import record_matches
 from bot.models import DeliveryMode, Owner
 from bot.store.protocols import Delivery, DeliveryState, Store
 from tests.support_outbox import DIGEST, DISCORD, INSTANT, NOW, add_papers, record, verified_user
@@ -31,7 +32,7 @@ class TestMatchesContract:
         modes = frozenset(DeliveryMode)
         sub = await store.add_subscription(user.owner, "g", "g", modes, NOW, limit=5)
         await add_papers(store, "p1")
-        new = await store.record_matches([record(user.owner, "p1", sub.id, score=2.5)], NOW)
+        new = await record_matches(store, [record(user.owner, "p1", sub.id, score=2.5)], NOW)
         assert new == [record(user.owner, "p1", sub.id, score=2.5)]
         alerts = by_key(await store.list_deliveries(user.owner, DeliveryState.PENDING))
         owner = str(user.owner)
@@ -44,10 +45,10 @@ class TestMatchesContract:
         user = await verified_user(store)
         sub = await store.add_subscription(user.owner, "g", "g", INSTANT, NOW, limit=5)
         await add_papers(store, "p1", "p2")
-        first = await store.record_matches([record(user.owner, "p1", sub.id)], NOW)
+        first = await record_matches(store, [record(user.owner, "p1", sub.id)], NOW)
         before = await store.list_deliveries()
-        again = await store.record_matches(
-            [record(user.owner, "p1", sub.id), record(user.owner, "p2", sub.id)], LATER
+        again = await record_matches(
+            store, [record(user.owner, "p1", sub.id), record(user.owner, "p2", sub.id)], LATER
         )
         assert len(first) == 1
         assert [r.paper_key for r in again] == ["p2"]
@@ -60,7 +61,7 @@ class TestMatchesContract:
         a = await store.add_subscription(user.owner, "a", "a", INSTANT, NOW, limit=5)
         b = await store.add_subscription(user.owner, "b", "b", INSTANT, NOW, limit=5)
         await add_papers(store, "p1")
-        await store.record_matches([record(user.owner, "p1", a.id, b.id)], NOW)
+        await record_matches(store, [record(user.owner, "p1", a.id, b.id)], NOW)
         matches = await store.get_matches(user.owner, ["p1"])
         assert matches["p1"].sub_ids == (a.id, b.id)
         alerts = [d for d in await store.list_deliveries(user.owner) if d.kind == "alert"]
@@ -70,7 +71,7 @@ class TestMatchesContract:
         channel = Owner.channel("99")
         sub = await store.add_subscription(channel, "g", "g", DISCORD, NOW, limit=5)
         await add_papers(store, "p1")
-        await store.record_matches([record(channel, "p1", sub.id)], NOW)
+        await record_matches(store, [record(channel, "p1", sub.id)], NOW)
         [alert] = await store.list_deliveries(channel)
         assert (alert.channel, alert.kind, alert.key) == (
             "discord",
@@ -83,7 +84,7 @@ class TestMatchesContract:
         user = await verified_user(store, discord_unreachable=True)
         sub = await store.add_subscription(user.owner, "g", "g", DISCORD, NOW, limit=5)
         await add_papers(store, "p1")
-        await store.record_matches([record(user.owner, "p1", sub.id)], NOW)
+        await record_matches(store, [record(user.owner, "p1", sub.id)], NOW)
         alerts = [d for d in await store.list_deliveries(user.owner) if d.kind == "alert"]
         assert [(d.channel, dict(d.payload)) for d in alerts] == [
             ("email", {"fallback": "discord"})
@@ -94,7 +95,7 @@ class TestMatchesContract:
         sub = await store.add_subscription(user.owner, "g", "g", INSTANT, NOW, limit=5)
         await store.remove_subscription(sub.id, None, NOW)
         await add_papers(store, "p1")
-        assert await store.record_matches([record(user.owner, "p1", sub.id)], NOW) == []
+        assert await record_matches(store, [record(user.owner, "p1", sub.id)], NOW) == []
         assert await store.get_matches(user.owner, ["p1"]) == {}
 
     # --- counting -------------------------------------------------------------------------
@@ -104,8 +105,8 @@ class TestMatchesContract:
         a = await store.add_subscription(user.owner, "a", "a", DISCORD, NOW, limit=5)
         b = await store.add_subscription(user.owner, "b", "b", DISCORD, NOW, limit=5)
         await add_papers(store, "p1", "p2")
-        await store.record_matches(
-            [record(user.owner, "p1", a.id, b.id), record(user.owner, "p2", a.id)], NOW
+        await record_matches(
+            store, [record(user.owner, "p1", a.id, b.id), record(user.owner, "p2", a.id)], NOW
         )
         assert await store.count_matches([a.id, b.id, 999]) == {a.id: 2, b.id: 1, 999: 0}
         assert await store.count_matches([]) == {}
@@ -116,7 +117,7 @@ class TestMatchesContract:
         user = await verified_user(store)
         sub = await store.add_subscription(user.owner, "g", "g", DIGEST, NOW, limit=5)
         await add_papers(store, *keys)
-        await store.record_matches([record(user.owner, k, sub.id) for k in keys], NOW)
+        await record_matches(store, [record(user.owner, k, sub.id) for k in keys], NOW)
         return user.owner
 
     async def test_digest_attaches_waiting_matches_once_per_date(self, store: Store) -> None:
@@ -133,7 +134,7 @@ class TestMatchesContract:
         assert await store.latest_digest_dates() == {owner: DAY}
         await add_papers(store, "p3")
         sub_id = (await store.list_subscriptions(owner))[0].id
-        await store.record_matches([record(owner, "p3", sub_id)], LATER)
+        await record_matches(store, [record(owner, "p3", sub_id)], LATER)
         assert await store.create_digest(owner, DAY, LATER) is None  # never twice a day
         assert [r.paper_key for r in await store.waiting_digest_matches(owner)] == ["p3"]
 

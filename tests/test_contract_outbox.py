@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from bot.delivery.planning import record_matches
 from bot.messages import Channel
 from bot.models import DeliveryMode, Owner
 from bot.store.protocols import DEFAULT_LEASE, DeliveryKind, DeliveryState, Store
@@ -27,7 +28,9 @@ class TestOutboxContract:
         modes = frozenset({DeliveryMode.DISCORD, DeliveryMode.EMAIL_INSTANT})
         sub = await store.add_subscription(user.owner, "g", "g", modes, NOW, limit=5)
         await add_papers(store, "p1", "p2", "p3")
-        await store.record_matches([record(user.owner, k, sub.id) for k in ("p1", "p2", "p3")], NOW)
+        await record_matches(
+            store, [record(user.owner, k, sub.id) for k in ("p1", "p2", "p3")], NOW
+        )
         return user.owner
 
     async def test_claim_groups_per_owner_channel_and_kind(self, store: Store) -> None:
@@ -138,7 +141,7 @@ class TestOutboxContract:
         user = await verified_user(store, discord_id="500")
         sub = await store.add_subscription(user.owner, "g", "g", DISCORD, NOW, limit=5)
         await add_papers(store, "p1", "p2")
-        await store.record_matches([record(user.owner, k, sub.id) for k in ("p1", "p2")], NOW)
+        await record_matches(store, [record(user.owner, k, sub.id) for k in ("p1", "p2")], NOW)
         assert await store.fall_back_to_email(user.id, ["p1", "p2", "p1"], LATER) == 2
         assert await store.fall_back_to_email(user.id, ["p1"], LATER) == 0  # queued already
         marked = await store.get_user(user.id)

@@ -16,6 +16,7 @@ from bot.daemon.run import HEARTBEAT, Worker
 from bot.delivery.channel_status import ChannelStatus
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.notifier import AlertMessage, Channel, DigestMessage
+from bot.delivery.planning import record_matches
 from bot.settings import load_settings
 from bot.store.protocols import Store
 from tests.smtp_server import SmtpTestServer
@@ -107,7 +108,7 @@ async def test_a_long_delivery_run_keeps_the_heartbeat_fresh(tmp_path: Path) -> 
             user = await verified_user(res.store, f"u{n}@example.org", now=clock())
             sub = await res.store.add_subscription(user.owner, "g", "g", INSTANT, clock(), limit=5)
             await add_papers(res.store, f"p{n}")
-            await res.store.record_matches([record(user.owner, f"p{n}", sub.id)], clock())
+            await record_matches(res.store, [record(user.owner, f"p{n}", sub.id)], clock())
         slow = SlowNotifier(res.store, clock)
         status = ChannelStatus(clock)
         dispatcher = Dispatcher(res.store, {Channel.EMAIL: slow}, LINKS, clock, random.Random(1))

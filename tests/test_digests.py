@@ -12,6 +12,7 @@ import pytest
 
 from bot.daemon.resources import build_service
 from bot.delivery.digests import DigestPlanner, due_local_date, slot, source_notes
+from bot.delivery.planning import record_matches
 from bot.models import DigestFrequency, Owner, SourceKind, SourceState, User
 from bot.settings import Settings, SourceConfig
 from bot.store.protocols import Delivery, Store
@@ -120,7 +121,7 @@ async def digest_user(store: Store, tz: str, hour: int, *, paused: bool = False)
 async def match_now(store: Store, owner: Owner, key: str, at: datetime) -> None:
     [sub] = await store.list_subscriptions(owner)
     await add_papers(store, key, now=at)
-    await store.record_matches([record(owner, key, sub.id, at=at)], at)
+    await record_matches(store, [record(owner, key, sub.id, at=at)], at)
 
 
 @pytest.mark.parametrize(("tz", "day"), DST_DAYS)
@@ -174,7 +175,7 @@ async def test_paused_suppressed_and_unconfirmed_users(store: Store) -> None:
     pending = await store.get_or_create_user(discord_id="new", now=LONG_AGO)
     await store.set_email(pending.id, "new@example.org", LONG_AGO)
     sub = await store.add_subscription(pending.owner, "g", "g", DIGEST, LONG_AGO, limit=5)
-    await store.record_matches([record(pending.owner, "p1", sub.id, at=LONG_AGO)], LONG_AGO)
+    await record_matches(store, [record(pending.owner, "p1", sub.id, at=LONG_AGO)], LONG_AGO)
     assert await DigestPlanner(store, FrozenClock()).tick(NOW) == []
     assert await store.waiting_digest_matches(paused.owner) == []  # skipped, like alerts
     assert len(await store.waiting_digest_matches(pending.owner)) == 1  # kept for later
@@ -204,7 +205,8 @@ async def test_digest_groups_by_subscription_best_first_with_more(store: Store) 
     b = await store.add_subscription(someone.owner, "B", "b", DIGEST, LONG_AGO, limit=5)
     papers = [paper("hi", upvotes=1), paper("tie-more", upvotes=9), paper("tie-less", upvotes=2)]
     await add_papers_of(store, [*papers, paper("low")])
-    await store.record_matches(
+    await record_matches(
+        store,
         [
             record(someone.owner, "hi", b.id, score=5.0, at=LONG_AGO),
             record(someone.owner, "tie-less", a.id, score=3.0, at=LONG_AGO),

@@ -15,6 +15,7 @@ from bot.accounts.addresses import LinkBuilder
 from bot.daemon.channels import ChannelContext
 from bot.delivery.dispatcher import DeliveryOutcome, Dispatcher
 from bot.delivery.notifier import Channel
+from bot.delivery.planning import plan_matches
 from bot.matching.step import match_cycle
 from bot.models import Owner, Sighting, SourceState
 from bot.settings import load_settings
@@ -113,7 +114,9 @@ async def _slash(
 async def test_a_cycle_arrives_as_dms_and_channel_posts(tmp_path: Path) -> None:
     async with discord_world(tmp_path) as world:
         fake, service, store = world.fake, world.service, world.store
-        await match_cycle(service.index, store, NOW)  # the world's own papers are old news
+        await match_cycle(
+            service.index, store, NOW, plan_matches
+        )  # the world's own papers are old news
         await _slash(world, "subscribe", {"query": "language models"}, user=CAROL)
         await _slash(world, "subscribe", {"query": "language"}, user=DAVE)
         await _slash(
@@ -122,7 +125,7 @@ async def test_a_cycle_arrives_as_dms_and_channel_posts(tmp_path: Path) -> None:
         )  # fmt: skip
         papers = corpus()[PAPER_COUNT : PAPER_COUNT + 40]
         await store.ingest([Sighting(p) for p in papers], SourceState("test"), NOW)
-        summary = await match_cycle(service.index, store, NOW)
+        summary = await match_cycle(service.index, store, NOW, plan_matches)
         assert summary.owners == 3
         links = LinkBuilder.from_settings(service.settings, service.signer)
         notifier = world.client.notifier()

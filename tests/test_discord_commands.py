@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bot.accounts.addresses import LinkBuilder
+from bot.delivery.planning import record_matches
 from bot.models import DeliveryMode, DigestFrequency, MatchRecord, Owner
 from tests.discord_fake import CommandUnavailableError
 from tests.discord_fake_interactions import OptionValue
@@ -153,7 +154,7 @@ async def test_subscriptions_list_where_each_delivers_and_its_matches(world: Wor
     await run(world, "subscribe", {"query": "robots", "delivery": "dm_digest"})
     user = await world.user(CAROL)
     record = MatchRecord(user.owner, "2411.10000", (1,), ("language",), 1.0, NOW)
-    await world.store.record_matches([record], NOW)
+    await record_matches(world.store, [record], NOW)
     reply = await run(world, "subscriptions")
     assert reply.ephemeral
     [embed] = reply.embeds
@@ -191,7 +192,7 @@ async def test_digest_previews_what_is_waiting(world: World) -> None:
     user = await world.user(CAROL)
     keys = (await world.service.test_query("language models")).keys[:3]
     records = [MatchRecord(user.owner, k, (1,), ("language",), 1.0, NOW) for k in keys]
-    await world.store.record_matches(records, NOW)
+    await record_matches(world.store, records, NOW)
     reply = await run(world, "digest")
     assert reply.content.startswith("📬 Your paperbell digest for ")
     assert "• language AND models — 3 papers" in reply.content

@@ -20,6 +20,7 @@ from bot.daemon.channels import ChannelContext
 from bot.delivery.channel_status import ChannelState, ChannelStatus
 from bot.delivery.dispatcher import DeliveryOutcome, Dispatcher
 from bot.delivery.notifier import Channel, Notifier
+from bot.delivery.planning import record_matches
 from bot.models import Owner
 from bot.service import Paperbell
 from bot.settings import load_settings
@@ -61,7 +62,7 @@ def closed_port() -> int:
 async def queue_channel_alert(store: Store) -> None:
     sub = await store.add_subscription(OWNER, "papers", "graph", DISCORD, NOW, limit=5)
     keys = [p.key for p in corpus()[:2]]
-    await store.record_matches([record(OWNER, k, sub.id) for k in keys], NOW)
+    await record_matches(store, [record(OWNER, k, sub.id) for k in keys], NOW)
 
 
 async def pending(store: Store) -> set[tuple[DeliveryState, int]]:

@@ -26,6 +26,7 @@ from aiohttp import web
 from bot.cli.main import main
 from bot.daemon.report import cycle_line
 from bot.delivery.dispatcher import DispatchReport
+from bot.delivery.planning import record_matches
 from bot.matching.step import MatchSummary
 from bot.models import FetchResult, IngestReport, Paper, Sighting, SourceKind, SourceState
 from bot.settings import HttpSettings, SourceConfig
@@ -131,7 +132,7 @@ async def test_paper_first_seen_late_is_never_alerted(store: Store, http: HttpCl
         )
         source = blog(server, http)
         await cycle(source, store)
-        await store.record_matches([], NOW, matched=(await store.queued_for_matching()).versions)
+        await record_matches(store, [], NOW, matched=(await store.queued_for_matching()).versions)
         second = await cycle(source, store, NOW + timedelta(hours=1))
     assert second.summaries[0].quiet == 1
     assert "1 stored without alert (older than 3 days)" in line(second)

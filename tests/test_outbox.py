@@ -19,6 +19,7 @@ from bot.accounts.addresses import confirm_email
 from bot.delivery.digests import DigestPlanner
 from bot.delivery.dispatcher import DeliveryOutcome, Dispatcher
 from bot.delivery.notifier import AlertMessage, Channel, ConfirmationMessage, DigestMessage
+from bot.delivery.planning import record_matches
 from bot.errors import ChannelDownError, PermanentDeliveryError, TransientDeliveryError
 from bot.models import DeliveryMode, Owner, User
 from bot.store.protocols import DEFAULT_LEASE, DeliveryState, Store
@@ -52,7 +53,7 @@ async def subscribed(store: Store, modes: frozenset[DeliveryMode], *keys: str) -
     user = await verified_user(store, discord_id="500")
     sub = await store.add_subscription(user.owner, "Graphs", "graph", modes, NOW, limit=5)
     await add_papers(store, *keys)
-    await store.record_matches([record(user.owner, k, sub.id) for k in keys], NOW)
+    await record_matches(store, [record(user.owner, k, sub.id) for k in keys], NOW)
     return user
 
 
@@ -81,7 +82,7 @@ async def test_channel_posts_go_to_the_channel(store: Store) -> None:
     channel = Owner.channel("4242")
     sub = await store.add_subscription(channel, "g", "g", DISCORD, NOW, limit=5)
     await add_papers(store, "p1")
-    await store.record_matches([record(channel, "p1", sub.id)], NOW)
+    await record_matches(store, [record(channel, "p1", sub.id)], NOW)
     discord = RecordingNotifier(Channel.DISCORD)
     await dispatcher(store, discord).run_once()
     [message] = discord.sent
@@ -145,7 +146,7 @@ async def test_three_unreachable_failures_suppress_the_address(store: Store) -> 
     for n in range(2, 5):
         await outbox.run_once()
         await add_papers(store, f"p{n}")
-        await store.record_matches([record(user.owner, f"p{n}", sub.id)], NOW)
+        await record_matches(store, [record(user.owner, f"p{n}", sub.id)], NOW)
     await outbox.run_once()
     fresh = await store.get_user(user.id)
     assert fresh is not None
@@ -173,7 +174,7 @@ async def test_unreachable_discord_user_falls_back_to_email(store: Store) -> Non
     # Later matches go straight to email while the user is unreachable.
     [sub] = await store.list_subscriptions(user.owner)
     await add_papers(store, "p3")
-    await store.record_matches([record(user.owner, "p3", sub.id)], NOW)
+    await record_matches(store, [record(user.owner, "p3", sub.id)], NOW)
     await dispatcher(store, discord, email).run_once()
     assert discord.calls == 1
     assert [m.items[0].paper.key for m in email.sent if isinstance(m, AlertMessage)][-1] == "p3"
@@ -295,7 +296,7 @@ async def _crash_fixture(path: Path, recipients: int) -> list[str]:
         for n in range(recipients):
             owner = Owner.channel(str(1000 + n))
             sub = await store.add_subscription(owner, "g", "g", DISCORD, NOW, limit=5)
-            await store.record_matches([record(owner, "p1", sub.id)], NOW)
+            await record_matches(store, [record(owner, "p1", sub.id)], NOW)
             keys.append(f"alert:discord:{owner}:p1")
         return keys
     finally:
@@ -349,7 +350,7 @@ async def test_each_row_keeps_its_own_attempt_count(store: Store) -> None:
     clock.now = old.next_attempt_at
     [sub] = await store.list_subscriptions(user.owner)
     await add_papers(store, "new")
-    await store.record_matches([record(user.owner, "new", sub.id)], clock.now)
+    await record_matches(store, [record(user.owner, "new", sub.id)], clock.now)
     report = await outbox.run_once()
     assert email.calls == 2  # one message carried both rows
     assert (report.count(DeliveryOutcome.FAILED), report.count(DeliveryOutcome.RETRIED)) == (1, 1)

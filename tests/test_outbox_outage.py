@@ -17,6 +17,7 @@ from bot.cli.ops import delivery_line
 from bot.delivery.channel_status import ChannelState, ChannelStatus, waiting_reasons
 from bot.delivery.dispatcher import DeliveryOutcome, Dispatcher
 from bot.delivery.notifier import AlertMessage, Channel
+from bot.delivery.planning import record_matches
 from bot.models import User
 from bot.settings import EmailSettings
 from bot.store.protocols import DEFAULT_LEASE, Delivery, DeliveryKind, DeliveryState, Store
@@ -46,7 +47,7 @@ async def five_paper_alert(store: Store) -> User:
     user = await verified_user(store)
     sub = await store.add_subscription(user.owner, "Graphs", "graph", INSTANT, NOW, limit=5)
     await add_papers(store, *PAPERS)
-    await store.record_matches([record(user.owner, k, sub.id) for k in PAPERS], NOW)
+    await record_matches(store, [record(user.owner, k, sub.id) for k in PAPERS], NOW)
     return user
 
 
@@ -134,7 +135,7 @@ async def test_rows_another_process_took_after_our_lease_ran_out_are_left_to_it(
         user = await verified_user(store, address)
         sub = await store.add_subscription(user.owner, "g", "graph", INSTANT, NOW, limit=5)
         await add_papers(store, f"paper-of-{address}")
-        await store.record_matches([record(user.owner, f"paper-of-{address}", sub.id)], NOW)
+        await record_matches(store, [record(user.owner, f"paper-of-{address}", sub.id)], NOW)
     clock = FrozenClock()
     taken: list[int] = []
 

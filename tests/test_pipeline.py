@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.daemon.resources import build_service
+from bot.delivery.planning import plan_matches, record_matches
 from bot.errors import LimitError, NotFoundError, QueryError, UserError
 from bot.matching.step import match_cycle
 from bot.models import (
@@ -57,7 +58,7 @@ async def test_two_subscriptions_of_one_user_make_one_record(
     first = await service.subscribe(ada.owner, "diffusion", DM)
     second = await service.subscribe(ada.owner, "title:video", DM)
     await ingest(store, paper("2611.00001", "Video diffusion at scale"))
-    summary = await match_cycle(service.index, store, NOW)
+    summary = await match_cycle(service.index, store, NOW, plan_matches)
     assert (summary.matched, summary.owners) == (1, 1)
     records = await store.get_matches(ada.owner, ["2611.00001"])
     record = records["2611.00001"]
@@ -69,8 +70,8 @@ async def test_a_paper_reaches_an_owner_once(service: Paperbell, store: Store) -
     ada = await service.user_for_discord("111")
     await service.subscribe(ada.owner, "diffusion", DM)
     await ingest(store, paper("2611.00001", "Diffusion"))
-    assert (await match_cycle(service.index, store, NOW)).matched == 1
-    assert (await match_cycle(service.index, store, NOW)).matched == 0
+    assert (await match_cycle(service.index, store, NOW, plan_matches)).matched == 1
+    assert (await match_cycle(service.index, store, NOW, plan_matches)).matched == 0
 
 
 async def test_each_owner_hears_separately(service: Paperbell, store: Store) -> None:
@@ -80,7 +81,7 @@ async def test_each_owner_hears_separately(service: Paperbell, store: Store) -> 
     await service.subscribe(bob.owner, "diffusion OR gan", DM)
     await service.subscribe(Owner.channel("999"), "cat:cs.LG", DM, guild_id="5")
     await ingest(store, paper("2611.00001", "Diffusion"), paper("2611.00002", "Other"))
-    summary = await match_cycle(service.index, store, NOW)
+    summary = await match_cycle(service.index, store, NOW, plan_matches)
     assert (summary.matched, summary.owners) == (4, 3)
 
 
@@ -90,10 +91,10 @@ async def test_replacement_never_matches_text_subscriptions(
     ada = await service.user_for_discord("111")
     await service.subscribe(ada.owner, "diffusion", DM)
     await ingest(store, paper("2611.00001", "Something else"))
-    assert (await match_cycle(service.index, store, NOW)).matched == 0
+    assert (await match_cycle(service.index, store, NOW, plan_matches)).matched == 0
     updated = await ingest(store, paper("2611.00001", "Something else, now diffusion", version=2))
     assert updated.updated_papers and not updated.new_papers
-    assert (await match_cycle(service.index, store, NOW)).matched == 0
+    assert (await match_cycle(service.index, store, NOW, plan_matches)).matched == 0
 
 
 async def test_paper_reaching_upvotes_matches_on_a_later_poll(
@@ -102,9 +103,9 @@ async def test_paper_reaching_upvotes_matches_on_a_later_poll(
     ada = await service.user_for_discord("111")
     await service.subscribe(ada.owner, "diffusion upvotes:>=20", DM)
     await ingest(store, paper("2611.00001", "Diffusion", upvotes=3, sources=("hf",)))
-    assert (await match_cycle(service.index, store, NOW)).matched == 0
+    assert (await match_cycle(service.index, store, NOW, plan_matches)).matched == 0
     await ingest(store, paper("2611.00001", "Diffusion", upvotes=25, sources=("hf",)))
-    assert (await match_cycle(service.index, store, NOW)).matched == 1
+    assert (await match_cycle(service.index, store, NOW, plan_matches)).matched == 1
 
 
 async def test_unsubscribe_takes_effect_at_once(service: Paperbell, store: Store) -> None:
@@ -112,7 +113,7 @@ async def test_unsubscribe_takes_effect_at_once(service: Paperbell, store: Store
     done = await service.subscribe(ada.owner, "diffusion", DM)
     await service.unsubscribe(ada.owner, done.subscription.id)
     await ingest(store, paper("2611.00001", "Diffusion"))
-    assert (await match_cycle(service.index, store, NOW)).matched == 0
+    assert (await match_cycle(service.index, store, NOW, plan_matches)).matched == 0
     with pytest.raises(NotFoundError):
         await service.unsubscribe(ada.owner, done.subscription.id)
 
@@ -148,7 +149,7 @@ async def test_subscriptions_are_reloaded_from_the_store(
     fresh = await build_service(service.settings, store, clock=lambda: NOW)
     assert len(fresh.index) == 1
     await ingest(store, paper("2611.00009", "X", authors=("Yann LeCun",)))
-    assert (await match_cycle(fresh.index, store, NOW)).matched == 1
+    assert (await match_cycle(fresh.index, store, NOW, plan_matches)).matched == 1
 
 
 async def test_query_tester_counts_recent_papers(service: Paperbell, store: Store) -> None:
@@ -187,7 +188,7 @@ async def test_papers_stored_but_never_matched_are_matched_after_a_restart(
     await service.subscribe(ada.owner, "diffusion", DM)
     await ingest(store, paper("2611.00001", "Diffusion"))  # ...and the process dies here
     restarted = await build_service(service.settings, store, clock=lambda: NOW)
-    assert (await match_cycle(restarted.index, store, NOW)).matched == 1
+    assert (await match_cycle(restarted.index, store, NOW, plan_matches)).matched == 1
     assert (await store.queued_for_matching()).versions == {}
 
 
@@ -197,9 +198,9 @@ async def test_the_same_paper_from_another_source_is_not_news_again(
     ada = await service.user_for_discord("111")
     await service.subscribe(ada.owner, "diffusion", DM)
     await ingest(store, paper("2611.00001", "Diffusion"))
-    assert (await match_cycle(service.index, store, NOW)).matched == 1
+    assert (await match_cycle(service.index, store, NOW, plan_matches)).matched == 1
     await ingest(store, paper("2611.00001", "Diffusion", sources=("hf",), upvotes=4))
-    assert (await match_cycle(service.index, store, NOW)).matched == 0
+    assert (await match_cycle(service.index, store, NOW, plan_matches)).matched == 0
 
 
 async def test_an_upvote_change_stored_while_matching_is_matched_next_time(
@@ -212,5 +213,5 @@ async def test_an_upvote_change_stored_while_matching_is_matched_next_time(
     await ingest(store, paper("2611.00001", "Diffusion", upvotes=3, sources=("hf",)))
     read = await store.queued_for_matching()  # a match step starts and reads the queue...
     await ingest(store, paper("2611.00001", "Diffusion", upvotes=25, sources=("hf",)))
-    await store.record_matches([], NOW, matched=read.versions)  # ...and finishes
-    assert (await match_cycle(service.index, store, NOW)).matched == 1
+    await record_matches(store, [], NOW, matched=read.versions)  # ...and finishes
+    assert (await match_cycle(service.index, store, NOW, plan_matches)).matched == 1

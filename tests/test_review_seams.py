@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bot.accounts import addresses as accounts
 from bot.daemon.resources import build_service
+from bot.delivery.planning import plan_matches
 from bot.matching.step import match_cycle
 from bot.models import DeliveryMode, Links, Paper, Sighting, SourceState
 from bot.service import Paperbell
@@ -42,7 +43,7 @@ async def test_daemon_matches_a_subscription_added_by_another_process(
     ada = await cli.user_for_discord("111")
     await cli.subscribe(ada.owner, "diffusion", DM)
     await store.ingest([Sighting(paper("2611.00001", "Diffusion models"))], SourceState("t"), NOW)
-    assert (await match_cycle(daemon.index, store, NOW)).matched == 1
+    assert (await match_cycle(daemon.index, store, NOW, plan_matches)).matched == 1
 
 
 async def test_index_forgets_a_subscription_removed_by_an_unsubscribe_link(
@@ -57,7 +58,7 @@ async def test_index_forgets_a_subscription_removed_by_an_unsubscribe_link(
     )
     await service.unsubscribe_link(token)
     assert await store.get_subscription(done.subscription.id) is None
-    await match_cycle(service.index, store, NOW)
+    await match_cycle(service.index, store, NOW, plan_matches)
     assert service.index.get(done.subscription.id) is None
     assert len(service.index) == 0
 

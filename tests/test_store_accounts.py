@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.delivery.planning import record_matches
 from bot.errors import LimitError, StoreError
 from bot.models import Owner
 from bot.store.sqlite.schema import load_migrations
@@ -73,5 +74,5 @@ def test_due_rows_and_waiting_matches_use_their_indexes() -> None:
 async def test_a_match_needs_a_stored_paper(store: SqliteStore) -> None:
     sub = await store.add_subscription(Owner.channel("9"), "a", "a", DISCORD, NOW, limit=5)
     with pytest.raises(StoreError, match="FOREIGN KEY"):
-        await store.record_matches([record(Owner.channel("9"), "nope", sub.id)], NOW)
+        await record_matches(store, [record(Owner.channel("9"), "nope", sub.id)], NOW)
     assert await store.list_deliveries() == []

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from bot.daemon.report import item_notes
 from bot.daemon.resources import open_resources
+from bot.delivery.planning import plan_matches
 from bot.errors import UsageError
 from bot.exitcodes import ExitCode
 from bot.matching.query import parse_query
@@ -107,7 +108,7 @@ async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         report = await run_cycle(
             res.sources(configs), res.store, alert_max_age_days=settings.alert_max_age_days
         )
-        matched = await match_cycle(res.service.index, res.store, utc_now())
+        matched = await match_cycle(res.service.index, res.store, utc_now(), plan_matches)
     print(format_report(report))
     if len(res.service.index):
         print(f"{matched.matched} new match(es) for {matched.owners} subscriber(s)")

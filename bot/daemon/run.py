@@ -40,6 +40,7 @@ from bot.daemon.state import (
 from bot.delivery import channel_status
 from bot.delivery.channel_status import ChannelStatus
 from bot.delivery.dispatcher import Dispatcher, DispatchReport
+from bot.delivery.planning import plan_matches
 from bot.exitcodes import ExitCode
 from bot.matching.step import match_cycle
 from bot.models import IngestReport, SourceSummary
@@ -116,7 +117,7 @@ class Worker:
         max_age = self.res.settings.alert_max_age_days
         report = await run_cycle([source], store, self.clock, alert_max_age_days=max_age)
         await self.beat()
-        matched = await match_cycle(service.index, store, self.clock())
+        matched = await match_cycle(service.index, store, self.clock(), plan_matches)
         await self.beat()
         sent = await self._dispatch()  # instant alerts now, not at the next tick
         await store.set_meta(LAST_CYCLE, self.clock().isoformat())

@@ -2,7 +2,7 @@
 
 ``Dispatcher.run_once`` claims due rows (pending -> sending, one more attempt), turns each
 recipient's batch into ONE message and re-checks that it may still go
-(``bot.delivery.messages``: paused user, unconfirmed or suppressed address, removed
+(``bot.delivery.policy``: paused user, unconfirmed or suppressed address, removed
 subscription, unreachable Discord user -> 'suppressed' with the reason), calls the
 channel's ``Notifier`` and records the outcome:
 
@@ -14,8 +14,9 @@ channel's ``Notifier`` and records the outcome:
   the same next attempt time and attempt count, so the retry sends the same one message
   (with the same key, hence the same Message-ID), never a few smaller ones;
 * ``PermanentDeliveryError`` -> 'failed' with the reason; when the recipient itself is
-  unreachable an email address earns a strike (``EMAIL_STRIKES`` suppress it) and a
-  Discord user's alerts fall back to email;
+  unreachable ``bot.delivery.policy.after_permanent_failure`` says what follows: an email
+  address earns a strike (``EMAIL_STRIKES`` suppress it), a Discord user's alerts fall
+  back to email;
 * ``ChannelDownError`` -> the batch goes back untouched (the attempt is not counted) and
   the channel sits out: ``ChannelUnreachableError`` marks it waiting in ``ChannelStatus``
   (probed again after a backoff), any other stops it for this process. Its rows stay
@@ -48,6 +49,7 @@ from bot.delivery.channel_status import ChannelStatus
 from bot.delivery.digests import DigestPlanner
 from bot.delivery.messages import MessageBuilder, Plan, batch_key
 from bot.delivery.notifier import Channel, Notifier
+from bot.delivery.policy import EMAIL_STRIKES, Action, after_permanent_failure
 from bot.errors import (
     ChannelDownError,
     ChannelUnreachableError,
@@ -58,7 +60,6 @@ from bot.store.protocols import (
     DEFAULT_LEASE,
     Delivery,
     DeliveryBatch,
-    DeliveryKind,
     DeliveryState,
     Store,
 )
@@ -69,7 +70,6 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Progress = Callable[[], Awaitable[None]]
-EMAIL_STRIKES = 3
 MAX_EXPONENT = 30  # 2**30 base delays is far past any max_delay; avoids huge timedeltas
 
 
@@ -218,7 +218,7 @@ class Dispatcher:
         except PermanentDeliveryError as exc:
             await self._store.mark_failed(ids, exc.reason, self._now())
             self._add(batch.channel, DeliveryOutcome.FAILED, len(ids))
-            if exc.recipient_unreachable:
+            if exc.recipient_unreachable:  # what follows is the policy's call
                 await self._unreachable(batch, plan.rows, exc.reason)
         except Exception as exc:  # transient, or a bug in one message: retry, never stall
             if not isinstance(exc, TransientDeliveryError):
@@ -270,16 +270,17 @@ class Dispatcher:
     async def _unreachable(
         self, batch: DeliveryBatch, rows: Sequence[Delivery], reason: str
     ) -> None:
+        action = after_permanent_failure(batch.channel, batch.kind, recipient_unreachable=True)
         user = await self._messages.user(batch.owner)
-        if user is None:
+        if user is None or action is Action.NOTHING:
             return
-        if batch.channel is Channel.EMAIL:
+        if action is Action.STRIKE:
             # A confirmation names its address; alerts and digests went to the current one.
             address = str(rows[0].payload.get("address") or user.email or "")
             await self._store.record_email_strike(
                 user.id, address, reason, self._now(), strikes=EMAIL_STRIKES
             )
-        elif batch.kind is DeliveryKind.ALERT:
+        else:
             await self._messages.fall_back(user, rows, reason, self._now())
 
 

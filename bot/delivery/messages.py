@@ -2,13 +2,9 @@
 
 ``MessageBuilder.plan`` turns one claimed batch into ``Plan``s: one message to send with
 the rows it carries, plus the rows that may not go any more and why. The rules, checked
-at send time because much can change after a row is queued:
-
-* a paused user gets nothing; email needs a confirmed, unsuppressed address; a Discord
-  user marked unreachable gets nothing there (their alerts move to email if they can);
-* an alert needs a live subscription of the match that still delivers on that channel;
-* a confirmation goes only to the address the user still holds, unconfirmed, within
-  the 24 hours its link and code are valid.
+at send time because much can change after a row is queued, are ``bot.delivery.policy``'s
+(paused user, unconfirmed or suppressed address, unreachable Discord user, removed
+subscription, stale confirmation); this module gathers what they need and acts on them.
 """
 
 from __future__ import annotations
@@ -16,10 +12,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from bot.accounts.addresses import CONFIRM_HOURS, LinkBuilder
+from bot.accounts.addresses import LinkBuilder
 from bot.delivery.digests import DigestPlanner
 from bot.delivery.notifier import (
     AlertItem,
@@ -31,12 +27,19 @@ from bot.delivery.notifier import (
     Notifier,
     Recipient,
 )
+from bot.delivery.policy import (
+    MATCH_GONE,
+    NO_USER,
+    SUBSCRIPTION_REMOVED,
+    alert_hold,
+    confirm_hold,
+    moves_to_email,
+    owner_hold,
+    wanted_subscriptions,
+)
 from bot.errors import PermanentDeliveryError
-from bot.models import DeliveryMode, Owner, OwnerKind, Subscription, User
+from bot.models import Owner, OwnerKind, Subscription, User
 from bot.store.protocols import Delivery, DeliveryBatch, DeliveryKind, Store
-
-SUBSCRIPTION_REMOVED = "subscription removed"
-NO_USER = "the user no longer exists"
 
 
 @runtime_checkable
@@ -59,45 +62,6 @@ class Plan:
         return self
 
 
-def email_problem(user: User) -> str | None:
-    if not user.email:
-        return "no email address"
-    if user.email_suppressed:
-        return f"email suppressed: {user.email_suppressed_reason or 'by request'}"
-    if not user.email_verified:
-        return "email address not confirmed"
-    return None
-
-
-def owner_problem(user: User | None, owner: Owner, channel: Channel) -> str | None:
-    """Why nothing may go to this owner on this channel now, or ``None``."""
-    if owner.kind is OwnerKind.CHANNEL:
-        return None if channel is Channel.DISCORD else "a Discord channel only gets Discord posts"
-    if user is None:
-        return NO_USER
-    if user.paused:
-        return "the user paused notifications"
-    if channel is Channel.EMAIL:
-        return email_problem(user)
-    if not user.discord_id:
-        return "no Discord account"
-    return "Discord user unreachable" if user.discord_unreachable else None
-
-
-def confirm_problem(user: User | None, address: str, issued: datetime, now: datetime) -> str | None:
-    if user is None:
-        return NO_USER
-    if not user.email or user.email.lower() != address.lower():
-        return "the address was changed before it was confirmed"
-    if user.email_suppressed:
-        return email_problem(user)
-    if user.email_verified:
-        return "the address is confirmed already"
-    if now - issued >= timedelta(hours=CONFIRM_HOURS):
-        return "the confirmation expired before it could be sent"
-    return None
-
-
 def recipient_for(owner: Owner, user: User | None, channel: Channel) -> Recipient:
     if user is None:  # a Discord channel
         channel_id = int(owner.id) if owner.id.isdigit() else 0
@@ -105,16 +69,6 @@ def recipient_for(owner: Owner, user: User | None, channel: Channel) -> Recipien
     address = (user.email or "") if channel is Channel.EMAIL else (user.discord_id or "")
     return Recipient(
         OwnerKind.USER, user.id, channel, address, user.timezone, user.discord_dm_channel
-    )
-
-
-def wants(sub: Subscription, channel: Channel, fallback: bool) -> bool:
-    """Whether a subscription still sends alerts on ``channel`` (or, standing in for
-    Discord, by email)."""
-    if channel is Channel.DISCORD:
-        return DeliveryMode.DISCORD in sub.deliver
-    return DeliveryMode.EMAIL_INSTANT in sub.deliver or (
-        fallback and DeliveryMode.DISCORD in sub.deliver
     )
 
 
@@ -173,9 +127,9 @@ class MessageBuilder:
 
     async def _alerts(self, batch: DeliveryBatch, user: User | None, now: datetime) -> Plan:
         rows = list(batch.deliveries)
-        problem = owner_problem(user, batch.owner, batch.channel)
+        problem = owner_hold(batch.owner, user, batch.channel)
         if problem is not None:
-            if user is not None and batch.channel is Channel.DISCORD and user.discord_unreachable:
+            if user is not None and moves_to_email(user, batch.channel):
                 problem = await self.fall_back(user, rows, problem, now)
             return Plan().suppress(problem, rows)
         plan = Plan()
@@ -202,15 +156,15 @@ class MessageBuilder:
         for row in rows:
             match, paper = matches.get(row.paper_key or ""), papers.get(row.paper_key or "")
             if match is None or paper is None:
-                plan.suppress("the match is no longer stored", [row])
+                plan.suppress(MATCH_GONE, [row])
                 continue
             live = [subs[i] for i in match.sub_ids if i in subs]
             fallback = row.payload.get("fallback") == Channel.DISCORD
-            wanted = [s for s in live if wants(s, batch.channel, fallback)]
-            if not wanted:
-                stopped = f"subscription no longer sends {batch.channel} alerts"
-                plan.suppress(stopped if live else SUBSCRIPTION_REMOVED, [row])
+            held = alert_hold(live, batch.channel, fallback)
+            if held is not None:
+                plan.suppress(held, [row])
                 continue
+            wanted = wanted_subscriptions(live, batch.channel, fallback)
             matched = tuple(self._matched(s, match.words, email) for s in wanted)
             items.append(AlertItem(paper, matched, match.score))
             plan.rows.append(row)
@@ -230,7 +184,7 @@ class MessageBuilder:
     async def _digest(
         self, batch: DeliveryBatch, row: Delivery, user: User | None, now: datetime
     ) -> Plan:
-        problem = owner_problem(user, batch.owner, batch.channel)
+        problem = owner_hold(batch.owner, user, batch.channel)
         if problem is not None or user is None:
             return Plan().suppress(problem or NO_USER, [row])
         message = await self._digests.build(row, user, now, self._links)
@@ -244,7 +198,7 @@ class MessageBuilder:
     ) -> Plan:
         address = str(row.payload.get("address", ""))
         issued = datetime.fromisoformat(str(row.payload.get("issued")))
-        problem = confirm_problem(user, address, issued, now)
+        problem = confirm_hold(user, address, issued, now)
         if problem is not None or user is None:
             return Plan().suppress(problem or NO_USER, [row])
         notifier = self._notifiers[batch.channel]

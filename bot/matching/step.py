@@ -5,13 +5,15 @@ then edited in place as people subscribe and unsubscribe, and synced with the st
 each cycle for changes made elsewhere: the CLI's process, unsubscribe links).
 ``match_cycle`` matches a cycle's papers and stores one ``MatchRecord`` per (owner,
 paper) — together with the deliveries it calls for, in the store's same transaction.
+Which deliveries is delivery's decision, not ours: the caller passes its planner
+(``bot.delivery.planning.plan_matches``), as matching may not import delivery.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,10 +21,14 @@ from bot.errors import QueryError
 from bot.matching.analysis import Key, analyze_paper, key_frequencies
 from bot.matching.matcher import Match, Matcher
 from bot.matching.query import STORED_LIMITS, Query, Upvotes, leaves, parse_query
+from bot.messages import PlannedMatch
 from bot.models import MatchRecord, Owner, Paper, Subscription
 from bot.store.protocols import Store
 
 log = logging.getLogger(__name__)
+
+# New records -> the rows the store writes for them (delivery policy decides).
+MatchPlanner = Callable[[Store, Sequence[MatchRecord]], Awaitable[Sequence[PlannedMatch]]]
 
 
 def compile_subscription(sub: Subscription) -> Query:
@@ -123,13 +129,16 @@ class MatchSummary:
     owners: int  # distinct owners who will hear of something
 
 
-async def match_cycle(index: SubscriptionIndex, store: Store, now: datetime) -> MatchSummary:
+async def match_cycle(
+    index: SubscriptionIndex, store: Store, now: datetime, plan: MatchPlanner
+) -> MatchSummary:
     """Match every paper waiting in the store's match queue and store the records.
 
     New papers are matched against every subscription; updated ones only against those
     with an ``upvotes:`` filter (a replacement is never news, but a paper that reached N
     upvotes is). The queue is cleared in the transaction that stores the records, so an
-    interrupted cycle is finished by the next one.
+    interrupted cycle is finished by the next one. ``plan`` decides each record's
+    deliveries (a record whose subscriptions are all gone is dropped).
     """
     await index.sync(store)
     queued = await store.queued_for_matching()
@@ -137,7 +146,8 @@ async def match_cycle(index: SubscriptionIndex, store: Store, now: datetime) -> 
     records += _collect(index, queued.updated, now, upvotes_only=True)
     if not queued.versions:
         return MatchSummary(0, 0, 0)
-    stored = await store.record_matches(records, now, matched=queued.versions)
+    planned = await plan(store, records)
+    stored = await store.record_matches(planned, now, matched=queued.versions)
     return MatchSummary(len(queued.versions), len(stored), len({r.owner for r in stored}))
 
 

@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from bot.messages import Channel
+from bot.messages import Channel, PlannedMatch
 from bot.models import (
     AlertRule,
     DeliveryMode,
@@ -243,20 +243,19 @@ class MatchStore(Protocol):
 
     async def record_matches(
         self,
-        records: Sequence[MatchRecord],
+        planned: Sequence[PlannedMatch],
         now: datetime,
         *,
         matched: Mapping[str, int] | None = None,
     ) -> list[MatchRecord]:
-        """Store new matches and, in the same transaction, the deliveries they call for,
-        and take the ``matched`` papers (key -> queue version read) off the match queue;
-        one queued again since it was read stays queued.
+        """Store new matches and, in the same transaction, the deliveries already decided
+        for them (``bot.delivery.policy``), and take the ``matched`` papers (key -> queue
+        version read) off the match queue; one queued again since it was read stays queued.
 
-        A match already stored for (owner, paper) is ignored, as is one whose subscriptions
-        are all gone. Per delivery mode of the match's subscriptions: discord -> a Discord
-        alert (for a user marked unreachable with a deliverable address, an email alert
-        instead); email_instant -> an email alert; email_digest -> the match waits for a
-        digest. A channel's subscription delivers to Discord only. Returns the new records.
+        Per planned match: the record as given, waiting for a digest if ``digest``, and
+        one alert per route (a fallback route is an email standing in for Discord). A
+        match already stored for (owner, paper) is ignored with its alerts. The store
+        decides nothing. Returns the records that were new.
         """
         ...
 

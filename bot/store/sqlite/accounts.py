@@ -16,6 +16,7 @@ import aiosqlite
 
 from bot.address import check_email_address
 from bot.errors import InvalidValueError, LimitError, NotFoundError, UserError
+from bot.messages import EMAIL_REMOVED, SUBSCRIPTION_REMOVED
 from bot.models import DeliveryMode, Owner, OwnerKind, Subscription, User
 from bot.store.sqlite import _accounts_codec as rows
 from bot.store.sqlite._codec import Row, iso
@@ -43,8 +44,6 @@ SELECT j.value, count(*) FROM matches AS m, json_each(m.sub_ids) AS j
 WHERE m.owner IN (SELECT owner FROM subscriptions WHERE id IN ({ids})) AND j.value IN ({ids})
 GROUP BY j.value
 """
-SUBSCRIPTION_REMOVED = "subscription removed"
-EMAIL_REMOVED = "email address removed"
 
 
 def _identity(discord_id: str | None, email: str | None) -> tuple[str, str]:

@@ -2,7 +2,8 @@
 
 A mixin of ``SqliteStore`` (see ``sqlite_accounts`` for how it reaches the connections).
 Match rows and the deliveries they call for are written in one transaction, so a crash
-can never leave a match nobody will hear about, nor an alert for a match we forgot.
+can never leave a match nobody will hear about, nor an alert for a match we forgot. Which
+deliveries a match calls for is decided before (``bot.delivery.policy``): this only writes.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from bot.messages import Channel
-from bot.models import DeliveryMode, MatchRecord, Owner, OwnerKind, Paper, Subscription, User
+from bot.messages import Channel, PlannedMatch
+from bot.models import MatchRecord, Owner, Paper, User
 from bot.store.protocols import (
     DEFAULT_LEASE,
     Delivery,
@@ -85,21 +86,6 @@ def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
     return [items[i : i + KEY_CHUNK] for i in range(0, len(items), KEY_CHUNK)]
 
 
-def _alert_channels(
-    owner: Owner, modes: set[DeliveryMode], user: User | None
-) -> list[tuple[Channel, bool]]:
-    """(channel, is_fallback) of the alerts one new match calls for."""
-    if owner.kind is OwnerKind.CHANNEL:
-        return [(Channel.DISCORD, False)] if DeliveryMode.DISCORD in modes else []
-    wanted: list[tuple[Channel, bool]] = []
-    if DeliveryMode.EMAIL_INSTANT in modes:
-        wanted.append((Channel.EMAIL, False))
-    if DeliveryMode.DISCORD in modes:
-        fallback = user is not None and user.discord_unreachable and user.email_deliverable
-        wanted.append((Channel.EMAIL, True) if fallback else (Channel.DISCORD, False))
-    return wanted
-
-
 class OutboxMixin:
     """Matches, deliveries and digests; mixed into ``SqliteStore``."""
 
@@ -113,36 +99,28 @@ class OutboxMixin:
 
     async def record_matches(
         self,
-        records: Sequence[MatchRecord],
+        planned: Sequence[PlannedMatch],
         now: datetime,
         *,
         matched: Mapping[str, int] | None = None,
     ) -> list[MatchRecord]:
         added: list[MatchRecord] = []
-        async with self._write(f"recording {len(records)} matches") as db:
+        async with self._write(f"recording {len(planned)} matches") as db:
             await db.executemany(
                 "DELETE FROM match_queue WHERE paper_key = ? AND version = ?",
                 list((matched or {}).items()),
             )
-            owners = _OwnerCache(db)
-            for record in records:
-                subs = [s for s in await owners.subs(record.owner) if s.id in record.sub_ids]
-                if not subs:
-                    continue  # every subscription that caught it is gone
-                modes = {mode for sub in subs for mode in sub.deliver}
-                digest = record.owner.kind is OwnerKind.USER and DeliveryMode.EMAIL_DIGEST in modes
-                values = rows.match_values(record, (s.id for s in subs), digest)
+            for plan in planned:
+                record = plan.record
+                values = rows.match_values(record, record.sub_ids, plan.digest)
                 if not list(await db.execute_fetchall(_INSERT_MATCH, values)):
                     continue  # heard of it already
-                user = await owners.user(record.owner)
-                for channel, fallback in _alert_channels(record.owner, modes, user):
+                for route in plan.alerts:
                     await _queue_alert(
-                        db, channel, record.owner, record.paper_key, fallback=fallback, now=now
-                    )
-                added.append(MatchRecord(
-                    record.owner, record.paper_key, tuple(s.id for s in subs),
-                    record.words, record.score, record.matched_at,
-                ))  # fmt: skip
+                        db, route.channel, record.owner, record.paper_key,
+                        fallback=route.fallback, now=now,
+                    )  # fmt: skip
+                added.append(record)
         return added
 
     async def get_matches(self, owner: Owner, paper_keys: Sequence[str]) -> dict[str, MatchRecord]:
@@ -366,31 +344,6 @@ class OutboxMixin:
             f"reading matches waiting for a digest of {owner}", sql, str(owner)
         )
         return [rows.match_from_row(row) for row in found]
-
-
-class _OwnerCache:
-    """Subscriptions and users read once per owner inside one write transaction."""
-
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-        self._subs: dict[Owner, list[Subscription]] = {}
-        self._users: dict[Owner, User | None] = {}
-
-    async def subs(self, owner: Owner) -> list[Subscription]:
-        if owner not in self._subs:
-            sql = f"{rows.SELECT_SUBS} WHERE owner = ?"
-            found = await self._db.execute_fetchall(sql, (str(owner),))
-            self._subs[owner] = [rows.sub_from_row(row) for row in found]
-        return self._subs[owner]
-
-    async def user(self, owner: Owner) -> User | None:
-        if owner.kind is not OwnerKind.USER:
-            return None
-        if owner not in self._users:
-            sql = f"{rows.SELECT_USERS} WHERE id = ?"
-            found = list(await self._db.execute_fetchall(sql, (int(owner.id),)))
-            self._users[owner] = rows.user_from_row(found[0]) if found else None
-        return self._users[owner]
 
 
 async def _queue_alert(
