@@ -1,4 +1,8 @@
-"""Paper sources: one class per kind, built from a ``SourceConfig`` by ``build_source``."""
+"""Paper sources: one class per kind, built from a ``SourceConfig`` by ``build_source``; the
+HTTP client, item checks, failure streaks and the ingest cycle.
+
+Imports the store and the foundation only; never matching, accounts, delivery or above.
+"""
 
 from __future__ import annotations
 
