@@ -171,10 +171,41 @@ def mail_bytes(headers: Sequence[str], text: str, html: str) -> bytes:
 
 
 def _qp_part(body: str, subtype: str) -> str:
-    # binascii's encoder is C; the email package's own quoted-printable is pure Python.
-    # Same output: 76-column lines, soft breaks; 7-bit, so the message is ASCII.
-    encoded = binascii.b2a_qp(body.encode("utf-8")).decode("ascii")
+    encoded = quoted_printable(body)
     # Rendered bodies end lines with "\n" only; the regex (ten times slower) is for a stray
     # "\r" some field let through, so the line ends are what the generator would write.
     crlf = _NEWLINE_RE.sub("\r\n", encoded) if "\r" in encoded else encoded.replace("\n", "\r\n")
     return _PART_HEAD.format(subtype=subtype) + crlf
+
+
+_QP_CACHE: dict[str, str] = {}
+_QP_CACHE_SIZE = 8192  # lines, most under 300 characters: a few MB at most
+
+
+def quoted_printable(body: str) -> str:
+    """``binascii.b2a_qp`` of the UTF-8 body, line by line, each distinct line encoded once.
+
+    binascii's encoder is C (the email package's is pure Python), yet it was still the
+    largest cost of a digest. Quoted-printable encodes each line on its own, so the body's
+    encoding is its lines' encodings joined by newlines; and the lines repeat: a paper's
+    title, authors and abstract read the same in every digest that shows it. A "\r" could
+    pair with the "\n" after a cut, so such a body is encoded whole.
+    """
+    if "\r" in body:
+        return _b2a_qp(body)
+    lines = body.split("\n")
+    if len(_QP_CACHE) > _QP_CACHE_SIZE:
+        _QP_CACHE.clear()  # a new day's papers; the old ones will not come back
+    get = _QP_CACHE.get
+    # An empty line (a quarter of them) encodes to itself.
+    return "\n".join([(get(line) or _qp_cached(line)) if line else line for line in lines])
+
+
+def _qp_cached(piece: str) -> str:
+    encoded = _QP_CACHE[piece] = _b2a_qp(piece)
+    return encoded
+
+
+def _b2a_qp(text: str) -> str:
+    # 76-column lines with soft breaks; 7-bit, so the message is ASCII.
+    return binascii.b2a_qp(text.encode("utf-8")).decode("ascii")

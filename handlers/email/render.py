@@ -178,7 +178,21 @@ def _environments() -> tuple[Environment, Environment]:
     html.filters["highlight"] = functools.partial(fmt.highlight_html, mark=mark_tag(css))
     text = Environment(loader=loader, autoescape=False, keep_trailing_newline=True, **common)
     text.filters["highlight"] = fmt.highlight_text
+    add_paper_block(html, "macros.html.j2")
+    add_paper_block(text, "macros.txt.j2")
     return html, text
+
+
+def add_paper_block(env: Environment, macros: str) -> None:
+    """The ``paper_block`` filter: a paper's block, rendered once and reused.
+
+    The same paper, matched by the same words, reads the same in every reader's digest.
+    A filter, not a function in the context: Jinja binds filters when it compiles a
+    template and calls them directly, where a context function goes through
+    ``Context.call`` on every paper.
+    """
+    paper = env.get_template(macros).module.paper  # type: ignore[attr-defined]
+    env.filters["paper_block"] = functools.lru_cache(maxsize=1024)(paper)
 
 
 class Renderer:
@@ -195,14 +209,6 @@ class Renderer:
         self._email = email
         self._clock = clock
         html_env, text_env = _environments()
-        # Paper blocks are rendered once and reused: the same paper, matched by the same
-        # words, reads the same in every reader's digest.
-        html_paper = html_env.get_template("macros.html.j2").module.paper  # type: ignore[attr-defined]
-        text_paper = text_env.get_template("macros.txt.j2").module.paper  # type: ignore[attr-defined]
-        self._blocks = {
-            "html": functools.lru_cache(maxsize=1024)(html_paper),
-            "text": functools.lru_cache(maxsize=1024)(text_paper),
-        }
         self._templates = {
             name: (
                 text_env.get_template(f"{name}.txt.j2"),
@@ -287,8 +293,8 @@ class Renderer:
             *lists,
         )
         text_template, html_template = self._templates[template]
-        html = html_template.render(context, paper_block=self._blocks["html"])
-        text = text_template.render(context, paper_block=self._blocks["text"])
+        html = html_template.render(context)
+        text = text_template.render(context)
         return mail_bytes(headers, text, html)
 
 
