@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from email.message import EmailMessage
 from typing import TypeVar
 
 from bot.delivery.notifier import AlertMessage, Channel, ConfirmationMessage, DigestMessage
@@ -35,22 +34,22 @@ class EmailNotifier(ABC):
         self.max_bytes = max_bytes
 
     async def send_alerts(self, message: AlertMessage) -> None:
-        await self._send_in_parts(message, self.renderer.alerts, halve_alerts)
+        await self._send_in_parts(message, self.renderer.alerts_bytes, halve_alerts)
 
     async def send_digest(self, message: DigestMessage) -> None:
-        await self._send_in_parts(message, self.renderer.digest, halve_digest)
+        await self._send_in_parts(message, self.renderer.digest_bytes, halve_digest)
 
     async def send_confirmation(self, message: ConfirmationMessage) -> None:
-        rendered = self.renderer.confirmation(message)
-        await self._deliver(message.key, rendered.as_bytes(), message.address)
+        payload = self.renderer.confirmation_bytes(message)
+        await self._deliver(message.key, payload, message.address)
 
     async def _send_in_parts(
         self,
         message: M,
-        render: Callable[[M], EmailMessage],
+        render: Callable[[M], bytes],
         halve: Callable[[M], tuple[M, M] | None],
     ) -> None:
-        payload = render(message).as_bytes()
+        payload = render(message)
         parts = halve(message)
         if parts is None or len(payload) <= self.max_bytes:
             try:

@@ -100,11 +100,14 @@ def _segments(text: str, words: tuple[str, ...]) -> tuple[Segment, ...]:
     return tuple(segments)
 
 
-def highlight_html(text: str, words: Sequence[str]) -> Markup:
-    """Escaped text with matched words in ``<mark>``; the only markup is ours."""
+def highlight_html(text: str, words: Sequence[str], mark: str = "<mark>") -> Markup:
+    """Escaped text with matched words in ``<mark>``; the only markup is ours.
+
+    ``mark`` is the opening tag to use: the renderer passes one with its inlined style.
+    """
+    wrap = Markup(mark + "%s</mark>")
     pieces = (
-        Markup("<mark>%s</mark>") % piece if hit else escape(piece)
-        for piece, hit in highlight_segments(text, words)
+        wrap % piece if hit else escape(piece) for piece, hit in highlight_segments(text, words)
     )
     return Markup("").join(pieces)
 

@@ -10,6 +10,7 @@ import binascii
 import functools
 import hashlib
 import re
+from collections.abc import Sequence
 from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.policy import SMTP, EmailPolicy, Policy
@@ -81,19 +82,28 @@ def domain_of(address: str) -> str:
     return domain if _DOMAIN_RE.fullmatch(domain) else "paperbell.invalid"
 
 
-def set_header(msg: EmailMessage, name: str, value: str) -> None:
-    """Add a header; a short printable ASCII line is stored as is.
+def header_line(name: str, value: str) -> str:
+    """``Name: value`` folded and CRLF-terminated, as the stdlib generator would write it.
 
-    The stdlib parses every header it is given into a token tree, which costs more than
-    rendering a paper; a value that needs no encoding or folding gains nothing from it.
-    Anything else (non-ASCII, long, or with a line break) takes the normal, checked path.
-    Not for headers the generator reads back (Content-Type): a raw value is re-parsed on
-    every read, a parsed one never again.
+    A short printable ASCII value is written as is: parsing it into the stdlib's token
+    tree costs more than rendering a paper and changes nothing. Anything else (non-ASCII,
+    long, a line break) is parsed and folded by the policy, once per distinct value.
     """
     if value.isascii() and value.isprintable() and len(name) + len(value) + 2 <= _LINE:
-        msg.set_raw(name, value)
-    else:
-        msg[name] = value
+        return f"{name}: {value}\r\n"
+    return _folded(name, value)
+
+
+def subject_header(subject: str) -> str:
+    """Always parsed and folded (it usually holds a "·"), like ``msg["Subject"] = ...``."""
+    return _folded("Subject", subject)
+
+
+@functools.lru_cache(maxsize=4096)  # subjects and senders repeat across a day's mail
+def _folded(name: str, value: str) -> str:
+    if "\r" in value or "\n" in value:  # the check ``msg[name] = value`` makes: no injection
+        raise ValueError(f"header value for {name} contains a line break: {value!r}")
+    return str(POLICY.header_factory(name, value).fold(policy=POLICY))
 
 
 def message_id(key: str, domain: str) -> str:
@@ -111,45 +121,91 @@ def header_uri(uri: str) -> str:
     return quote(uri.strip(), safe=_URI_SAFE)
 
 
-def add_list_headers(msg: EmailMessage, links: MessageLinks, list_id: str) -> None:
+def list_headers(links: MessageLinks, list_id: str) -> list[str]:
     """List-Id and RFC 8058 one-click unsubscribe (Post only with an HTTPS link).
 
     Only the HTTPS link: a ``mailto:`` would go to an address nothing reads.
     """
-    set_header(msg, "List-Id", f"paperbell <{list_id}>")
+    lines = [header_line("List-Id", f"paperbell <{list_id}>")]
     if links.unsubscribe_all:
-        msg["List-Unsubscribe"] = f"<{header_uri(links.unsubscribe_all)}>"
+        lines.append(_folded("List-Unsubscribe", f"<{header_uri(links.unsubscribe_all)}>"))
     if links.unsubscribe_all and links.unsubscribe_all.lower().startswith("https://"):
-        set_header(msg, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+        lines.append(header_line("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    return lines
 
 
 # One fixed boundary: "=_" never occurs in quoted-printable ("=" is followed by hex or a
-# line break), so it cannot clash with a body, and the generator need not search for one.
+# line break), so it cannot clash with a body, and no body need be searched for it.
 _BOUNDARY = "=_paperbell_alternative"
+MULTIPART_HEADERS = (
+    "MIME-Version: 1.0\r\n",
+    f'Content-Type: multipart/alternative; boundary="{_BOUNDARY}"\r\n',
+)
+_PART_HEAD = (
+    'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+)
+_NEWLINE_RE = re.compile(r"\r\n|\r|\n")  # the stdlib generator's line ends
 
 
-@functools.cache
-def _fixed_header(name: str, value: str) -> BaseHeader:
-    """Headers that never change, parsed once: parsing costs more than a paper's HTML."""
-    header: BaseHeader = POLICY.header_factory(name, value)
-    return header
+def mail_bytes(headers: Sequence[str], text: str, html: str) -> bytes:
+    """The whole message: ``headers`` (folded lines, ``MULTIPART_HEADERS`` among them),
+    then multipart/alternative with text first and HTML last (the preferred part goes last).
+
+    Written directly: the same bytes as ``EmailMessage.as_bytes`` with ``POLICY`` (a test
+    holds them equal), whose generator cost more than rendering the digest.
+    """
+    delimiter = f"--{_BOUNDARY}\r\n"
+    return "".join(
+        (
+            *headers,
+            "\r\n",
+            delimiter,
+            _qp_part(text, "plain"),
+            "\r\n",
+            delimiter,
+            _qp_part(html, "html"),
+            f"\r\n--{_BOUNDARY}--\r\n",
+        )
+    ).encode("ascii")
 
 
-def attach_bodies(msg: EmailMessage, text: str, html: str) -> None:
-    """multipart/alternative: text first, HTML last (the preferred part goes last)."""
-    set_header(msg, "MIME-Version", "1.0")
-    content_type = f'multipart/alternative; boundary="{_BOUNDARY}"'
-    msg["Content-Type"] = _fixed_header("Content-Type", content_type)
-    msg.set_payload([_qp_part(text, "plain"), _qp_part(html, "html")])
+def _qp_part(body: str, subtype: str) -> str:
+    encoded = quoted_printable(body)
+    # Rendered bodies end lines with "\n" only; the regex (ten times slower) is for a stray
+    # "\r" some field let through, so the line ends are what the generator would write.
+    crlf = _NEWLINE_RE.sub("\r\n", encoded) if "\r" in encoded else encoded.replace("\n", "\r\n")
+    return _PART_HEAD.format(subtype=subtype) + crlf
 
 
-def _qp_part(body: str, subtype: str) -> EmailMessage:
-    part = EmailMessage(policy=POLICY)
-    part["Content-Type"] = _fixed_header("Content-Type", f'text/{subtype}; charset="utf-8"')
-    part["Content-Transfer-Encoding"] = _fixed_header(
-        "Content-Transfer-Encoding", "quoted-printable"
-    )
-    # binascii's encoder is C; the email package's own quoted-printable is pure Python
-    # and cost more than rendering the digest. Same output: 76-column lines, soft breaks.
-    part.set_payload(binascii.b2a_qp(body.encode("utf-8")).decode("ascii"))
-    return part
+_QP_CACHE: dict[str, str] = {}
+_QP_CACHE_SIZE = 8192  # lines, most under 300 characters: a few MB at most
+
+
+def quoted_printable(body: str) -> str:
+    """``binascii.b2a_qp`` of the UTF-8 body, line by line, each distinct line encoded once.
+
+    binascii's encoder is C (the email package's is pure Python), yet it was still the
+    largest cost of a digest. Quoted-printable encodes each line on its own, so the body's
+    encoding is its lines' encodings joined by newlines; and the lines repeat: a paper's
+    title, authors and abstract read the same in every digest that shows it. A "\r" could
+    pair with the "\n" after a cut, so such a body is encoded whole.
+    """
+    if "\r" in body:
+        return _b2a_qp(body)
+    lines = body.split("\n")
+    if len(_QP_CACHE) > _QP_CACHE_SIZE:
+        _QP_CACHE.clear()  # a new day's papers; the old ones will not come back
+    get = _QP_CACHE.get
+    # An empty line (a quarter of them) encodes to itself.
+    return "\n".join([(get(line) or _qp_cached(line)) if line else line for line in lines])
+
+
+def _qp_cached(piece: str) -> str:
+    encoded = _QP_CACHE[piece] = _b2a_qp(piece)
+    return encoded
+
+
+def _b2a_qp(text: str) -> str:
+    # 76-column lines with soft breaks; 7-bit, so the message is ASCII.
+    return binascii.b2a_qp(text.encode("utf-8")).decode("ascii")

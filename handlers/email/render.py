@@ -1,4 +1,4 @@
-"""Turn alert, digest and confirmation messages into ``EmailMessage`` objects.
+"""Turn alert, digest and confirmation messages into mail: the bytes sent, or parsed.
 
 Both parts are rendered from the same view objects (``PaperView``/``SectionView``) so the
 text and HTML carry the same content. The HTML environment autoescapes; the text one does
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from email import message_from_bytes
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import Any
 
-import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from bot.delivery.notifier import (
@@ -33,14 +33,17 @@ from bot.settings import EmailSettings, Settings, SmtpSettings
 from bot.text import display_text
 from handlers.email import format as fmt
 from handlers.email.headers import (
+    MULTIPART_HEADERS,
     POLICY,
-    add_list_headers,
-    attach_bodies,
     check_address,
     domain_of,
+    header_line,
+    list_headers,
+    mail_bytes,
     message_id,
-    set_header,
+    subject_header,
 )
+from handlers.email.inline import CSS_NAME, InliningLoader, mark_tag
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,9 @@ class SectionView:
     papers: tuple[PaperView, ...]
     listed_above: int = 0  # also matched here, already shown in an earlier section
     hidden: int = 0  # past the digest limit
+
+
+_AUTO_SUBMITTED = "Auto-Submitted: auto-generated\r\n"  # RFC 3834: no auto-replies
 
 
 def _utc_now() -> datetime:
@@ -91,11 +97,24 @@ def _best_first(item: AlertItem) -> tuple[float, int]:
 
 
 def paper_view(item: AlertItem) -> PaperView:
-    return replace(
-        _paper_card(item.paper),
-        words=item.words,
-        caught_by=tuple(fmt.unique_in_order(s.query for s in item.subscriptions)),
+    card = _paper_card(item.paper)
+    # Built field by field: dataclasses.replace costs more than the rest of a paper's view.
+    return PaperView(
+        card.title,
+        card.url,
+        card.authors,
+        card.meta,
+        card.abstract,
+        card.pdf,
+        card.code,
+        item.words,
+        _caught_by(tuple(s.query for s in item.subscriptions)),
     )
+
+
+@functools.lru_cache(maxsize=1024)  # a reader's few queries, over and over
+def _caught_by(queries: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(fmt.unique_in_order(queries))
 
 
 @functools.lru_cache(maxsize=2048)  # a digest run shows the same papers to many readers
@@ -142,19 +161,38 @@ def digest_sections(message: DigestMessage, limit: int) -> tuple[list[SectionVie
 
 @functools.cache
 def _environments() -> tuple[Environment, Environment]:
-    """Built once per process, on first use, and shared by every renderer."""
+    """Built once per process, on first use, and shared by every renderer.
+
+    The HTML templates load with the CSS already inlined (``handlers.email.inline``), so a
+    message is rendered by Jinja alone.
+    """
     loader = PackageLoader("handlers.email", "templates")
+    css, _, _ = loader.get_source(Environment(), CSS_NAME)
     common: dict[str, Any] = {
         "undefined": StrictUndefined,
         "trim_blocks": True,
         "lstrip_blocks": True,
         "auto_reload": False,  # templates ship with the package; never re-stat them
     }
-    html = Environment(loader=loader, autoescape=True, **common)
-    html.filters["highlight"] = fmt.highlight_html
+    html = Environment(loader=InliningLoader(loader, css), autoescape=True, **common)
+    html.filters["highlight"] = functools.partial(fmt.highlight_html, mark=mark_tag(css))
     text = Environment(loader=loader, autoescape=False, keep_trailing_newline=True, **common)
     text.filters["highlight"] = fmt.highlight_text
+    add_paper_block(html, "macros.html.j2")
+    add_paper_block(text, "macros.txt.j2")
     return html, text
+
+
+def add_paper_block(env: Environment, macros: str) -> None:
+    """The ``paper_block`` filter: a paper's block, rendered once and reused.
+
+    The same paper, matched by the same words, reads the same in every reader's digest.
+    A filter, not a function in the context: Jinja binds filters when it compiles a
+    template and calls them directly, where a context function goes through
+    ``Context.call`` on every paper.
+    """
+    paper = env.get_template(macros).module.paper  # type: ignore[attr-defined]
+    env.filters["paper_block"] = functools.lru_cache(maxsize=1024)(paper)
 
 
 class Renderer:
@@ -171,14 +209,6 @@ class Renderer:
         self._email = email
         self._clock = clock
         html_env, text_env = _environments()
-        # Paper blocks are rendered once and reused: the same paper, matched by the same
-        # words, reads the same in every reader's digest.
-        html_paper = html_env.get_template("macros.html.j2").module.paper  # type: ignore[attr-defined]
-        text_paper = text_env.get_template("macros.txt.j2").module.paper  # type: ignore[attr-defined]
-        self._blocks = {
-            "html": functools.lru_cache(maxsize=1024)(html_paper),
-            "text": functools.lru_cache(maxsize=1024)(text_paper),
-        }
         self._templates = {
             name: (
                 text_env.get_template(f"{name}.txt.j2"),
@@ -188,18 +218,27 @@ class Renderer:
         }
         # formataddr encodes a non-ASCII name itself; whitespace runs (a newline in an
         # environment variable) would break the header line.
-        self._from = formataddr((" ".join(smtp.from_name.split()), _sender(smtp)))
-        self._domain = domain_of(smtp.from_address)
-        # Media queries (dark mode, phones) cannot be inlined: keep them in <style>.
-        self._inliner = css_inline.CSSInliner(
-            keep_at_rules=True, minify_css=True, load_remote_stylesheets=False
+        self._from = header_line(
+            "From", formataddr((" ".join(smtp.from_name.split()), _sender(smtp)))
         )
+        self._domain = domain_of(smtp.from_address)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Renderer:
         return cls(settings.smtp, settings.email)
 
+    # The notifiers send bytes; the EmailMessage forms are those bytes parsed, for callers
+    # that read headers or parts.
     def alerts(self, message: AlertMessage) -> EmailMessage:
+        return _parsed(self.alerts_bytes(message))
+
+    def digest(self, message: DigestMessage) -> EmailMessage:
+        return _parsed(self.digest_bytes(message))
+
+    def confirmation(self, message: ConfirmationMessage) -> EmailMessage:
+        return _parsed(self.confirmation_bytes(message))
+
+    def alerts_bytes(self, message: AlertMessage) -> bytes:
         _check_channel(message.recipient.channel)
         items = sorted(message.items, key=_best_first)
         papers = [paper_view(item) for item in items]
@@ -207,20 +246,18 @@ class Renderer:
         queries = [q for p in papers for q in p.caught_by]
         subject = fmt.subject_line(["paperbell", fmt.plural(count, "new paper")], queries)
         context = {"subject": subject, "papers": papers, "count": count, "links": message.links}
-        msg = self._message(message.recipient.address, subject, message.key, "alerts", context)
-        add_list_headers(msg, message.links, self._email.list_id)
-        return msg
+        lists = list_headers(message.links, self._email.list_id)
+        return self._message(message.recipient.address, message.key, "alerts", context, lists)
 
-    def digest(self, message: DigestMessage) -> EmailMessage:
+    def digest_bytes(self, message: DigestMessage) -> bytes:
         _check_channel(message.recipient.channel)
         sections, more = digest_sections(message, self._email.digest_max_papers)
         day = fmt.short_date(message.local_date)
         count = message.paper_count
         tally = fmt.plural(count, "paper") if count else "all quiet"
         queries = [s.subscription.query for s in sections]
-        subject = fmt.subject_line(["paperbell digest", day, tally], queries)
         context = {
-            "subject": subject,
+            "subject": fmt.subject_line(["paperbell digest", day, tally], queries),
             "day": day,
             "count": count,
             "sections": sections,
@@ -228,37 +265,43 @@ class Renderer:
             "notes": message.source_notes,
             "links": message.links,
         }
-        msg = self._message(message.recipient.address, subject, message.key, "digest", context)
-        add_list_headers(msg, message.links, self._email.list_id)
-        return msg
+        lists = list_headers(message.links, self._email.list_id)
+        return self._message(message.recipient.address, message.key, "digest", context, lists)
 
-    def confirmation(self, message: ConfirmationMessage) -> EmailMessage:
+    def confirmation_bytes(self, message: ConfirmationMessage) -> bytes:
         # No List-Unsubscribe here: the address is not subscribed to anything yet, and
         # ignoring this one message is the opt-out. Sent once per request, not bulk.
-        subject = f"paperbell · your confirmation code is {message.code}"
         context = {
-            "subject": subject,
+            "subject": f"paperbell · your confirmation code is {message.code}",
             "code": message.code,
             "url": _confirm_url(message),
             "hours": message.expires_hours,
         }
-        return self._message(message.address, subject, message.key, "confirmation", context)
+        return self._message(message.address, message.key, "confirmation", context, ())
 
     def _message(
-        self, to: str, subject: str, key: str, template: str, context: dict[str, Any]
-    ) -> EmailMessage:
-        msg = EmailMessage(policy=POLICY)
-        set_header(msg, "From", self._from)
-        set_header(msg, "To", check_address(to))
-        msg["Subject"] = subject
-        set_header(msg, "Date", format_datetime(self._clock()))
-        set_header(msg, "Message-ID", message_id(key, self._domain))
-        set_header(msg, "Auto-Submitted", "auto-generated")  # RFC 3834: no auto-replies
+        self, to: str, key: str, template: str, context: dict[str, Any], lists: Sequence[str]
+    ) -> bytes:
+        headers = (
+            self._from,
+            header_line("To", check_address(to)),
+            subject_header(context["subject"]),
+            header_line("Date", format_datetime(self._clock())),
+            header_line("Message-ID", message_id(key, self._domain)),
+            _AUTO_SUBMITTED,
+            *MULTIPART_HEADERS,
+            *lists,
+        )
         text_template, html_template = self._templates[template]
-        html = html_template.render(context, paper_block=self._blocks["html"])
-        text = text_template.render(context, paper_block=self._blocks["text"])
-        attach_bodies(msg, text, self._inliner.inline(html))
-        return msg
+        html = html_template.render(context)
+        text = text_template.render(context)
+        return mail_bytes(headers, text, html)
+
+
+def _parsed(data: bytes) -> EmailMessage:
+    parsed = message_from_bytes(data, policy=POLICY)
+    assert isinstance(parsed, EmailMessage)  # what POLICY's message factory makes
+    return parsed
 
 
 def _sender(smtp: SmtpSettings) -> str:
