@@ -197,10 +197,10 @@ class SqliteStore(AccountsMixin, OutboxMixin, MetaMixin):
             return await _queue_for_matching(db, plan.result, alert or AlertRule(), stamp)
 
     async def queued_for_matching(self, limit: int = 5000) -> QueuedPapers:
-        """Papers waiting for the match step, oldest first, with the versions read."""
+        """Papers waiting for the match step, newest first, with the versions read."""
         sql = (
             f"SELECT {_QUEUE_COLUMNS} FROM match_queue q JOIN papers p ON p.key = q.paper_key"
-            " ORDER BY q.queued_at, q.paper_key LIMIT ?"
+            " ORDER BY q.queued_at DESC, q.paper_key DESC LIMIT ?"
         )
         rows = await self._read("reading the match queue", sql, limit)
         papers = [(codec.paper_from_row(row[2:]), bool(row[1])) for row in rows]
