@@ -98,6 +98,25 @@ class TestMatchesContract:
         assert await record_matches(store, [record(user.owner, "p1", sub.id)], NOW) == []
         assert await store.get_matches(user.owner, ["p1"]) == {}
 
+    async def test_queue_is_read_newest_first_and_cleared_chunk_by_chunk(
+        self, store: Store
+    ) -> None:
+        user = await verified_user(store)
+        sub = await store.add_subscription(user.owner, "g", "g", INSTANT, NOW, limit=5)
+        await add_papers(store, "old1", "old2")
+        await add_papers(store, "new1", now=LATER)
+        page = await store.queued_for_matching(limit=2)
+        assert next(iter(page.versions)) == "new1"  # the newest first, the backlog behind
+        # A chunk takes off the queue only the papers it completes: the rest stay queued.
+        first = {"new1": page.versions["new1"]}
+        await record_matches(store, [record(user.owner, "new1", sub.id)], NOW, matched=first)
+        left = await store.queued_for_matching(limit=10)
+        assert set(left.versions) == {"old1", "old2"}
+        again = [record(user.owner, k, sub.id) for k in ("new1", "old1")]
+        stored = await record_matches(store, again, NOW, matched=dict(left.versions))
+        assert [r.paper_key for r in stored] == ["old1"]  # a repeated record adds nothing
+        assert (await store.queued_for_matching()).versions == {}
+
     # --- counting -------------------------------------------------------------------------
 
     async def test_count_matches_per_subscription(self, store: Store) -> None:

@@ -319,3 +319,41 @@ def test_any_text_is_a_valid_fts_query_or_a_user_error(
     except InvalidQueryError:
         return
     fts_db.execute("SELECT rowid FROM papers_fts WHERE papers_fts MATCH ?", (query,)).fetchall()
+
+
+# --- a cancelled write -------------------------------------------------------------------------
+
+
+async def test_write_cancelled_while_waiting_to_begin_leaves_no_transaction(
+    store: SqliteStore, db_path: Path
+) -> None:
+    """aiosqlite runs a cancelled BEGIN IMMEDIATE anyway, once the lock is free: the store
+    must end that transaction, or every later write fails ("database is locked")."""
+    with raw(db_path) as other:
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        write = asyncio.create_task(store.set_meta("k", "cancelled"))
+        await asyncio.sleep(0.2)  # the store's BEGIN IMMEDIATE is waiting for the lock
+        write.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await write
+        other.execute("COMMIT")
+    await store.set_meta("k", "written")  # the next write begins its own transaction
+    assert await store.get_meta("k") == "written"
+    assert not store._writer.in_transaction
+
+
+async def test_write_cancelled_mid_transaction_rolls_back(store: SqliteStore) -> None:
+    async def slow_write() -> None:
+        async with store._write("a write cancelled half-way") as db:
+            await db.execute("INSERT INTO meta (key, value) VALUES ('k', 'half')")
+            await asyncio.sleep(10)
+
+    write = asyncio.create_task(slow_write())
+    await asyncio.sleep(0.1)
+    write.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await write
+    assert not store._writer.in_transaction
+    assert await store.get_meta("k") is None
+    await store.set_meta("k", "written")
+    assert await store.get_meta("k") == "written"

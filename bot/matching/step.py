@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -129,6 +129,13 @@ class MatchSummary:
     owners: int  # distinct owners who will hear of something
 
 
+# Queued papers read at a time, newest first; match records per write transaction. Each
+# transaction stays short (a fraction of a second), so a subscribe, an unsubscribe or a
+# "mark as sent" never waits long behind the match step, and memory stays bounded.
+PAGE = 200
+CHUNK = 4000
+
+
 async def match_cycle(
     index: SubscriptionIndex, store: Store, now: datetime, plan: MatchPlanner
 ) -> MatchSummary:
@@ -136,22 +143,49 @@ async def match_cycle(
 
     New papers are matched against every subscription; updated ones only against those
     with an ``upvotes:`` filter (a replacement is never news, but a paper that reached N
-    upvotes is). The queue is cleared in the transaction that stores the records, so an
-    interrupted cycle is finished by the next one. ``plan`` decides each record's
-    deliveries (a record whose subscriptions are all gone is dropped).
+    upvotes is). The queue is read page by page, newest first, until it is empty, and
+    records are stored in chunks of about ``CHUNK``: each chunk's transaction takes off
+    the queue the papers whose records it completes, so an interrupted cycle loses and
+    repeats nothing. ``plan`` decides each record's deliveries (a record whose
+    subscriptions are all gone is dropped).
     """
     await index.sync(store)
-    queued = await store.queued_for_matching()
-    records = _collect(index, queued.new, now, upvotes_only=False)
-    records += _collect(index, queued.updated, now, upvotes_only=True)
-    if not queued.versions:
-        return MatchSummary(0, 0, 0)
-    planned = await plan(store, records)
-    stored = await store.record_matches(planned, now, matched=queued.versions)
-    return MatchSummary(len(queued.versions), len(stored), len({r.owner for r in stored}))
+    chunks = _Chunks(store, now, plan)
+    seen: dict[str, int] = {}
+    while (queued := await store.queued_for_matching(limit=PAGE)).versions:
+        if all(seen.get(k) == v for k, v in queued.versions.items()):
+            break  # nothing new: papers a concurrent write keeps queued wait for next time
+        seen.update(queued.versions)
+        for papers, upvotes_only in ((queued.new, False), (queued.updated, True)):
+            for paper in papers:
+                records = index.records(paper, now, upvotes_only=upvotes_only)
+                await chunks.add(paper.key, queued.versions[paper.key], records)
+        await chunks.flush()
+    return MatchSummary(len(seen), chunks.matched, len(chunks.owners))
 
 
-def _collect(
-    index: SubscriptionIndex, papers: Iterable[Paper], now: datetime, *, upvotes_only: bool
-) -> list[MatchRecord]:
-    return [r for p in papers for r in index.records(p, now, upvotes_only=upvotes_only)]
+class _Chunks:
+    """Records on their way to the store, written a bounded chunk at a time."""
+
+    def __init__(self, store: Store, now: datetime, plan: MatchPlanner) -> None:
+        self.store, self.now, self.plan = store, now, plan
+        self.records: list[MatchRecord] = []
+        self.done: dict[str, int] = {}  # papers whose records are all in this chunk
+        self.matched = 0
+        self.owners: set[Owner] = set()
+
+    async def add(self, key: str, version: int, records: Sequence[MatchRecord]) -> None:
+        for start in range(0, len(records), CHUNK):  # a paper most owners match spans chunks
+            self.records.extend(records[start : start + CHUNK])
+            if len(self.records) >= CHUNK:
+                await self.flush()
+        self.done[key] = version
+
+    async def flush(self) -> None:
+        if not self.records and not self.done:
+            return
+        planned = await self.plan(self.store, self.records)
+        stored = await self.store.record_matches(planned, self.now, matched=self.done)
+        self.matched += len(stored)
+        self.owners.update(r.owner for r in stored)
+        self.records, self.done = [], {}

@@ -108,10 +108,12 @@ class PaperStore(Protocol):
         ...
 
     async def queued_for_matching(self, limit: int = 5000) -> QueuedPapers:
-        """Papers ``ingest`` stored that no match step has taken yet.
+        """Up to ``limit`` papers ``ingest`` stored that no match step has taken yet, the
+        most recently queued first (new papers are matched before an old backlog).
 
         ``ingest`` queues its new and updated papers in its own transaction, so a crash
-        between storing and matching delays alerts but never loses them.
+        between storing and matching delays alerts but never loses them. The match step
+        reads page after page until the queue is empty; there is no cap per cycle.
         """
         ...
 
@@ -256,6 +258,13 @@ class MatchStore(Protocol):
         one alert per route (a fallback route is an email standing in for Discord). A
         match already stored for (owner, paper) is ignored with its alerts. The store
         decides nothing. Returns the records that were new.
+
+        One call is one transaction, holding the write lock for as long as it takes, so
+        callers pass bounded chunks (the match step: a few thousand records, taking off
+        the queue only papers whose records are all stored by then; a paper whose
+        records span chunks stays queued until its last chunk). An implementation
+        writes in bulk — one query to find the new pairs, batched inserts — never one
+        round trip per record.
         """
         ...
 

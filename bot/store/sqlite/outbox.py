@@ -27,21 +27,23 @@ from bot.store.protocols import (
 from bot.store.sqlite import _accounts_codec as rows
 from bot.store.sqlite import _codec as codec
 from bot.store.sqlite._codec import Row, iso
+from bot.store.sqlite._match_rows import (
+    FALLBACK,
+    INSERT_ALERT,
+    INSERT_ALERTS,
+    INSERT_MATCHES,
+    alert_key,
+    alert_rows,
+    first_per_pair,
+    match_row,
+    new_pairs,
+    pair_of,
+)
 from bot.store.sqlite.accounts import SUPPRESS_PENDING_EMAIL
 
 KEY_CHUNK = 500
-FALLBACK = {"fallback": "discord"}  # payload of an email alert standing in for Discord
 
 _DELIVERY_RETURNING = f"RETURNING {', '.join(rows.DELIVERY_COLUMNS)}"
-_INSERT_MATCH = (
-    f"INSERT INTO matches ({', '.join(rows.MATCH_COLUMNS)}, digest_wanted) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1"
-)
-_INSERT_ALERT = """
-INSERT INTO deliveries (key, owner, channel, kind, paper_key, payload, next_attempt_at,
-                        created_at, updated_at)
-VALUES (?, ?, ?, 'alert', ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING 1
-"""
 # Due pending rows, and rows whose claim's lease ran out (their process died mid-send).
 _DUE = "((state = 'pending' AND next_attempt_at <= ?) OR (state = 'sending' AND lease_until <= ?))"
 _OVERDUE = (
@@ -74,10 +76,6 @@ WHERE id = ? AND email = ?
 """
 
 
-def alert_key(channel: Channel, owner: Owner, paper_key: str) -> str:
-    return f"alert:{channel}:{owner}:{paper_key}"
-
-
 def digest_key(owner: Owner, local_date: date) -> str:
     return f"digest:{Channel.EMAIL}:{owner}:{local_date.isoformat()}"
 
@@ -104,24 +102,19 @@ class OutboxMixin:
         *,
         matched: Mapping[str, int] | None = None,
     ) -> list[MatchRecord]:
-        added: list[MatchRecord] = []
-        async with self._write(f"recording {len(planned)} matches") as db:
+        unique = first_per_pair(planned)
+        async with self._write(f"recording {len(unique)} matches") as db:
             await db.executemany(
                 "DELETE FROM match_queue WHERE paper_key = ? AND version = ?",
                 list((matched or {}).items()),
             )
-            for plan in planned:
-                record = plan.record
-                values = rows.match_values(record, record.sub_ids, plan.digest)
-                if not list(await db.execute_fetchall(_INSERT_MATCH, values)):
-                    continue  # heard of it already
-                for route in plan.alerts:
-                    await _queue_alert(
-                        db, route.channel, record.owner, record.paper_key,
-                        fallback=route.fallback, now=now,
-                    )  # fmt: skip
-                added.append(record)
-        return added
+            new = await new_pairs(db, list(unique))
+            # Sorted by owner: the tables' keys and indexes lead with it, so rows append
+            # to a few index pages instead of landing all over them.
+            fresh = [unique[pair] for pair in sorted(new)]
+            await db.executemany(INSERT_MATCHES, [match_row(p) for p in fresh])
+            await db.executemany(INSERT_ALERTS, alert_rows(fresh, now))
+        return [p.record for p in unique.values() if pair_of(p) in new]
 
     async def get_matches(self, owner: Owner, paper_keys: Sequence[str]) -> dict[str, MatchRecord]:
         found: dict[str, MatchRecord] = {}
@@ -368,4 +361,4 @@ async def _queue_alert(
         stamp,
         stamp,
     )
-    return len(list(await db.execute_fetchall(_INSERT_ALERT, params)))
+    return len(list(await db.execute_fetchall(INSERT_ALERT, params)))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -197,10 +197,10 @@ class SqliteStore(AccountsMixin, OutboxMixin, MetaMixin):
             return await _queue_for_matching(db, plan.result, alert or AlertRule(), stamp)
 
     async def queued_for_matching(self, limit: int = 5000) -> QueuedPapers:
-        """Papers waiting for the match step, oldest first, with the versions read."""
+        """Papers waiting for the match step, newest first, with the versions read."""
         sql = (
             f"SELECT {_QUEUE_COLUMNS} FROM match_queue q JOIN papers p ON p.key = q.paper_key"
-            " ORDER BY q.queued_at, q.paper_key LIMIT ?"
+            " ORDER BY q.queued_at DESC, q.paper_key DESC LIMIT ?"
         )
         rows = await self._read("reading the match queue", sql, limit)
         papers = [(codec.paper_from_row(row[2:]), bool(row[1])) for row in rows]
@@ -286,15 +286,26 @@ class SqliteStore(AccountsMixin, OutboxMixin, MetaMixin):
         async with self._write_lock:
             self._check_open()
             with _sqlite_errors(what):
-                await self._writer.execute("BEGIN IMMEDIATE")
                 try:
+                    await self._writer.execute("BEGIN IMMEDIATE")
                     yield self._writer
                 except BaseException:
-                    # Some errors (SQLITE_FULL, an interrupt) already rolled SQLite back.
-                    if self._writer.in_transaction:
-                        await self._writer.execute("ROLLBACK")
+                    # Shielded: a second cancellation must not skip it either.
+                    await asyncio.shield(self._roll_back())
                     raise
                 await self._writer.execute("COMMIT")
+
+    async def _roll_back(self) -> None:
+        """End whatever transaction the writer is in, even one whose ``BEGIN`` was cancelled.
+
+        A cancelled ``await`` does not stop the statement: aiosqlite runs it on its thread
+        anyway, so a ``BEGIN IMMEDIATE`` cancelled while waiting for the lock may still
+        open a transaction later, when ``in_transaction`` has already been looked at. The
+        thread runs statements in order, so this ROLLBACK comes after it, whatever it did.
+        """
+        # No transaction to end: BEGIN failed, or SQLite rolled back itself (SQLITE_FULL).
+        with suppress(sqlite3.OperationalError):
+            await self._writer.execute("ROLLBACK")
 
     async def _read(self, what: str, sql: str, *params: Any) -> list[codec.Row]:
         self._check_open()
