@@ -41,6 +41,7 @@ from bot.daemon.resources import Resources, open_resources
 from bot.delivery.dispatcher import DeliveryOutcome, Dispatcher
 from bot.delivery.notifier import AlertMessage, Channel, DigestMessage, Notifier
 from bot.errors import ChannelDownError
+from bot.delivery.planning import plan_matches
 from bot.matching.step import match_cycle
 from bot.models import SourceKind
 from bot.settings import EmailSettings, Settings, SmtpSettings, SourceConfig, WebSettings
@@ -237,7 +238,7 @@ async def _cycle(
         rec["rows"] = len(report.new_papers)
     emit(rec)
     async with phases.phase("match") as rec:
-        matched = await match_cycle(service.index, store, clock())
+        matched = await match_cycle(service.index, store, clock(), plan_matches)
         rec["rows"] = matched.matched
         rec["owners"] = matched.owners
     rec["outbox_rows"], owners = books.count("alert", "pending")
