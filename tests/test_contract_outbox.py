@@ -150,3 +150,31 @@ class TestOutboxContract:
         email = await store.get_delivery(f"alert:email:{user.owner}:p2")
         assert email is not None
         assert email.payload == {"fallback": "discord"}
+
+
+class TestClaimOrderContract:
+    """``claim_due`` takes transactional mail first and reads in bulk for the dispatcher."""
+
+    async def test_confirmations_jump_a_backlog_of_alerts(self, store: Store) -> None:
+        modes = frozenset({DeliveryMode.EMAIL_INSTANT})
+        for n in range(5):  # the alerts are queued before any confirmation of a later user
+            user = await verified_user(store, f"u{n}@example.org", now=NOW - timedelta(hours=1))
+            sub = await store.add_subscription(user.owner, "g", "g", modes, NOW, limit=5)
+            await add_papers(store, f"p{n}")
+            await record_matches(store, [record(user.owner, f"p{n}", sub.id)], NOW)
+        late = await verified_user(store, "late@example.org")  # its confirmation is newest
+        first = await store.claim_due(LATER, limit=1)
+        assert [b.kind for b in first] == [DeliveryKind.CONFIRM]
+        kinds = [b.kind for b in await store.claim_due(LATER, limit=100)]
+        assert kinds[:5] == [DeliveryKind.CONFIRM] * 5 and set(kinds[5:]) == {DeliveryKind.ALERT}
+        assert late.email == "late@example.org"
+
+    async def test_bulk_reads(self, store: Store) -> None:
+        owner = await TestOutboxContract()._three_alerts(store)
+        users = await store.get_users([int(owner.id), 999_999])
+        assert list(users) == [int(owner.id)]
+        subs = await store.subscriptions_of([owner, Owner.parse("user:999999")])
+        assert [s.normalized for s in subs[owner]] == ["g"]
+        assert subs[Owner.parse("user:999999")] == []
+        found = await store.matches_for([(owner, "p1"), (owner, "p3"), (owner, "nope")])
+        assert sorted(k for _, k in found) == ["p1", "p3"]

@@ -327,8 +327,11 @@ class OutboxStore(Protocol):
     ) -> list[DeliveryBatch]:
         """Move due pending rows to 'sending' (attempts + 1) and return them in batches.
 
-        At most ``limit`` batches, one per (owner, channel, kind), oldest first; only the
-        given channels if any. Claims are atomic: two dispatchers never get the same row.
+        At most ``limit`` batches, one per (owner, channel, kind), in claim order:
+        confirmations (transactional mail) first, whatever the backlog of alerts and
+        digests, then rows whose lease ran out, then the rest oldest due first. Only the
+        given channels if any (none: nothing). Claims are atomic: two dispatchers never get
+        the same row. A claim costs the rows of the groups it takes, not the whole backlog.
         The claim holds the rows until ``now + lease`` (the batch's ``lease``); rows still in
         'sending' after their lease ran out (their process died) are claimed again like
         due pending rows, by any process.
@@ -340,6 +343,20 @@ class OutboxStore(Protocol):
     ) -> frozenset[int]:
         """Extend to ``until`` the lease of rows still held under the lease ``held``; the ids
         renewed. A row missing from the answer was taken by another process: leave it."""
+        ...
+
+    async def get_users(self, user_ids: Collection[int]) -> dict[int, User]:
+        """The users that exist among ``user_ids``, by id: one read for a whole claim."""
+        ...
+
+    async def subscriptions_of(self, owners: Collection[Owner]) -> dict[Owner, list[Subscription]]:
+        """Every given owner's subscriptions in id order (an empty list for none)."""
+        ...
+
+    async def matches_for(
+        self, pairs: Collection[tuple[Owner, str]]
+    ) -> dict[tuple[Owner, str], MatchRecord]:
+        """The match records of these (owner, paper key) pairs that exist."""
         ...
 
     async def mark_sent(self, ids: Sequence[int], now: datetime) -> None: ...

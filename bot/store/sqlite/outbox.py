@@ -8,9 +8,9 @@ deliveries a match calls for is decided before (``bot.delivery.policy``): this o
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
@@ -18,10 +18,7 @@ import aiosqlite
 from bot.messages import Channel, PlannedMatch
 from bot.models import MatchRecord, Owner, Paper, User
 from bot.store.protocols import (
-    DEFAULT_LEASE,
     Delivery,
-    DeliveryBatch,
-    DeliveryKind,
     DeliveryState,
 )
 from bot.store.sqlite import _accounts_codec as rows
@@ -44,8 +41,6 @@ from bot.store.sqlite.accounts import SUPPRESS_PENDING_EMAIL
 KEY_CHUNK = 500
 
 _DELIVERY_RETURNING = f"RETURNING {', '.join(rows.DELIVERY_COLUMNS)}"
-# Due pending rows, and rows whose claim's lease ran out (their process died mid-send).
-_DUE = "((state = 'pending' AND next_attempt_at <= ?) OR (state = 'sending' AND lease_until <= ?))"
 _OVERDUE = (
     "SELECT channel, count(*), min(next_attempt_at) FROM deliveries"
     " WHERE state = 'pending' AND next_attempt_at <= ? GROUP BY channel"
@@ -137,38 +132,6 @@ class OutboxMixin:
         return found
 
     # --- the outbox -------------------------------------------------------------------------
-
-    async def claim_due(
-        self,
-        now: datetime,
-        limit: int = 100,
-        channels: Collection[Channel] | None = None,
-        *,
-        lease: timedelta = DEFAULT_LEASE,
-    ) -> list[DeliveryBatch]:
-        only = "" if channels is None else f" AND channel IN ({rows.placeholders(len(channels))})"
-        picked = list(channels or ())
-        groups_sql = (
-            f"SELECT owner, channel, kind FROM deliveries WHERE {_DUE}{only} "
-            "GROUP BY owner, channel, kind ORDER BY min(next_attempt_at), min(id) LIMIT ?"
-        )
-        claim_sql = (
-            "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?, "
-            f"lease_until = ? WHERE {_DUE} AND owner = ? AND channel = ? AND kind = ? "
-            f"{_DELIVERY_RETURNING}"
-        )
-        stamp, until = iso(now), now + lease
-        batches: list[DeliveryBatch] = []
-        async with self._write("claiming due deliveries") as db:
-            groups = list(await db.execute_fetchall(groups_sql, (stamp, stamp, *picked, limit)))
-            for owner, channel, kind in groups:
-                params = (stamp, iso(until), stamp, stamp, owner, channel, kind)
-                claimed = await db.execute_fetchall(claim_sql, params)
-                found = sorted((rows.delivery_from_row(r) for r in claimed), key=lambda d: d.id)
-                batches.append(DeliveryBatch(
-                    Owner.parse(owner), Channel(channel), DeliveryKind(kind), tuple(found), until
-                ))  # fmt: skip
-        return batches
 
     async def renew_lease(
         self, ids: Sequence[int], held: datetime, until: datetime

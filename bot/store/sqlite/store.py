@@ -38,6 +38,7 @@ from bot.store.private_files import PRIVATE_DIR, create_private, tighten
 from bot.store.protocols import QueuedPapers
 from bot.store.sqlite import _codec as codec
 from bot.store.sqlite.accounts import AccountsMixin
+from bot.store.sqlite.claims import ClaimsMixin
 from bot.store.sqlite.meta import MetaMixin
 from bot.store.sqlite.outbox import OutboxMixin
 from bot.store.sqlite.schema import check_schema, connect, load_migrations, migrate
@@ -156,7 +157,7 @@ def _require_file(path: Path) -> None:
         )
 
 
-class SqliteStore(AccountsMixin, OutboxMixin, MetaMixin):
+class SqliteStore(AccountsMixin, ClaimsMixin, OutboxMixin, MetaMixin):
     """``Store`` over one SQLite file. Build it with ``open_sqlite_store``."""
 
     def __init__(
