@@ -24,17 +24,17 @@ from bot.daemon.health import check_health, source_reason
 from bot.daemon.resources import Resources, open_resources
 from bot.daemon.run import Worker, source_trigger
 from bot.daemon.state import (
+    CHANNELS,
     HEARTBEAT,
-    ChannelState,
     RecordedSource,
     read_daemon_record,
-    record_channel_state,
     record_daemon_start,
     recorded_source,
     redact_url,
 )
 from bot.delivery.channel_status import ChannelStatus
 from bot.delivery.dispatcher import Dispatcher
+from bot.messages import Channel
 from bot.models import SourceKind, SourceState
 from bot.settings import HttpSettings, Settings, SourceConfig
 from bot.sources import build_source
@@ -219,10 +219,14 @@ async def test_a_down_channel_and_overdue_deliveries_are_reasons(
     assert (await check_health(store, settings, now)).ok
     user = await store.get_or_create_user(email="ada@example.org", now=now)
     await store.set_email(user.id, "ada@example.org", now - timedelta(minutes=20))
-    await record_channel_state(store, "email", ChannelState.UP, "opened", now)
+    # Written as the daemon writes it: its ChannelStatus's snapshot.
+    status = ChannelStatus(lambda: now)
+    status.opened(Channel.EMAIL)
+    await store.set_meta(CHANNELS, status.snapshot())
     health = await check_health(store, settings, now)
     assert health.reasons == ("1 email delivery(ies) overdue, the oldest due 20 min ago",)
-    await record_channel_state(store, "email", ChannelState.DOWN, "SMTP unreachable", now)
+    status.waiting(Channel.EMAIL, "SMTP unreachable")
+    await store.set_meta(CHANNELS, status.snapshot())
     health = await check_health(store, settings, now)
     assert health.reasons == (
         f"email channel is down since {now:%Y-%m-%d %H:%M} UTC: SMTP unreachable; "

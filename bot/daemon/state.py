@@ -142,24 +142,6 @@ def _source_from_json(data: dict[str, object]) -> RecordedSource:
 # --- channels -------------------------------------------------------------------------------
 
 
-async def record_channel_state(
-    store: MetaStore, name: str, state: ChannelState, why: str, now: datetime
-) -> None:
-    """Remember that the daemon's channel ``name`` is up or down, and why.
-
-    The daemon calls it when it opens a channel (up), when one stops working (down, with
-    the reason) and when it works again (up). Only the daemon writes it: read-modify-write
-    of one key is safe in one process.
-    """
-    states = await _channels_json(store)
-    known = states.get(name)
-    if known is not None and _state(known["state"]) is state and known["why"] == why:
-        return  # unchanged: keep "since"
-    stored = "up" if state is ChannelState.UP else "waiting"  # the snapshot's words
-    states[name] = {"state": stored, "why": why, "since": now.isoformat()}
-    await store.set_meta(CHANNELS, json.dumps(states))
-
-
 async def channel_states(store: MetaStore) -> dict[str, ChannelRecord]:
     """The state of each channel the daemon opened, by name."""
     return {
