@@ -1,10 +1,12 @@
 """New matches to outbox rows: gather what the policy needs, ask it, hand the store the rows.
 
 The match step (``bot.matching.step.match_cycle``) is given ``plan_matches``: matching
-may not import delivery, and the store only writes what it is given.
+may not import delivery, and the store only writes what it is given. It also passes its
+own lookup of subscriptions (the compiled index, synced with the store at the start of
+the step and edited in place as people subscribe and unsubscribe), so planning a chunk
+of thousands of records reads only the users behind them, in one query.
 
-Users and subscriptions are read just before the store's write transaction, not inside
-it. What changes in between is caught where it always is, at send time: an alert of a
+What changes after planning is caught where it always is, at send time: an alert of a
 subscription removed meanwhile is suppressed ('subscription removed'), a Discord alert of
 a user found unreachable meanwhile moves to email, and ``Store.create_digest`` drops
 waiting matches no subscription still wants in a digest.
@@ -12,7 +14,7 @@ waiting matches no subscription still wants in a digest.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from bot.delivery.policy import plan_match
@@ -20,16 +22,24 @@ from bot.messages import PlannedMatch
 from bot.models import MatchRecord, Owner, OwnerKind, Subscription, User
 from bot.store.protocols import Store
 
+# A subscription by id, or None once it is gone (the match step's index).
+SubscriptionLookup = Callable[[int], Subscription | None]
 
-async def plan_matches(store: Store, records: Sequence[MatchRecord]) -> list[PlannedMatch]:
-    """One planned match per record that still has a live subscription, in order."""
+
+async def plan_matches(
+    store: Store,
+    records: Sequence[MatchRecord],
+    subscription: SubscriptionLookup | None = None,
+) -> list[PlannedMatch]:
+    """One planned match per record that still has a live subscription, in order.
+
+    ``subscription`` looks subscriptions up by id (default: one read of every owner's
+    subscriptions from the store)."""
     owners = list(dict.fromkeys(r.owner for r in records))
-    subs: dict[Owner, list[Subscription]] = {}
-    users: dict[Owner, User | None] = {}
-    for owner in owners:  # read once per owner, however many papers they matched
-        subs[owner] = await store.list_subscriptions(owner)
-        users[owner] = await _user(store, owner)
-    planned = (plan_match(r, subs[r.owner], users[r.owner]) for r in records)
+    lookup = subscription or await _stored_lookup(store, owners)
+    user_ids = [int(o.id) for o in owners if o.kind is OwnerKind.USER]
+    users = await store.get_users(user_ids) if user_ids else {}
+    planned = (plan_match(r, _live(r, lookup), _user(r.owner, users)) for r in records)
     return [p for p in planned if p is not None]
 
 
@@ -44,7 +54,16 @@ async def record_matches(
     return await store.record_matches(await plan_matches(store, records), now, matched=matched)
 
 
-async def _user(store: Store, owner: Owner) -> User | None:
-    if owner.kind is not OwnerKind.USER:
-        return None
-    return await store.get_user(int(owner.id))
+async def _stored_lookup(store: Store, owners: Sequence[Owner]) -> SubscriptionLookup:
+    by_id = {s.id: s for subs in (await store.subscriptions_of(owners)).values() for s in subs}
+    return by_id.get
+
+
+def _live(record: MatchRecord, lookup: SubscriptionLookup) -> list[Subscription]:
+    """The record's subscriptions that still exist and are still its owner's, by id."""
+    found = (lookup(sub_id) for sub_id in record.sub_ids)
+    return [s for s in found if s is not None and s.owner == record.owner]
+
+
+def _user(owner: Owner, users: Mapping[int, User]) -> User | None:
+    return users.get(int(owner.id)) if owner.kind is OwnerKind.USER else None

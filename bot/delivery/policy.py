@@ -108,8 +108,10 @@ def plan_match(
     if not live:
         return None
     modes = modes_of(live)
+    if len(live) != len(record.sub_ids):  # only the live ones stay on the record
+        record = replace(record, sub_ids=tuple(s.id for s in live))
     return PlannedMatch(
-        replace(record, sub_ids=tuple(s.id for s in live)),
+        record,
         digest=wants_digest(record.owner, modes),
         alerts=alert_routes(record.owner, modes, user),
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import InvalidValueError
@@ -24,7 +23,7 @@ from bot.models import (
     User,
 )
 from bot.store.protocols import Delivery, DeliveryKind, DeliveryState
-from bot.store.sqlite._codec import Row, iso, opt_datetime
+from bot.store.sqlite._codec import Row, opt_datetime
 
 USER_COLUMNS = (
     "id",
@@ -117,18 +116,6 @@ def sub_from_row(row: Row) -> Subscription:
         deliver=frozenset(DeliveryMode(mode) for mode in json.loads(deliver)),
         created_at=_datetime(created),
         guild_id=guild_id,
-    )
-
-
-def match_values(record: MatchRecord, sub_ids: Iterable[int], digest: bool) -> tuple[Any, ...]:
-    return (
-        str(record.owner),
-        record.paper_key,
-        to_json(list(sub_ids)),
-        to_json(list(record.words)),
-        float(record.score),
-        iso(record.matched_at),
-        int(digest),
     )
 
 

@@ -41,7 +41,7 @@ VALUES (?, ?, ?, 'alert', ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING 
 """
 
 
-def alert_key(channel: Channel, owner: Owner, paper_key: str) -> str:
+def alert_key(channel: Channel, owner: Owner | str, paper_key: str) -> str:
     return f"alert:{channel}:{owner}:{paper_key}"
 
 
@@ -67,25 +67,34 @@ async def new_pairs(db: aiosqlite.Connection, pairs: list[Pair]) -> set[Pair]:
     return {(owner, key) for owner, key in found}
 
 
-def match_row(plan: PlannedMatch) -> tuple[Any, ...]:
-    return rows.match_values(plan.record, plan.record.sub_ids, plan.digest)
+Built = tuple[tuple[Any, ...], list[tuple[Any, ...]]]  # a match row and its alert rows
 
 
-def alert_rows(planned: Sequence[PlannedMatch], now: datetime) -> list[tuple[Any, ...]]:
-    """The outbox rows of new matches, in the order given (by owner)."""
+def build_rows(unique: dict[Pair, PlannedMatch], now: datetime) -> dict[Pair, Built]:
+    """Every pair's match row and outbox rows, built once per batch (a chunk has
+    thousands: the stamps and payloads they share are encoded once)."""
     stamp = iso(now)
     payloads = {False: rows.to_json({}), True: rows.to_json(FALLBACK)}
-    return [
-        (
-            alert_key(route.channel, p.record.owner, p.record.paper_key),
-            str(p.record.owner),
-            str(route.channel),
-            p.record.paper_key,
-            payloads[route.fallback],
-            stamp,
-            stamp,
-            stamp,
-        )
-        for p in planned
-        for route in p.alerts
-    ]
+    matched_at: dict[datetime, str] = {}
+    built: dict[Pair, Built] = {}
+    for (owner, key), p in unique.items():
+        record = p.record
+        if record.matched_at not in matched_at:
+            matched_at[record.matched_at] = iso(record.matched_at)
+        sub_ids, words = rows.to_json(list(record.sub_ids)), rows.to_json(list(record.words))
+        at = matched_at[record.matched_at]
+        match = (owner, key, sub_ids, words, float(record.score), at, int(p.digest))
+        times = (stamp, stamp, stamp)  # next attempt, created, updated
+        alerts = [
+            (
+                alert_key(r.channel, owner, key),
+                owner,
+                str(r.channel),
+                key,
+                payloads[r.fallback],
+                *times,
+            )
+            for r in p.alerts
+        ]
+        built[owner, key] = (match, alerts)
+    return built

@@ -30,9 +30,8 @@ from bot.store.sqlite._match_rows import (
     INSERT_ALERTS,
     INSERT_MATCHES,
     alert_key,
-    alert_rows,
+    build_rows,
     first_per_pair,
-    match_row,
     new_pairs,
     pair_of,
 )
@@ -98,6 +97,8 @@ class OutboxMixin:
         matched: Mapping[str, int] | None = None,
     ) -> list[MatchRecord]:
         unique = first_per_pair(planned)
+        # Rows built before the transaction, so the writer is held only for the SQL.
+        built = build_rows(unique, now)
         async with self._write(f"recording {len(unique)} matches") as db:
             await db.executemany(
                 "DELETE FROM match_queue WHERE paper_key = ? AND version = ?",
@@ -106,9 +107,9 @@ class OutboxMixin:
             new = await new_pairs(db, list(unique))
             # Sorted by owner: the tables' keys and indexes lead with it, so rows append
             # to a few index pages instead of landing all over them.
-            fresh = [unique[pair] for pair in sorted(new)]
-            await db.executemany(INSERT_MATCHES, [match_row(p) for p in fresh])
-            await db.executemany(INSERT_ALERTS, alert_rows(fresh, now))
+            fresh = [built[pair] for pair in sorted(new)]
+            await db.executemany(INSERT_MATCHES, [match for match, _ in fresh])
+            await db.executemany(INSERT_ALERTS, [row for _, alerts in fresh for row in alerts])
         return [p.record for p in unique.values() if pair_of(p) in new]
 
     async def get_matches(self, owner: Owner, paper_keys: Sequence[str]) -> dict[str, MatchRecord]:
