@@ -11,6 +11,7 @@ from bot.daemon.resources import build_service
 from bot.delivery.planning import plan_matches, record_matches
 from bot.errors import LimitError, NotFoundError, QueryError, UserError
 from bot.matching.step import match_cycle
+from bot.messages import Channel
 from bot.models import (
     DeliveryMode,
     IngestReport,
@@ -22,7 +23,7 @@ from bot.models import (
 )
 from bot.service import Paperbell
 from bot.settings import load_settings
-from bot.store.protocols import Store
+from bot.store.protocols import DeliveryKind, Store
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DIGEST = frozenset({DeliveryMode.EMAIL_DIGEST})
@@ -215,3 +216,24 @@ async def test_an_upvote_change_stored_while_matching_is_matched_next_time(
     await ingest(store, paper("2611.00001", "Diffusion", upvotes=25, sources=("hf",)))
     await record_matches(store, [], NOW, matched=read.versions)  # ...and finishes
     assert (await match_cycle(service.index, store, NOW, plan_matches)).matched == 1
+
+
+async def test_a_delivery_change_made_elsewhere_is_planned_with(
+    service: Paperbell, store: Store
+) -> None:
+    """The step plans from its compiled index: a change another process made (the CLI, an
+    unsubscribe link) must reach it before the next chunk, not at the next restart."""
+    ada = await service.user_for_discord("111")
+    await store.set_email(ada.id, "ada@example.org", NOW)
+    done = await service.subscribe(ada.owner, "diffusion", DM)
+    await match_cycle(service.index, store, NOW, plan_matches)  # the index is synced
+    email = frozenset({DeliveryMode.EMAIL_INSTANT})
+    await store.set_subscription_delivery(done.subscription.id, ada.owner, email, NOW)
+    await ingest(store, paper("2611.00001", "Diffusion"))
+    assert (await match_cycle(service.index, store, NOW, plan_matches)).matched == 1
+    rows = await store.list_deliveries(ada.owner)
+    channels = {d.channel for d in rows if d.kind is DeliveryKind.ALERT}
+    assert channels == {Channel.EMAIL}
+    assert service.index.get(done.subscription.id) == await store.get_subscription(
+        done.subscription.id
+    )

@@ -231,9 +231,9 @@ class AccountStore(Protocol):
         """Every subscription (of ``owner`` if given), oldest first."""
         ...
 
-    async def subscriptions_marker(self) -> tuple[int, int]:
-        """(count, highest id ever issued) of subscriptions: ids are never reused, so it changes
-        whenever a subscription is added or removed, by this process or another."""
+    async def subscriptions_marker(self) -> int:
+        """A number that changes whenever a subscription is added, removed or changed, by
+        this process or another (a counter: cheap enough to read before every chunk)."""
         ...
 
 

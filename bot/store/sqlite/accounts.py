@@ -306,14 +306,10 @@ class AccountsMixin:
             found = await self._read(f"listing subscriptions of {owner}", sql, str(owner))
         return [rows.sub_from_row(row) for row in found]
 
-    async def subscriptions_marker(self) -> tuple[int, int]:
-        # sqlite_sequence, not MAX(id): it remembers ids of removed subscriptions too.
-        sql = (
-            "SELECT (SELECT COUNT(*) FROM subscriptions), COALESCE((SELECT seq FROM "
-            "sqlite_sequence WHERE name = 'subscriptions'), 0)"
-        )
-        found = await self._read("counting subscriptions", sql)
-        return int(found[0][0]), int(found[0][1])
+    async def subscriptions_marker(self) -> int:
+        sql = "SELECT n FROM subscription_changes WHERE id = 1"
+        found = await self._read("reading the subscriptions' change counter", sql)
+        return int(found[0][0])
 
     async def count_matches(self, sub_ids: Sequence[int]) -> dict[int, int]:
         counts = dict.fromkeys(sub_ids, 0)

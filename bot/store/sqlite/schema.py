@@ -69,6 +69,12 @@ def _holds_sql(text: str) -> bool:
     return any(line and line != ";" and not line.startswith("--") for line in lines)
 
 
+# The writer's page cache, in KiB (negative for SQLite): the match step's chunks each
+# touch a range of every owner-keyed index; with SQLite's 2 MB default most of those pages
+# were read again for every chunk.
+WRITER_CACHE_KIB = -32_768
+
+
 async def connect(path: Path, *, read_only: bool = False) -> aiosqlite.Connection:
     """A connection in autocommit mode (we issue BEGIN ourselves) with our pragmas set."""
     # isolation_level=None: Python's sqlite3 must not open transactions behind our back,
@@ -81,6 +87,7 @@ async def connect(path: Path, *, read_only: bool = False) -> aiosqlite.Connectio
         if read_only:
             await db.execute("PRAGMA query_only = ON")
         else:
+            await db.execute(f"PRAGMA cache_size = {WRITER_CACHE_KIB}")
             await _enable_wal(db, path)
     except BaseException:
         await db.close()
