@@ -48,13 +48,20 @@ _OVERDUE = (
 )
 _WAITING = "digest_wanted = 1 AND digest_id IS NULL"
 # Waiting matches none of whose subscriptions still asks for a digest.
-_STOP_UNWANTED_WAITING_WHERE = f"""
-UPDATE matches SET digest_wanted = 0 WHERE {{owners}} AND {_WAITING} AND NOT EXISTS (
+_STOP_UNWANTED_WAITING = f"""
+UPDATE matches SET digest_wanted = 0 WHERE owner = ? AND {_WAITING} AND NOT EXISTS (
     SELECT 1 FROM json_each(matches.sub_ids) AS j
     JOIN subscriptions AS s ON s.id = j.value
     WHERE EXISTS (SELECT 1 FROM json_each(s.deliver) AS d WHERE d.value = 'email_digest'))
 """
-_STOP_UNWANTED_WAITING = _STOP_UNWANTED_WAITING_WHERE.format(owners="owner = ?")
+# The same for many owners: the subscriptions that want a digest are found once for all of
+# them (an owner's matches name only that owner's subscriptions), not joined per match.
+_STOP_UNWANTED_WAITING_OF = f"""
+UPDATE matches SET digest_wanted = 0 WHERE owner IN ({{marks}}) AND {_WAITING} AND NOT EXISTS (
+    SELECT 1 FROM json_each(matches.sub_ids) AS j WHERE j.value IN (
+        SELECT s.id FROM subscriptions AS s WHERE s.owner IN ({{marks}}) AND EXISTS (
+            SELECT 1 FROM json_each(s.deliver) AS d WHERE d.value = 'email_digest')))
+"""
 _OLDEST_WAITING_OF = (
     f"SELECT owner, min(matched_at) FROM matches WHERE owner IN ({{marks}}) AND {_WAITING}"
     " GROUP BY owner"
@@ -295,7 +302,10 @@ class OutboxMixin:
     async def create_digests(
         self, due: Sequence[DueDigest], now: datetime, *, allow_empty: bool = False
     ) -> list[Delivery]:
-        first = list({d.owner: d for d in reversed(due)}.values())[::-1]
+        firsts: dict[Owner, DueDigest] = {}
+        for wanted in due:
+            firsts.setdefault(wanted.owner, wanted)
+        first = list(firsts.values())
         created: dict[Owner, Delivery] = {}
         for chunk in _chunks(first):
             async with self._write(f"creating {len(chunk)} digests") as db:
@@ -330,7 +340,7 @@ async def _create_digests(
     """``create_digest``'s statements, each once for a chunk of distinct owners."""
     owners = [str(d.owner) for d in due]
     marks = ", ".join("?" * len(owners))
-    await db.execute(_STOP_UNWANTED_WAITING_WHERE.format(owners=f"owner IN ({marks})"), owners)
+    await db.execute(_STOP_UNWANTED_WAITING_OF.format(marks=marks), owners + owners)
     found = await db.execute_fetchall(_OLDEST_WAITING_OF.format(marks=marks), owners)
     oldest: dict[str, str | None] = {row[0]: row[1] for row in found}
     wanted = [d for d in due if _is_due(oldest.get(str(d.owner)), d.matched_by, allow_empty)]
