@@ -35,6 +35,7 @@ from bot.store.records import (
     DeliveryBatch,
     DeliveryKind,
     DeliveryState,
+    DueDigest,
     QueuedPapers,
 )
 
@@ -45,6 +46,7 @@ __all__ = [
     "DeliveryBatch",
     "DeliveryKind",
     "DeliveryState",
+    "DueDigest",
     "MatchStore",
     "MetaStore",
     "OutboxStore",
@@ -305,6 +307,17 @@ class MatchStore(Protocol):
         subscriptions no longer want a digest stop waiting first. ``None`` when the digest
         exists already, or unless ``allow_empty``: when nothing waits, or when nothing
         waiting was matched at or before ``matched_by`` (the digest's scheduled time).
+        """
+        ...
+
+    async def create_digests(
+        self, due: Sequence[DueDigest], now: datetime, *, allow_empty: bool = False
+    ) -> list[Delivery]:
+        """``create_digest`` for many owners at once, in a few short transactions.
+
+        The same rules per owner (one digest per owner and date ever, unwanted waiting
+        matches stop waiting, ``matched_by``, ``allow_empty``); returns the digests created,
+        in the order of ``due``. An owner listed twice gets only its first entry.
         """
         ...
 
