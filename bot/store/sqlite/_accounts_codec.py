@@ -7,6 +7,7 @@ settings pass a check on the way in (``USER_SETTINGS``), raising ``InvalidValueE
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
@@ -135,13 +136,30 @@ def match_values(record: MatchRecord, sub_ids: Iterable[int], digest: bool) -> t
 def match_from_row(row: Row) -> MatchRecord:
     owner, paper_key, sub_ids, words, score, matched_at = row[:6]
     return MatchRecord(
-        owner=Owner.parse(owner),
+        owner=_owner(owner),
         paper_key=paper_key,
-        sub_ids=tuple(int(i) for i in json.loads(sub_ids)),
-        words=tuple(json.loads(words)),
+        sub_ids=_ids(sub_ids),
+        words=_words(words),
         score=score,
         matched_at=_datetime(matched_at),
     )
+
+
+# A claim or a digest reads thousands of match rows naming a few owners, subscription
+# lists and word lists over and over: each text is decoded once (values are immutable).
+@functools.lru_cache(maxsize=4096)
+def _owner(text: str) -> Owner:
+    return Owner.parse(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ids(text: str) -> tuple[int, ...]:
+    return tuple(int(i) for i in json.loads(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
 
 
 def delivery_from_row(row: Row) -> Delivery:
