@@ -27,11 +27,12 @@ channel's ``Notifier`` and records the outcome:
 Several messages are in flight at once: up to the notifier's ``concurrency`` (an
 attribute it may have; ``DEFAULT_CONCURRENCY`` otherwise) per channel. Outcomes are
 written in bulk, one transaction (``Store.settle``) per wave of about that many finished
-messages, while the next ones are already on their way; a failed write is tried again
-(``SETTLE_TRIES``), and when the tries are used up, or anything else goes wrong mid-claim
-(a store error, a cancellation), what finished is recorded if it can be and every row of
-the claim still in 'sending' is given back ('pending', the attempt not counted): no row is
-left to wait for its lease, and the error is raised once, to the caller.
+messages, while those in flight go on; the next claim is taken and read while this one
+is sent. A failed write is tried again (``SETTLE_TRIES``), and when the tries are used
+up, or anything else goes wrong mid-claim (a store error, a cancellation), what finished
+is recorded if it can be and every row of this claim and the next still in 'sending' is
+given back ('pending', the attempt not counted): no row is left to wait for its lease,
+and the error is raised once, to the caller.
 
 Delivery is at least once: the only window for a duplicate is between the notifier
 returning and the commit of 'sent'. A crash inside it leaves rows in 'sending' under a
@@ -52,16 +53,23 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from functools import partial
 
 from bot.accounts.addresses import LinkBuilder
 from bot.delivery.channel_status import ChannelStatus
 from bot.delivery.digests import DigestPlanner
 from bot.delivery.messages import ClaimReads, MessageBuilder, batch_key
 from bot.delivery.notifier import Channel, Notifier
-from bot.delivery.outcomes import Outcomes
+from bot.delivery.outcomes import (
+    DeliveryOutcome,
+    DispatchReport,
+    Outcomes,
+    retried,
+    write_outcomes,
+)
 from bot.delivery.policy import EMAIL_STRIKES, Action, after_permanent_failure
 from bot.errors import (
     ChannelDownError,
@@ -93,15 +101,6 @@ Progress = Callable[[], Awaitable[None]]
 Send = Callable[[], Awaitable[None]]
 MAX_EXPONENT = 30  # 2**30 base delays is far past any max_delay; avoids huge timedeltas
 DEFAULT_CONCURRENCY = 4  # messages in flight per channel, unless its notifier says
-SETTLE_TRIES = 3  # writes of outcomes before giving up (a lock held too long, a full disk)
-SETTLE_PAUSE = 0.1  # seconds before the first new try; four times longer each time
-
-
-class DeliveryOutcome(StrEnum):
-    SENT = "sent"
-    RETRIED = "retried"
-    FAILED = "failed"
-    SUPPRESSED = "suppressed"
 
 
 def concurrency_of(notifier: Notifier) -> int:
@@ -110,19 +109,11 @@ def concurrency_of(notifier: Notifier) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class DispatchReport:
-    """Deliveries (rows, not messages) per channel and outcome, and channels found down."""
+class Claim:
+    """Claimed batches and what their messages need."""
 
-    counts: Mapping[tuple[Channel, DeliveryOutcome], int] = field(default_factory=dict)
-    down: Mapping[Channel, str] = field(default_factory=dict)  # channel -> the error
-
-    def count(self, outcome: DeliveryOutcome, channel: Channel | None = None) -> int:
-        """Rows with this outcome, on one channel or on all."""
-        return sum(
-            n
-            for (on, out), n in self.counts.items()
-            if out is outcome and (channel is None or on is channel)
-        )
+    batches: Sequence[DeliveryBatch]
+    reads: ClaimReads
 
 
 @dataclass
@@ -186,34 +177,44 @@ class Dispatcher:
     async def run_once(self, now: datetime | None = None) -> DispatchReport:
         """Send everything due at ``now`` (default: the clock) until nothing is due."""
         async with self._lock:
-            self._run = run = _Run(now or self._clock(), self._new_slots())
-            while active := self._active(run):
-                batches = await self._store.claim_due(
-                    run.started, self._batch_limit, active, lease=self._lease
-                )
-                if not batches:
-                    break
+            self._run = _Run(now or self._clock(), self._new_slots())
+            claim = await self._claim()
+            while claim.batches:
+                # The next claim is taken and read while this one is sent: the database
+                # works on it while the loop builds and sends messages.
+                ahead = asyncio.create_task(self._claim())
                 try:
-                    await self._send(batches)
+                    await self._send(claim)
+                    following = await ahead
                 except BaseException as exc:  # a store error, or cancelled past the grace
-                    await asyncio.shield(self._give_back(batches, exc))
+                    await asyncio.shield(self._give_back(claim, ahead, exc))
                     raise
-            return run.report()
+                # Taken early, an empty claim may miss rows queued since (a fall back).
+                claim = following if following.batches else await self._claim()
+            return self._run.report()
+
+    async def _claim(self) -> Claim:
+        active = self._active(self._run)
+        if not active:
+            return Claim((), ClaimReads())
+        batches = await self._store.claim_due(
+            self._run.started, self._batch_limit, active, lease=self._lease
+        )
+        return Claim(batches, await self._messages.read(batches))
 
     def _new_slots(self) -> dict[Channel, asyncio.Semaphore]:
         return {c: asyncio.Semaphore(concurrency_of(n)) for c, n in self._notifiers.items()}
 
-    async def _send(self, batches: Sequence[DeliveryBatch]) -> None:
+    async def _send(self, claim: Claim) -> None:
         """Send the claim's messages, several at a time, writing outcomes wave by wave."""
-        reads = await self._messages.read(batches)
         try:
-            for batch in batches:
-                await self._send_batch(batch, reads)
+            for batch in claim.batches:
+                await self._send_batch(batch, claim.reads)
             await asyncio.gather(*self._run.flight)  # the sends never raise but cancelled
+            await self._flush()
         except BaseException:
             await self._abort()
             raise
-        await self._flush()
 
     async def _send_batch(self, batch: DeliveryBatch, reads: ClaimReads) -> None:
         if batch.channel in self._run.down:  # went down earlier in this run: not even built
@@ -287,52 +288,38 @@ class Dispatcher:
         await asyncio.gather(*flight, return_exceptions=True)
 
     async def _flush(self) -> None:
-        """Write the outcomes noted so far, in one transaction (tried again if it fails)."""
+        """Write the outcomes noted so far, in one transaction (tried again if it fails),
+        while the messages in flight go on; then the daemon's heartbeat."""
         outcomes, self._run.pending = self._run.pending, Outcomes()
-        if outcomes.empty:
-            return
-        await self._retried(f"recording {outcomes.messages} messages", self._record, outcomes)
-        for batch, rows, reason in outcomes.unreachable:
-            await self._unreachable(batch, rows, reason)
+        if not outcomes.empty:
+            await self._write(outcomes)
         if self.progress is not None:
             await self.progress()
 
+    async def _write(self, outcomes: Outcomes) -> None:
+        what = f"recording {outcomes.messages} messages"
+        await retried(what, partial(self._record, outcomes))
+        for batch, rows, reason in outcomes.unreachable:
+            await self._unreachable(batch, rows, reason)
+
     async def _record(self, outcomes: Outcomes) -> None:
-        now = self._now()
-        if outcomes.sent or outcomes.suppressed:
-            await self._store.settle(outcomes.sent, outcomes.suppressed, now)
-        for error, ids in outcomes.failed.items():  # rare: one write per reason
-            await self._store.mark_failed(ids, error, now)
-        for retries, error, attempts in outcomes.retries:
-            await self._store.retry_later(retries, error, now, attempts=attempts)
-        if outcomes.released:
-            await self._store.release(outcomes.released, now)
+        await write_outcomes(self._store, outcomes, self._now())
 
-    async def _retried(
-        self, what: str, write: Callable[[Outcomes], Awaitable[None]], outcomes: Outcomes
+    async def _give_back(
+        self, claim: Claim, ahead: asyncio.Task[Claim], error: BaseException
     ) -> None:
-        """``write``, tried again after an error (a database locked for too long); every
-        write is guarded by the rows' state, so a second try never applies twice."""
-        for attempt in range(1, SETTLE_TRIES + 1):
-            try:
-                await write(outcomes)
-                return
-            except Exception as exc:
-                if attempt == SETTLE_TRIES:
-                    raise
-                log.warning("%s failed (%s); trying again", what, exc)
-                await asyncio.sleep(SETTLE_PAUSE * 4 ** (attempt - 1))
-
-    async def _give_back(self, batches: Sequence[DeliveryBatch], error: BaseException) -> None:
         """After ``error`` mid-claim: record what finished if we can, then give back every
-        row of the claim still in 'sending', so none waits for its lease (a message cut
-        off mid-send, or whose outcome could not be written, may go again: at least once).
-        What fails here is noted on ``error``, which the caller raises: one report."""
+        row of this claim and the next one still in 'sending', so none waits for its lease
+        (a message cut off mid-send, or whose outcome could not be written, may go again:
+        at least once). What fails here is noted on ``error``, which the caller raises."""
         outcomes, self._run.pending = self._run.pending, Outcomes()
+        batches = list(claim.batches)
+        with suppress(Exception, asyncio.CancelledError):
+            batches += (await ahead).batches
         claimed = Outcomes(released=[d.id for b in batches for d in b.deliveries])
         for what, todo in (("recording finished messages", outcomes), ("giving back", claimed)):
             try:
-                await self._retried(what, self._record, todo)
+                await retried(what, partial(self._record, todo))
             except Exception as exc:
                 error.add_note(f"then {what} failed too: {exc}")
 
