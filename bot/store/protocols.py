@@ -378,6 +378,13 @@ class OutboxStore(Protocol):
 
     async def mark_suppressed(self, ids: Sequence[int], reason: str, now: datetime) -> None: ...
 
+    async def settle(
+        self, sent: Sequence[int], suppressed: Mapping[str, Sequence[int]], now: datetime
+    ) -> None:
+        """``mark_sent`` of ``sent`` and ``mark_suppressed`` of each reason's rows, in one
+        transaction: what a wave of messages came to, written at once."""
+        ...
+
     async def retry_later(
         self,
         retries: Mapping[int, datetime],

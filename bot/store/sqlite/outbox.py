@@ -45,6 +45,9 @@ _OVERDUE = (
     "SELECT channel, count(*), min(next_attempt_at) FROM deliveries"
     " WHERE state = 'pending' AND next_attempt_at <= ? GROUP BY channel"
 )
+_SENT = "SET state = 'sent', sent_at = ?, last_error = NULL, updated_at = ?"
+_SUPPRESSED = "SET state = 'suppressed', last_error = ?, updated_at = ?"
+_SUPPRESSIBLE = "state IN ('pending', 'sending')"
 _WAITING = "digest_wanted = 1 AND digest_id IS NULL"
 # Waiting matches none of whose subscriptions still asks for a digest.
 _STOP_UNWANTED_WAITING = f"""
@@ -169,16 +172,23 @@ class OutboxMixin:
         return frozenset(renewed)
 
     async def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
-        sql = "SET state = 'sent', sent_at = ?, last_error = NULL, updated_at = ?"
-        await self._set_state(ids, sql, "state = 'sending'", iso(now), iso(now))
+        await self._set_state(ids, _SENT, "state = 'sending'", iso(now), iso(now))
 
     async def mark_failed(self, ids: Sequence[int], error: str, now: datetime) -> None:
         sql = "SET state = 'failed', last_error = ?, updated_at = ?"
         await self._set_state(ids, sql, "state = 'sending'", error, iso(now))
 
     async def mark_suppressed(self, ids: Sequence[int], reason: str, now: datetime) -> None:
-        sql = "SET state = 'suppressed', last_error = ?, updated_at = ?"
-        await self._set_state(ids, sql, "state IN ('pending', 'sending')", reason, iso(now))
+        await self._set_state(ids, _SUPPRESSED, _SUPPRESSIBLE, reason, iso(now))
+
+    async def settle(
+        self, sent: Sequence[int], suppressed: Mapping[str, Sequence[int]], now: datetime
+    ) -> None:
+        stamp, rows_in = iso(now), len(sent) + sum(len(ids) for ids in suppressed.values())
+        async with self._write(f"recording the outcome of {rows_in} deliveries") as db:
+            await _update(db, sent, _SENT, "state = 'sending'", stamp, stamp)
+            for reason, ids in suppressed.items():
+                await _update(db, ids, _SUPPRESSED, _SUPPRESSIBLE, reason, stamp)
 
     async def release(self, ids: Sequence[int], now: datetime) -> None:
         sql = "SET state = 'pending', attempts = max(attempts - 1, 0), updated_at = ?"
@@ -204,10 +214,7 @@ class OutboxMixin:
 
     async def _set_state(self, ids: Sequence[int], assign: str, guard: str, *values: Any) -> None:
         async with self._write(f"updating {len(ids)} deliveries") as db:
-            for chunk in _chunks(list(ids)):
-                ids_in = f"id IN ({rows.placeholders(len(chunk))})"
-                sql = f"UPDATE deliveries {assign} WHERE {guard} AND {ids_in}"
-                await db.execute(sql, (*values, *chunk))
+            await _update(db, ids, assign, guard, *values)
 
     async def record_email_strike(
         self, user_id: int, address: str, reason: str, now: datetime, *, strikes: int = 3
@@ -363,6 +370,15 @@ def _digest_values(due: DueDigest, stamp: str) -> tuple[str, ...]:
 def _is_due(oldest: str | None, matched_by: datetime | None, allow_empty: bool) -> bool:
     late = matched_by is not None and oldest is not None and oldest > iso(matched_by)
     return allow_empty or (oldest is not None and not late)
+
+
+async def _update(
+    db: aiosqlite.Connection, ids: Sequence[int], assign: str, guard: str, *values: Any
+) -> None:
+    for chunk in _chunks(list(ids)):
+        ids_in = rows.placeholders(len(chunk))
+        sql = f"UPDATE deliveries {assign} WHERE {guard} AND id IN ({ids_in})"
+        await db.execute(sql, (*values, *chunk))
 
 
 async def _queue_alert(
