@@ -30,7 +30,7 @@ import pytest
 
 from bot.accounts.addresses import LinkBuilder
 from bot.daemon.resources import build_service
-from bot.delivery.planning import plan_matches
+from bot.delivery.planning import SubscriptionLookup, plan_matches
 from bot.delivery.policy import alert_hold
 from bot.matching.query import parse_query, render
 from bot.matching.step import CHUNK, MatchSummary, match_cycle
@@ -59,7 +59,7 @@ RECORDS = 300_000
 # Requests fired once this many records went to the planner: spread over the step.
 ROUNDS = (30_000, 80_000, 130_000, 180_000, 230_000)
 # The issue asks for "within 1 s". A request meets at most the chunk transaction in
-# progress (4,000 records and their outbox rows: 0.4 s median, 0.8 s at worst measured on
+# progress (5,000 records and their outbox rows: 0.3 s median, 0.4 s at worst measured on
 # this 2-core box under a load of 4) and the other request's short ones; under heavier
 # load it measured up to 2 s. The bound is generous, as tests assert no speed: it fails
 # when a request waits behind many chunks or the whole step (one to two minutes).
@@ -132,10 +132,12 @@ class Observed:
     records: int = 0
     chunks: list[Chunk] = field(default_factory=list)
 
-    async def plan(self, store: Store, records: Sequence[MatchRecord]) -> Sequence[PlannedMatch]:
+    async def plan(
+        self, store: Store, records: Sequence[MatchRecord], lookup: SubscriptionLookup
+    ) -> Sequence[PlannedMatch]:
         chunk = Chunk(time.monotonic())
         self.chunks.append(chunk)
-        planned = await plan_matches(store, records)
+        planned = await plan_matches(store, records, lookup)
         chunk.owners.update(p.record.owner for p in planned)
         self.records += len(records)
         for mark, event in zip(ROUNDS, self.rounds, strict=True):
@@ -243,7 +245,7 @@ async def requests_during(
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http,
     ):
         for n, event in enumerate(observed.rounds, start=1):
-            await event.wait()  # set as a chunk is planned: its write is about to start
+            await until(event, step)  # set as a chunk is planned: its write is about to start
             assert matches_written(path) < RECORDS  # the step is mid-way, not near its end
             web, subscribed = await asyncio.gather(
                 unsubscribe_by_link(http, f"http://{host}:{port}", links, n, step),
@@ -252,6 +254,16 @@ async def requests_during(
             assert await service.store.get_subscription(n) is None
             requests += [web, subscribed]
     return requests
+
+
+async def until(event: asyncio.Event, step: asyncio.Task[MatchSummary]) -> None:
+    """Wait for ``event``; if the step ends first (or fails), say so instead of hanging."""
+    waiting = asyncio.ensure_future(event.wait())
+    await asyncio.wait([waiting, step], return_when=asyncio.FIRST_COMPLETED)
+    if not event.is_set():
+        waiting.cancel()
+        summary = await step  # raises the step's own error, if it failed
+        pytest.fail(f"the step ended before its mark: {summary}")
 
 
 async def check_nothing_new_after(
