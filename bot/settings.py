@@ -175,7 +175,47 @@ class WebSettings(BaseModel):
 
     host: str = Field(default="127.0.0.1", description="Address the web endpoint listens on.")
     port: int = Field(default=8080, ge=0, le=65535, description="Port of the web endpoint.")
-    enabled: bool = Field(default=True, description="Serve unsubscribe/confirm/health pages.")
+    enabled: bool = Field(
+        default=True, description="Serve the web pages: sign-up, manage, feeds, unsubscribe."
+    )
+    signup: Literal["open", "domains", "closed"] = Field(
+        default="open",
+        description="Who may sign up on the web: open (anyone), domains (addresses in "
+        "SIGNUP_DOMAINS) or closed (manage pages still work).",
+    )
+    signup_domains: str = Field(
+        default="",
+        description="Comma-separated mail domains allowed when SIGNUP=domains "
+        "(e.g. uni.example.edu); a subdomain of one is allowed too.",
+    )
+
+    @field_validator("signup_domains")
+    @classmethod
+    def _check_domains(cls, value: str) -> str:
+        for domain in _split_domains(value):
+            if not _DOMAIN.match(domain):
+                raise ValueError(f"{domain!r} is not a mail domain like uni.example.edu")
+        return value
+
+    @model_validator(mode="after")
+    def _domains_given(self) -> WebSettings:
+        if self.signup == "domains" and not self.domains:
+            raise ValueError(
+                "SIGNUP=domains needs the domains allowed in PAPERBELL_WEB__SIGNUP_DOMAINS, "
+                "e.g. uni.example.edu"
+            )
+        return self
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        return _split_domains(self.signup_domains)
+
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def _split_domains(text: str) -> tuple[str, ...]:
+    return tuple(d.strip().lower().lstrip("@") for d in text.split(",") if d.strip())
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,47 @@
+"""Helpers for the web tests: the served app, forms' hidden CSRF tokens, posting like a
+browser of this site."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import aiohttp
+
+_CSRF = re.compile(r'name="csrf" value="([^"]*)"')
+
+
+def csrf_of(page: str) -> str:
+    found = _CSRF.search(page)
+    assert found, "the page has no form with a CSRF token"
+    return html.unescape(found.group(1))
+
+
+def path_of(url: str) -> str:
+    return "/" + url.split("/", 3)[3]
+
+
+async def get_text(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
+    async with http.get(url) as response:
+        return response.status, await response.text()
+
+
+async def post_form(
+    http: aiohttp.ClientSession,
+    base: str,
+    page: str,
+    action: str,
+    data: dict[str, str] | None = None,
+    *,
+    origin: str | None = None,
+) -> aiohttp.ClientResponse:
+    """GET ``page``, then POST ``data`` with its CSRF token and this site's Origin to
+    ``action``, as the browser does; the response is read and returned (no redirects)."""
+    async with http.get(base + page) as response:
+        token = csrf_of(await response.text())
+    headers = {"Origin": origin or base}
+    async with http.post(
+        base + action, data={"csrf": token, **(data or {})}, headers=headers, allow_redirects=False
+    ) as response:
+        await response.read()
+        return response
