@@ -45,3 +45,11 @@ async def post_form(
     ) as response:
         await response.read()
         return response
+
+
+_URL = re.compile(r"https?://[^\s<>\"]+")
+
+
+def links_in(text: str, kind: str) -> list[str]:
+    """Paths of the ``/kind/...`` links in a mail's text, in order."""
+    return [path_of(url) for url in _URL.findall(text) if f"/{kind}/" in url]

@@ -76,7 +76,7 @@ async def test_confirm_after_unsubscribing_says_mail_stays_stopped(
     async with http.post(base + stop, data=ONE_CLICK) as response:
         assert response.status == 200
     response = await post_form(http, base, confirm, confirm)
-    status, text = await get_text(http, base + response.headers["Location"])
+    _status, text = await get_text(http, base + response.headers["Location"])
     assert "Your address is confirmed:" not in text
     assert "confirming does not resume mail that was stopped" in text
     assert "you unsubscribed" in text

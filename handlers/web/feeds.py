@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from bot.errors import InvalidTokenError, UserError
+from bot.errors import InvalidTokenError, StaleLinkError, UserError
 from bot.selfservice import FeedData
 from handlers.web._context import SELF, SERVICE
 from handlers.web.render import render_text
@@ -48,6 +48,8 @@ async def feed(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     try:
         data = await request.app[SELF].feed(token)
+    except StaleLinkError as exc:  # revoked with the manage links: gone, not forbidden
+        return web.Response(text=f"{exc}\n", status=410, content_type="text/plain")
     except InvalidTokenError as exc:
         return web.Response(text=f"{exc}\n", status=403, content_type="text/plain")
     except UserError as exc:
