@@ -28,8 +28,9 @@ from bot.accounts.manage import (
 from bot.errors import LimitError, UserError
 from bot.matching.matcher import Matcher
 from bot.matching.query import parse_query, render
-from bot.models import DeliveryMode, DigestFrequency, Paper, Subscription, User
+from bot.models import DeliveryMode, DigestFrequency, Paper, SourceKind, Subscription, User
 from bot.service import Paperbell, QueryTest, check_timezone
+from bot.settings import SourceConfig
 
 HIT_DAYS = 7
 RECENT_PAPERS = 20
@@ -111,7 +112,7 @@ class SelfService:
     async def overview(self) -> Overview:
         since = self.core.clock() - timedelta(days=HIT_DAYS)
         recent = await self.store.list_papers(since=since)
-        names = tuple(dict.fromkeys(s.name for s in self.core.settings.sources))
+        names = tuple(dict.fromkeys(_shown(s) for s in self.core.settings.sources))
         return Overview(names, len(recent) / HIT_DAYS, self.web.signup, self.web.domains)
 
     async def preview(self, query: str) -> QueryTest:
@@ -317,6 +318,17 @@ class SelfService:
         if sub is not None:
             received = [r for r in received if sub.id in r.record.sub_ids]
         return FeedData(key.user, sub, tuple(received[:FEED_ENTRIES]), subs)
+
+
+_KIND_SHOWN = {
+    SourceKind.HF_DAILY: "Hugging Face Daily Papers",
+    SourceKind.ARXIV_RSS: "arXiv",
+    SourceKind.ARXIV_API: "arXiv",
+}
+
+
+def _shown(source: SourceConfig) -> str:
+    return _KIND_SHOWN.get(source.kind, source.name)
 
 
 def _pending_result(address: str, request: AddressRequest) -> SignupResult:

@@ -116,7 +116,11 @@ async def test_front_page_says_what_is_watched_and_has_a_labelled_form(site: Sit
         text = await response.text()
         headers = response.headers
     assert response.status == 200
-    assert "hf" in text and "new papers a day" in text and "Anyone may subscribe" in text
+    assert (
+        "Hugging Face Daily Papers" in text
+        and "new papers a day" in text
+        and "Anyone may subscribe" in text
+    )
     for name in ("email", "query", "timezone", "hour"):
         assert f'<label for="{name}"' in text and f'id="{name}"' in text
     for value in ("digest", "instant", "both"):
