@@ -57,8 +57,12 @@ async def manage_page(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> web.Response:
-    await open_page(request, token)
-    page = await request.app[SELF].manage(token)
+    try:
+        page = await request.app[SELF].manage(token)
+    except StaleLinkError as exc:
+        return await new_link_form(request, str(exc), status=410)
+    except InvalidTokenError as exc:
+        return await new_link_form(request, str(exc), status=403)
     notice = NOTICES.get(request.query.get("done", ""), "")
     return render_page(
         "manage.html.j2",
