@@ -189,6 +189,12 @@ class WebSettings(BaseModel):
         "(e.g. uni.example.edu); a subdomain of one is allowed too.",
     )
 
+    trust_forwarded_for: bool = Field(
+        default=False,
+        description="Rate limits count the client from X-Forwarded-For (its last entry) "
+        "instead of the connecting peer; set only behind a reverse proxy that sets it.",
+    )
+
     @field_validator("signup_domains")
     @classmethod
     def _check_domains(cls, value: str) -> str:

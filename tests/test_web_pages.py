@@ -545,3 +545,23 @@ async def test_recent_papers_feeds_and_exports(site: Site) -> None:
     assert len(feedparser.parse((await get_text(site.http, site.base + all_sub))[1]).entries) == 2
     await site.service.unsubscribe(user.owner, second.subscription.id)
     assert (await get_text(site.http, site.base + only))[0] == 410
+
+
+async def test_forwarded_for_counts_each_visitor_only_when_trusted(
+    tmp_path: Path, store: Store
+) -> None:
+    rates = WebRates(subscribe_ip=Rate(1, 600))
+    for trusted in (True, False):
+        async for site in open_site(
+            tmp_path, store, rates=rates, web={"trust_forwarded_for": trusted}
+        ):
+            statuses = []
+            for number in range(2):
+                token = csrf_of((await get_text(site.http, site.base + "/"))[1])
+                async with site.http.post(
+                    site.base + "/subscribe",
+                    data={"csrf": token, **SIGNUP, "email": f"p{number}@example.org"},
+                    headers={"Origin": site.base, "X-Forwarded-For": f"spoof, 192.0.2.{number}"},
+                ) as response:
+                    statuses.append(response.status)
+            assert statuses == ([200, 200] if trusted else [200, 429])

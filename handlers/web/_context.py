@@ -79,4 +79,11 @@ def limit(request: web.Request, what: str, key: str, rate: Rate) -> None:
 
 
 def client_ip(request: web.Request) -> str:
+    """Who asks, for rate limits: the peer, or behind a trusted reverse proxy the address
+    it appended last to X-Forwarded-For (earlier entries are the client's to forge)."""
+    if request.app[SERVICE].settings.web.trust_forwarded_for:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        last = forwarded.rpartition(",")[2].strip()
+        if last:
+            return last
     return request.remote or "unknown"
