@@ -565,3 +565,13 @@ async def test_forwarded_for_counts_each_visitor_only_when_trusted(
                 ) as response:
                     statuses.append(response.status)
             assert statuses == ([200, 200] if trusted else [200, 429])
+
+
+async def test_live_preview_is_rate_limited_too(tmp_path: Path, store: Store) -> None:
+    async for site in open_site(tmp_path, store, rates=WebRates(preview_ip=Rate(2, 60))):
+        statuses = []
+        for _ in range(3):
+            async with site.http.get(site.base + "/preview.json?query=llm") as response:
+                statuses.append(response.status)
+                retry = response.headers.get("Retry-After")
+        assert statuses == [200, 200, 429] and retry is not None and int(retry) > 0

@@ -57,6 +57,7 @@ async def front(request: web.Request) -> web.Response:
 async def preview(request: web.Request) -> web.Response:
     """The no-JavaScript preview: the form comes back filled in, the preview under it."""
     form = await checked_form(request)
+    limit(request, "preview-ip", client_ip(request), request.app[RATES].preview_ip)
     try:
         test = await request.app[SELF].preview(form.get("query", ""))
     except FieldError as exc:
@@ -66,6 +67,12 @@ async def preview(request: web.Request) -> web.Response:
 
 async def preview_json(request: web.Request) -> web.Response:
     """The live preview as you type (GET: it changes nothing)."""
+    wait = request.app[LIMITER].check(
+        f"preview-ip:{client_ip(request)}", request.app[RATES].preview_ip
+    )
+    if wait:
+        error = {"error": f"too many previews; try again in {wait} seconds"}
+        return web.json_response(error, status=429, headers={"Retry-After": str(wait)})
     try:
         test = await request.app[SELF].preview(request.query.get("query", ""))
     except UserError as exc:

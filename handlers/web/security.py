@@ -106,6 +106,7 @@ class WebRates:
     subscribe_address: Rate = Rate(5, 3600)
     link_ip: Rate = Rate(5, 600)
     link_address: Rate = Rate(3, 3600)
+    preview_ip: Rate = Rate(120, 60)  # live preview: a query run over a week of papers
 
 
 @dataclass
