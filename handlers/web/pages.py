@@ -13,6 +13,7 @@ from bot.errors import UserError
 from bot.selfservice import FieldError
 from bot.service import QueryTest, timezone_names
 from handlers.web._context import (
+    LIMITER,
     RATES,
     SELF,
     Form,
