@@ -575,3 +575,27 @@ async def test_live_preview_is_rate_limited_too(tmp_path: Path, store: Store) ->
                 statuses.append(response.status)
                 retry = response.headers.get("Retry-After")
         assert statuses == [200, 200, 429] and retry is not None and int(retry) > 0
+
+
+async def test_frequency_set_on_the_page_is_what_the_digest_planner_does(site: Site) -> None:
+    user = await confirmed(site)  # a digest subscription to "diffusion"
+    await match_cycle(site.service.index, site.store, NOW, plan_matches)
+    page = site.manage_path(user)
+    weekly = {"timezone": "UTC", "hour": "8", "frequency": "weekly", "weekday": "0"}
+    assert (await site.post(page, f"{page}/settings", weekly)).status == 303
+    assert NOW.weekday() == 5  # a Saturday: Sunday has no digest, Monday has
+    site.clock.advance(timedelta(days=1))
+    assert await site.service.digests.tick(site.clock()) == []
+    site.clock.advance(timedelta(days=1))
+    [monday] = await site.service.digests.tick(site.clock())
+    assert monday.digest_date is not None and monday.digest_date.weekday() == 0
+    fresh = paper("2611.00009", title="Diffusion once more")
+    await add_papers_of(site.store, [fresh], now=site.clock())
+    await match_cycle(site.service.index, site.store, site.clock(), plan_matches)
+    assert await site.store.digest_waiting() == {user.owner: 1}
+    off = {**weekly, "frequency": "off"}
+    assert (
+        await site.post(site.manage_path(user), f"{site.manage_path(user)}/settings", off)
+    ).status == 303
+    site.clock.advance(timedelta(days=7))
+    assert await site.service.digests.tick(site.clock()) == []
