@@ -139,3 +139,23 @@ async def test_health(web: tuple[str, aiohttp.ClientSession]) -> None:
     async with http.get(f"{base}/healthz") as response:
         assert response.status == 200
         assert (await response.json())["ok"] is True
+
+
+async def test_unsubscribe_button_from_a_browser_needs_its_csrf_token(
+    service: Paperbell, web: tuple[str, aiohttp.ClientSession]
+) -> None:
+    base, http = web
+    await service.user_for_email("ada@example.org")
+    url = path_of(links(service).message_links("ada@example.org").unsubscribe_all or "")
+    async with http.post(base + url, data=ONE_CLICK, headers={"Origin": base}) as response:
+        assert response.status == 403  # a browser without the page's token
+    async with http.post(
+        base + url, data=ONE_CLICK, headers={"Origin": "https://evil.example"}
+    ) as response:
+        assert response.status == 403
+    user = await service.store.find_user(email="ada@example.org")
+    assert user is not None and not user.email_suppressed
+    response = await post_form(http, base, url, url, ONE_CLICK)
+    assert response.status == 200
+    user = await service.store.find_user(email="ada@example.org")
+    assert user is not None and user.email_suppressed

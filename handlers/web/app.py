@@ -1,8 +1,9 @@
 """aiohttp.web routes: the pages (``pages``, ``manage``, ``feeds``), unsubscribe, health.
 
 RFC 8058: ``POST /unsubscribe/{token}`` with ``List-Unsubscribe=One-Click`` unsubscribes and
-answers 200 — no redirect, no cookie, no CSRF token or Origin (mail providers send it from
-their servers; the signed token is the proof). ``GET`` only shows a page with a button,
+answers 200 — no redirect, no cookie; mail providers send it from their servers without
+``Origin`` or CSRF token (the signed link is the proof), while a browser pressing our
+button sends both, and they are checked. ``GET`` only shows a page with a button,
 because mail scanners follow links and must never unsubscribe anyone. The confirm link works
 the same way. No GET anywhere changes anything.
 """
@@ -29,6 +30,8 @@ from handlers.web._context import (
     SERVICE,
     HealthCheck,
     PageError,
+    checked_form,
+    new_csrf,
 )
 from handlers.web._guard import (
     GUARD,
@@ -56,13 +59,17 @@ async def unsubscribe_form(request: web.Request) -> web.Response:
         "Unsubscribe",
         lines=["Press the button to stop this email. Nothing happens until you do."],
         action=f"/unsubscribe/{token}",
-        csrf="",
+        csrf=new_csrf(request, token),
         hidden=[("List-Unsubscribe", "One-Click")],
         button="Unsubscribe",
     )
 
 
 async def unsubscribe(request: web.Request) -> web.Response:
+    """A mail provider's RFC 8058 POST comes from its servers, without ``Origin`` or a
+    CSRF token (the signed link is the proof); a browser's, from our button, has both."""
+    if "Origin" in request.headers:
+        await checked_form(request, request.match_info["token"])
     try:
         done = await request.app[SERVICE].unsubscribe_link(request.match_info["token"])
     except InvalidTokenError as exc:
