@@ -191,13 +191,14 @@ def main_text(driver: WebDriver) -> str:
     return driver.find_element(By.TAG_NAME, "main").text
 
 
-def edit_first(driver: WebDriver, query: str) -> str:
+def edit_first(driver: WebDriver, query: str, live: bool) -> str:
     field = driver.find_element(By.CSS_SELECTOR, "li.sub input[name=query]")
     field.clear()
     field.send_keys(query)
-    navigate(
-        driver, driver.find_element(By.XPATH, "(//li[@class='sub card']//button[text()='Save'])[1]")
-    )
+    if live:  # the page previews the edited query as it is typed
+        assert "language models" in preview_live(driver)
+    save = driver.find_element(By.XPATH, "(//li[@class='sub card']//button[text()='Save'])[1]")
+    navigate(driver, save)
     return main_text(driver)
 
 
@@ -252,7 +253,7 @@ async def full_flow(world: World, *, javascript: bool) -> str:
     page = await world.run(main_text, driver)
     assert "Your address is confirmed" in page and "diffusion" in page
 
-    page = await world.run(edit_first, driver, '"language models"')
+    page = await world.run(edit_first, driver, '"language models"', javascript)
     assert "Query saved." in page and '"language models"' in page
     page = await world.run(
         click,

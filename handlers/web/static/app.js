@@ -58,12 +58,13 @@
     box.appendChild(list);
   }
 
+  // Every query field marked data-preview previews into #preview as you type.
   function livePreview() {
-    var input = document.getElementById("query");
     var box = document.getElementById("preview");
-    if (!input || !box || !window.fetch) return;
+    var inputs = document.querySelectorAll("input[data-preview]");
+    if (!box || !inputs.length || !window.fetch) return;
     var timer = null, last = "";
-    function run() {
+    function run(input) {
       var query = input.value.trim();
       if (query === last) return;
       last = query;
@@ -73,9 +74,11 @@
         .then(function (data) { if (input.value.trim() === query) showPreview(box, data); })
         .catch(function () {});
     }
-    input.addEventListener("input", function () {
-      clearTimeout(timer);
-      timer = setTimeout(run, 350);
+    inputs.forEach(function (input) {
+      input.addEventListener("input", function () {
+        clearTimeout(timer);
+        timer = setTimeout(function () { run(input); }, 350);
+      });
     });
   }
 
