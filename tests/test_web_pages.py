@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.planning import plan_matches
 from bot.matching.step import match_cycle
 from bot.messages import AlertMessage, Channel
-from bot.models import DeliveryMode, DigestFrequency, User
+from bot.models import DeliveryMode, DigestFrequency, Links, User
 from bot.selfservice import SelfService, SignupState
 from bot.service import Paperbell
 from bot.settings import load_settings
@@ -486,6 +486,12 @@ async def test_user_strings_are_escaped(site: Site) -> None:
     assert "<script>alert(1)" not in text and "&lt;script&gt;" in text
     front = await _post_page(site, "/", "/preview", {**SIGNUP, "query": nasty})
     assert "<script>alert(1)" not in front
+    trap = replace(
+        paper("2611.00666", title="Diffusion <b>trap</b>"), links=Links(abs="javascript:alert(1)")
+    )
+    await add_papers_of(site.store, [trap], now=NOW)
+    shown = await _post_page(site, "/", "/preview", {**SIGNUP, "query": "trap"})
+    assert "Diffusion &lt;b&gt;trap&lt;/b&gt;" in shown and "javascript:" not in shown
 
 
 async def sent_matches(site: Site, user: User) -> list[Any]:

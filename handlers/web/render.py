@@ -19,6 +19,11 @@ _MODE_NAMES = {
 }
 
 
+def web_url(url: str | None) -> str | None:
+    """Only http(s) links are placed: a feed could carry ``javascript:`` or worse."""
+    return url if url and url.lower().startswith(("https://", "http://")) else None
+
+
 def deliveries(sub: Subscription) -> str:
     return " + ".join(_MODE_NAMES[m] for m in sorted(sub.deliver))
 
@@ -33,6 +38,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals["deliveries"] = deliveries
+    env.filters["web_url"] = web_url
     return env
 
 
