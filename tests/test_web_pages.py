@@ -38,7 +38,7 @@ from tests.support_outbox import (
     paper,
     verified_user,
 )
-from tests.support_web import csrf_of, get_text, path_of, post_form
+from tests.support_web import check_structure, csrf_of, get_text, path_of, post_form
 
 NOW = FrozenClock().now
 PAPERS = [
@@ -605,3 +605,18 @@ async def test_frequency_set_on_the_page_is_what_the_digest_planner_does(site: S
     ).status == 303
     site.clock.advance(timedelta(days=7))
     assert await site.service.digests.tick(site.clock()) == []
+
+
+async def test_pages_have_unique_ids_and_every_field_labelled(site: Site) -> None:
+    user = await confirmed(site)
+    page = site.manage_path(user)
+    pages = [
+        (await get_text(site.http, site.base + "/"))[1],
+        await _post_page(site, "/", "/subscribe", {**SIGNUP, "query": '"open'}),
+        await _post_page(site, "/", "/preview", SIGNUP),
+        (await get_text(site.http, site.base + page))[1],
+        await _post_page(site, page, f"{page}/preview", {"query": "graph"}),
+        (await get_text(site.http, site.base + "/manage"))[1],
+    ]
+    for text in pages:
+        check_structure(text)
