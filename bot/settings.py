@@ -7,6 +7,7 @@ passes it down. Invalid values become one ``ConfigError`` line naming the settin
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -221,7 +222,15 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z
 
 
 def _split_domains(text: str) -> tuple[str, ...]:
-    return tuple(d.strip().lower().lstrip("@") for d in text.split(",") if d.strip())
+    """``uni.example.edu,lab.example.org``; a JSON list of them is read too."""
+    parts: list[object] = list(text.split(","))
+    if text.strip().startswith("["):
+        try:
+            loaded = json.loads(text)
+        except ValueError:
+            loaded = None
+        parts = loaded if isinstance(loaded, list) else parts
+    return tuple(str(d).strip().lower().lstrip("@") for d in parts if str(d).strip())
 
 
 class Settings(BaseSettings):
