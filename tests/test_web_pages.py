@@ -119,7 +119,7 @@ async def test_front_page_says_what_is_watched_and_has_a_labelled_form(site: Sit
     assert (
         "Hugging Face Daily Papers" in text
         and "new papers a day" in text
-        and "Anyone may subscribe" in text
+        and "Sign-up is open" in text
     )
     for name in ("email", "query", "timezone", "hour"):
         assert f'<label for="{name}"' in text and f'id="{name}"' in text
