@@ -93,6 +93,7 @@ class RecordingNotifier:
     fail: Callable[[Message], Exception | None] = lambda _message: None
     calls: int = 0
     closed: bool = False
+    concurrency: int = 4  # messages the dispatcher may have in flight here at once
 
     async def _deliver(self, message: Message) -> None:
         self.calls += 1

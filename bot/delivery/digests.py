@@ -42,7 +42,7 @@ from bot.models import (
     Subscription,
     User,
 )
-from bot.store.protocols import Delivery, Store
+from bot.store.protocols import Delivery, DueDigest, Store
 
 Clock = Callable[[], datetime]
 WEEK = 7
@@ -228,11 +228,15 @@ class DigestPlanner:
         self._sources = None if sources is None else frozenset(sources)
 
     async def tick(self, now: datetime | None = None) -> list[Delivery]:
-        """Create every digest that is due now; each at most once per (user, local date)."""
+        """Create every digest that is due now; each at most once per (user, local date).
+
+        The due digests are created together (``create_digests``: a few transactions for
+        thousands of users), not one transaction per user.
+        """
         now = now or self._clock()
         waiting = await self._store.digest_waiting()
         latest = await self._store.latest_digest_dates()
-        created: list[Delivery] = []
+        due: list[DueDigest] = []
         for user in await self._candidates(set(waiting)):
             if user.digest_frequency is DigestFrequency.OFF:
                 # Digests turned off: what waited is dropped, not saved up for years.
@@ -243,10 +247,9 @@ class DigestPlanner:
             last = latest.get(user.owner)
             if day is None or (last is not None and last >= day):
                 continue
-            digest = await self._create(user, day, now)
-            if digest is not None:
-                created.append(digest)
-        return created
+            if await self._may_send(user):
+                due.append(DueDigest(user.owner, day, matched_by=slot(user, day)))
+        return await self._store.create_digests(due, now, allow_empty=self._all_quiet)
 
     async def _candidates(self, waiting: set[Owner]) -> list[User]:
         users = await self._store.list_users()
@@ -256,16 +259,12 @@ class DigestPlanner:
         wanting = {s.owner for s in subs if DeliveryMode.EMAIL_DIGEST in s.deliver}
         return [u for u in users if u.owner in waiting or u.owner in wanting]
 
-    async def _create(self, user: User, day: date, now: datetime) -> Delivery | None:
+    async def _may_send(self, user: User) -> bool:
         if user.paused or (user.email and user.email_suppressed):
             # What they would have heard of now is skipped, as their alerts are.
             await self._store.drop_waiting_digest_matches(user.owner)
-            return None
-        if not user.email_deliverable:
-            return None  # not confirmed yet: keep the matches for the first digest
-        return await self._store.create_digest(
-            user.owner, day, now, allow_empty=self._all_quiet, matched_by=slot(user, day)
-        )
+            return False
+        return user.email_deliverable  # not confirmed yet: keep the matches for the first
 
     async def build(
         self, delivery: Delivery, user: User, now: datetime, links: LinkBuilder | None = None

@@ -35,6 +35,7 @@ from bot.store.records import (
     DeliveryBatch,
     DeliveryKind,
     DeliveryState,
+    DueDigest,
     QueuedPapers,
 )
 
@@ -45,6 +46,7 @@ __all__ = [
     "DeliveryBatch",
     "DeliveryKind",
     "DeliveryState",
+    "DueDigest",
     "MatchStore",
     "MetaStore",
     "OutboxStore",
@@ -332,6 +334,17 @@ class MatchStore(Protocol):
         """
         ...
 
+    async def create_digests(
+        self, due: Sequence[DueDigest], now: datetime, *, allow_empty: bool = False
+    ) -> list[Delivery]:
+        """``create_digest`` for many owners at once, in a few short transactions.
+
+        The same rules per owner (one digest per owner and date ever, unwanted waiting
+        matches stop waiting, ``matched_by``, ``allow_empty``); returns the digests created,
+        in the order of ``due``. An owner listed twice gets only its first entry.
+        """
+        ...
+
     async def digest_matches(self, delivery_id: int) -> list[MatchRecord]:
         """The matches attached to one digest delivery."""
         ...
@@ -395,6 +408,13 @@ class OutboxStore(Protocol):
     async def mark_failed(self, ids: Sequence[int], error: str, now: datetime) -> None: ...
 
     async def mark_suppressed(self, ids: Sequence[int], reason: str, now: datetime) -> None: ...
+
+    async def settle(
+        self, sent: Sequence[int], suppressed: Mapping[str, Sequence[int]], now: datetime
+    ) -> None:
+        """``mark_sent`` of ``sent`` and ``mark_suppressed`` of each reason's rows, in one
+        transaction: what a wave of messages came to, written at once."""
+        ...
 
     async def retry_later(
         self,

@@ -75,3 +75,15 @@ class QueuedPapers:
     new: tuple[Paper, ...] = ()
     updated: tuple[Paper, ...] = ()
     versions: Mapping[str, int] = field(default_factory=dict)  # paper key -> version read
+
+
+@dataclass(frozen=True, slots=True)
+class DueDigest:
+    """A digest that is due: whose, for which local date, and its scheduled instant.
+
+    Only matches waiting since ``matched_by`` (at or before it) make it due; ``None``: any.
+    """
+
+    owner: Owner
+    local_date: date
+    matched_by: datetime | None = None

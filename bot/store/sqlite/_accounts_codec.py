@@ -7,6 +7,7 @@ settings pass a check on the way in (``USER_SETTINGS``), raising ``InvalidValueE
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
@@ -135,13 +136,36 @@ def sub_from_row(row: Row) -> Subscription:
 def match_from_row(row: Row) -> MatchRecord:
     owner, paper_key, sub_ids, words, score, matched_at = row[:6]
     return MatchRecord(
-        owner=Owner.parse(owner),
+        owner=_owner(owner),
         paper_key=paper_key,
-        sub_ids=tuple(int(i) for i in json.loads(sub_ids)),
-        words=tuple(json.loads(words)),
+        sub_ids=_ids(sub_ids),
+        words=_words(words),
         score=score,
         matched_at=_datetime(matched_at),
     )
+
+
+# A claim or a digest reads thousands of match rows naming a few owners, subscription
+# lists and word lists over and over: each text is decoded once (values are immutable).
+@functools.lru_cache(maxsize=4096)
+def _owner(text: str) -> Owner:
+    return Owner.parse(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ids(text: str) -> tuple[int, ...]:
+    return tuple(int(i) for i in json.loads(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
+# A claim decodes thousands of rows: plain lookups instead of the enums' own calls.
+_CHANNELS = {str(c): c for c in Channel}
+_KINDS = {str(k): k for k in DeliveryKind}
+_STATES = {str(s): s for s in DeliveryState}
 
 
 def delivery_from_row(row: Row) -> Delivery:
@@ -150,16 +174,16 @@ def delivery_from_row(row: Row) -> Delivery:
     return Delivery(
         id=row_id,
         key=key,
-        owner=Owner.parse(owner),
-        channel=Channel(channel),
-        kind=DeliveryKind(kind),
-        state=DeliveryState(state),
+        owner=_owner(owner),
+        channel=_CHANNELS[channel],
+        kind=_KINDS[kind],
+        state=_STATES[state],
         attempts=attempts,
         next_attempt_at=_datetime(next_at),
         created_at=_datetime(created),
         paper_key=paper_key,
         digest_date=None if digest_date is None else date.fromisoformat(digest_date),
-        payload=json.loads(payload),
+        payload={} if payload == "{}" else json.loads(payload),
         last_error=last_error,
         sent_at=opt_datetime(sent_at),
     )
