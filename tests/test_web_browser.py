@@ -43,6 +43,7 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         "needs headless Chromium: apt-get install chromium chromium-driver",
         allow_module_level=True,
     )
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
@@ -162,7 +163,16 @@ def navigate(driver: WebDriver, button: WebElement) -> None:
     """Click a button that loads a page, and wait until the new one replaced the old."""
     old = driver.find_element(By.TAG_NAME, "html")
     button.click()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 10).until(lambda _: _replaced(old))
+
+
+def _replaced(old: WebElement) -> bool:
+    """True once ``old`` left the document. Mid-navigation Chromium may answer "node does
+    not belong to the document" rather than "stale": the old page is gone either way."""
+    try:
+        return bool(expected_conditions.staleness_of(old)(None))
+    except WebDriverException:
+        return True
 
 
 def preview_without_js(driver: WebDriver) -> str:
