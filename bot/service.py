@@ -13,6 +13,7 @@ from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.accounts import addresses as accounts
+from bot.accounts.addresses import LinkBuilder
 from bot.accounts.tokens import Signer
 from bot.delivery.digests import DigestPlanner
 from bot.delivery.notifier import DigestMessage
@@ -94,6 +95,7 @@ class Paperbell:
         self.signer = signer
         self.clock = clock
         self.index = index
+        self.links = LinkBuilder.from_settings(settings, signer)
         self.digests = DigestPlanner(
             store,
             clock,

@@ -10,6 +10,7 @@ import asyncio
 from datetime import date, timedelta
 
 from bot.delivery.planning import record_matches
+from bot.messages import Channel
 from bot.models import DeliveryMode, Owner
 from bot.store.protocols import Delivery, DeliveryState, DueDigest, Store
 from tests.support_outbox import DIGEST, DISCORD, INSTANT, NOW, add_papers, record, verified_user
@@ -218,3 +219,21 @@ class TestMatchesContract:
         owner = await self._waiting(store, "p1", "p2")
         assert await store.drop_waiting_digest_matches(owner) == 2
         assert await store.waiting_digest_matches(owner) == []
+
+    async def test_recent_matches_newest_first_and_only_the_sent(self, store: Store) -> None:
+        user = await verified_user(store)
+        sub = await store.add_subscription(user.owner, "llm", "llm", INSTANT, NOW, limit=5)
+        await add_papers(store, "2611.00001", "2611.00002")
+        await record_matches(store, [record(user.owner, "2611.00001", sub.id, at=NOW)], NOW)
+        await record_matches(store, [record(user.owner, "2611.00002", sub.id, at=LATER)], LATER)
+        newest = await store.recent_matches(user.owner, 10)
+        assert [r.paper_key for r in newest] == ["2611.00002", "2611.00001"]
+        assert await store.recent_matches(user.owner, 10, sent_only=True) == []
+        claimed = [
+            d for b in await store.claim_due(LATER, channels=[Channel.EMAIL]) for d in b.deliveries
+        ]
+        await store.mark_sent([d.id for d in claimed if d.paper_key == "2611.00001"], LATER)
+        await store.release([d.id for d in claimed if d.paper_key != "2611.00001"], LATER)
+        sent = await store.recent_matches(user.owner, 10, sent_only=True)
+        assert [r.paper_key for r in sent] == ["2611.00001"]
+        assert await store.recent_matches(Owner.user(user.id + 1), 10) == []

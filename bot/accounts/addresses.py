@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from bot.accounts.manage import MANAGE_DAYS, feed_token, manage_token
 from bot.accounts.tokens import Signer
 from bot.address import check_email_address as check_email_address  # noqa: PLC0414 - re-exported
 from bot.errors import InvalidTokenError, InvalidValueError, LimitError, NotFoundError
-from bot.messages import ConfirmationMessage, MessageLinks
+from bot.messages import ConfirmationMessage, ManageLinkMessage, MessageLinks
 from bot.models import DeliveryMode, User
 from bot.settings import Settings
 from bot.store.protocols import Delivery, DeliveryKind, DeliveryState, Store
@@ -63,13 +64,22 @@ class LinkBuilder:
     def _url(self, path: str, token: str) -> str:
         return f"{self.public_url.rstrip('/')}/{path}/{token}"
 
-    def message_links(self, address: str) -> MessageLinks:
-        """The one-click unsubscribe link, which never expires.
+    def message_links(self, address: str, manage: str | None = None) -> MessageLinks:
+        """The one-click unsubscribe link, which never expires, and the manage link.
 
         No ``mailto:`` unsubscribe: nothing reads mail sent to paperbell, so such a request
         would be lost while the sender believes it worked.
         """
-        return MessageLinks(unsubscribe_all=_unsubscribe_url(self, address, None))
+        return MessageLinks(unsubscribe_all=_unsubscribe_url(self, address, None), manage=manage)
+
+    def manage_url(self, user: User, now: datetime) -> str:
+        return self._url("manage", manage_token(self.signer, user, now))
+
+    def feed_url(self, user: User, sub_id: int | None = None) -> str:
+        return self._url("feed", feed_token(self.signer, user, sub_id)) + ".atom"
+
+    def manage_link(self, key: str, user: User, address: str, now: datetime) -> ManageLinkMessage:
+        return ManageLinkMessage(key, address, self.manage_url(user, now), MANAGE_DAYS)
 
     def stop_subscription_url(self, address: str, sub_id: int) -> str:
         return _unsubscribe_url(self, address, sub_id)
@@ -83,7 +93,7 @@ class LinkBuilder:
         return self.signer.code(CONFIRM, _code_subject(user_id, address), issued)
 
     def confirmation(
-        self, key: str, user_id: int, address: str, issued: datetime
+        self, key: str, user_id: int, address: str, issued: datetime, user: User | None = None
     ) -> ConfirmationMessage:
         """The same message for every retry: the link and code derive from the issue time."""
         return ConfirmationMessage(
@@ -92,6 +102,7 @@ class LinkBuilder:
             code=self.confirm_code(user_id, address, issued),
             confirm_url=self.confirm_url(user_id, address, issued),
             expires_hours=CONFIRM_HOURS,
+            manage_url=None if user is None else self.manage_url(user, issued),
         )
 
 
@@ -221,7 +232,9 @@ async def latest_confirmation(store: Store, user: User, address: str) -> Deliver
     rows = [
         row
         for row in await store.list_deliveries(owner=user.owner)
-        if row.kind is DeliveryKind.CONFIRM and row.payload.get("address") == address
+        if row.kind is DeliveryKind.CONFIRM
+        and row.payload.get("address") == address
+        and row.payload.get("purpose") is None  # a manage-link mail confirms nothing
     ]
     return max(rows, key=_issued, default=None)
 

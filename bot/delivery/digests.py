@@ -168,6 +168,7 @@ def compose_digest(
     max_papers: int,
     notes: tuple[str, ...],
     links: LinkBuilder | None,
+    manage: str | None = None,
 ) -> DigestMessage:
     """Sections per subscription, best first; at most ``max_papers`` papers, the rest in
     ``more``."""
@@ -191,7 +192,7 @@ def compose_digest(
         sections=sections,
         more=len(ranked) - len(shown),
         source_notes=notes,
-        links=links.message_links(address) if links and address else MessageLinks(),
+        links=links.message_links(address, manage) if links and address else MessageLinks(),
     )
 
 
@@ -311,8 +312,16 @@ class DigestPlanner:
             states = [s for s in states if s.source_id in self._sources]
         notes = source_notes(states, user.timezone, now)
         recipient = digest_recipient(user)
+        manage = links.manage_url(user, now) if links else None
         return compose_digest(
-            key, recipient, day, entries, max_papers=self._max_papers, notes=notes, links=links
+            key,
+            recipient,
+            day,
+            entries,
+            max_papers=self._max_papers,
+            notes=notes,
+            links=links,
+            manage=manage,
         )
 
     async def _entries(self, user: User, records: Sequence[MatchRecord]) -> list[DigestEntry]:

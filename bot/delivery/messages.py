@@ -20,12 +20,14 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from bot.accounts.addresses import LinkBuilder
+from bot.accounts.manage import MANAGE
 from bot.delivery.digests import DigestPlanner
 from bot.delivery.notifier import (
     AlertItem,
     AlertMessage,
     Channel,
     ConfirmationMessage,
+    ManageLinkMessage,
     MatchedSubscription,
     MessageLinks,
     Notifier,
@@ -37,6 +39,7 @@ from bot.delivery.policy import (
     SUBSCRIPTION_REMOVED,
     alert_hold,
     confirm_hold,
+    manage_link_hold,
     moves_to_email,
     owner_hold,
     wanted_subscriptions,
@@ -51,6 +54,13 @@ class ConfirmationSender(Protocol):
     """The email notifier's extra: the double opt-in mail."""
 
     async def send_confirmation(self, message: ConfirmationMessage) -> None: ...
+
+
+@runtime_checkable
+class ManageLinkSender(Protocol):
+    """The email notifier's other extra: a fresh link to the person's page."""
+
+    async def send_manage_link(self, message: ManageLinkMessage) -> None: ...
 
 
 @dataclass
@@ -172,7 +182,7 @@ class MessageBuilder:
                 key=batch_key(batch, plan.rows),
                 recipient=recipient_for(batch.owner, user, batch.channel),
                 items=tuple(sorted(items, key=_best_first)),
-                links=self._message_links(user, batch.channel),
+                links=self._message_links(user, batch.channel, now),
             )
             plan.send = lambda: self._notifiers[batch.channel].send_alerts(message)
         return plan
@@ -218,10 +228,10 @@ class MessageBuilder:
             stop_urls[sub.id] = self._links.stop_subscription_url(address, sub.id)
         return MatchedSubscription(sub.id, sub.normalized, words, stop_urls.get(sub.id))
 
-    def _message_links(self, user: User | None, channel: Channel) -> MessageLinks:
+    def _message_links(self, user: User | None, channel: Channel, now: datetime) -> MessageLinks:
         if user is None or channel is not Channel.EMAIL or not user.email:
             return MessageLinks()
-        return self._links.message_links(user.email)
+        return self._links.message_links(user.email, self._links.manage_url(user, now))
 
     async def _digest(
         self, batch: DeliveryBatch, row: Delivery, user: User | None, now: datetime
@@ -240,6 +250,8 @@ class MessageBuilder:
     ) -> Plan:
         address = str(row.payload.get("address", ""))
         issued = datetime.fromisoformat(str(row.payload.get("issued")))
+        if row.payload.get("purpose") == MANAGE:
+            return self._manage_link(batch, row, user, address, now)
         problem = confirm_hold(user, address, issued, now)
         if problem is not None or user is None:
             return Plan().suppress(problem or NO_USER, [row])
@@ -247,5 +259,19 @@ class MessageBuilder:
         if not isinstance(notifier, ConfirmationSender):
             reason = f"the {batch.channel} channel cannot send confirmations"
             return Plan(send=_fail_permanently(reason), rows=[row])
-        message = self._links.confirmation(row.key, user.id, address, issued)
+        message = self._links.confirmation(row.key, user.id, address, issued, user)
         return Plan(send=lambda: notifier.send_confirmation(message), rows=[row])
+
+    def _manage_link(
+        self, batch: DeliveryBatch, row: Delivery, user: User | None, address: str, now: datetime
+    ) -> Plan:
+        """Signed when sent, so the link carries the generation current at that moment."""
+        problem = manage_link_hold(user, address)
+        if problem is not None or user is None:
+            return Plan().suppress(problem or NO_USER, [row])
+        notifier = self._notifiers[batch.channel]
+        if not isinstance(notifier, ManageLinkSender):
+            reason = f"the {batch.channel} channel cannot send manage links"
+            return Plan(send=_fail_permanently(reason), rows=[row])
+        message = self._links.manage_link(row.key, user, address, now)
+        return Plan(send=lambda: notifier.send_manage_link(message), rows=[row])

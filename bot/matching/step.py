@@ -89,7 +89,8 @@ class SubscriptionIndex:
             return
         # Only what was indexed before the read: a subscribe finishing meanwhile stays.
         before = set(self._subs)
-        stored = {sub.id: sub for sub in await store.list_subscriptions()}
+        # A paused subscription is not indexed: it matches nothing until resumed.
+        stored = {sub.id: sub for sub in await store.list_subscriptions() if not sub.paused}
         for sub_id in before - stored.keys():
             self.remove(sub_id)
         for sub in stored.values():

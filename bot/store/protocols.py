@@ -233,6 +233,30 @@ class AccountStore(Protocol):
         """Every subscription (of ``owner`` if given), oldest first."""
         ...
 
+    async def update_subscription(
+        self,
+        sub_id: int,
+        owner: Owner | None,
+        now: datetime,
+        *,
+        query: tuple[str, str] | None = None,
+        paused: bool | None = None,
+    ) -> Subscription:
+        """Change a subscription in place, keeping its id (and the links that name it):
+        ``query`` is (as typed, normalized); ``paused`` stops or resumes its matching.
+        ``NotFoundError`` if missing or another owner's; ``UserError`` when the owner already
+        has the new query in another subscription."""
+        ...
+
+    async def queue_manage_link(
+        self, user_id: int, now: datetime, *, max_per_day: int, revoke: bool = False
+    ) -> Delivery:
+        """Queue one mail with a manage link to the user's address (a 'confirm' row with
+        payload ``purpose`` 'manage', ``address``, ``issued``); with ``revoke``, revoke the
+        older links in the same transaction. ``LimitError`` past ``max_per_day`` such mails
+        in 24 hours (nothing changed); ``UserError`` when there is no address."""
+        ...
+
     async def subscriptions_marker(self) -> int:
         """A number that changes whenever a subscription is added, removed or changed, by
         this process or another (a counter: cheap enough to read before every chunk)."""
@@ -323,6 +347,13 @@ class MatchStore(Protocol):
 
     async def digest_matches(self, delivery_id: int) -> list[MatchRecord]:
         """The matches attached to one digest delivery."""
+        ...
+
+    async def recent_matches(
+        self, owner: Owner, limit: int, *, sent_only: bool = False
+    ) -> list[MatchRecord]:
+        """The owner's newest matches, newest first; ``sent_only``: those whose alert or
+        digest went out."""
         ...
 
 

@@ -43,8 +43,18 @@ USER_COLUMNS = (
     "discord_unreachable",
     "discord_notice_pending",
     "email_suppressed_reason",
+    "manage_generation",
 )
-SUB_COLUMNS = ("id", "owner", "query", "normalized", "deliver", "created_at", "guild_id")
+SUB_COLUMNS = (
+    "id",
+    "owner",
+    "query",
+    "normalized",
+    "deliver",
+    "created_at",
+    "guild_id",
+    "paused",
+)
 MATCH_COLUMNS = ("owner", "paper_key", "sub_ids", "words", "score", "matched_at")
 DELIVERY_COLUMNS = (
     "id",
@@ -82,6 +92,7 @@ def placeholders(count: int) -> str:
 def user_from_row(row: Row) -> User:
     (user_id, created, discord_id, email, verified, strikes, suppressed, tz) = row[:8]
     (hour, frequency, weekday, paused, dm_channel, unreachable, notice, reason) = row[8:16]
+    generation = row[16]
     return User(
         id=user_id,
         created_at=_datetime(created),
@@ -99,6 +110,7 @@ def user_from_row(row: Row) -> User:
         discord_unreachable=bool(unreachable),
         discord_notice_pending=bool(notice),
         email_suppressed_reason=reason,
+        manage_generation=generation,
     )
 
 
@@ -108,7 +120,7 @@ def deliver_json(modes: Iterable[DeliveryMode]) -> str:
 
 
 def sub_from_row(row: Row) -> Subscription:
-    sub_id, owner, query, normalized, deliver, created, guild_id = row
+    sub_id, owner, query, normalized, deliver, created, guild_id, paused = row
     return Subscription(
         id=sub_id,
         owner=Owner.parse(owner),
@@ -117,6 +129,7 @@ def sub_from_row(row: Row) -> Subscription:
         deliver=frozenset(DeliveryMode(mode) for mode in json.loads(deliver)),
         created_at=_datetime(created),
         guild_id=guild_id,
+        paused=bool(paused),
     )
 
 
