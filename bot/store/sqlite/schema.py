@@ -72,7 +72,7 @@ def _holds_sql(text: str) -> bool:
 # The writer's page cache, in KiB (negative for SQLite): the match step's chunks each
 # touch a range of every owner-keyed index; with SQLite's 2 MB default most of those pages
 # were read again for every chunk.
-WRITER_CACHE_KIB = -32_768
+WRITER_CACHE_KIB = -16_384
 
 
 async def connect(path: Path, *, read_only: bool = False) -> aiosqlite.Connection:
