@@ -78,6 +78,15 @@ def limit(request: web.Request, what: str, key: str, rate: Rate) -> None:
     raise PageError(response)
 
 
+def limit_mailing(
+    request: web.Request, what: str, address: str, per_ip: Rate, per_address: Rate
+) -> None:
+    """Limit a request that mails someone: per client, and per address when one is given."""
+    limit(request, f"{what}-ip", client_ip(request), per_ip)
+    if address:
+        limit(request, f"{what}-address", address, per_address)
+
+
 def client_ip(request: web.Request) -> str:
     """Who asks, for rate limits: the peer, or behind a trusted reverse proxy the address
     it appended last to X-Forwarded-For (earlier entries are the client's to forge)."""

@@ -20,6 +20,7 @@ from handlers.web._context import (
     checked_form,
     client_ip,
     limit,
+    limit_mailing,
     new_csrf,
 )
 from handlers.web.render import message_page, render_page
@@ -101,10 +102,8 @@ def test_json(test: QueryTest) -> dict[str, Any]:
 async def subscribe(request: web.Request) -> web.Response:
     form = await checked_form(request)
     rates = request.app[RATES]
-    limit(request, "subscribe-ip", client_ip(request), rates.subscribe_ip)
     address = form.get("email", "").strip().lower()
-    if address:
-        limit(request, "subscribe-address", address, rates.subscribe_address)
+    limit_mailing(request, "subscribe", address, rates.subscribe_ip, rates.subscribe_address)
     try:
         result = await request.app[SELF].signup(*(form.get(name, "") for name in FIELDS))
     except FieldError as exc:
@@ -170,10 +169,8 @@ async def manage_request(request: web.Request) -> web.Response:
 async def manage_request_post(request: web.Request) -> web.Response:
     form = await checked_form(request)
     rates = request.app[RATES]
-    limit(request, "link-ip", client_ip(request), rates.link_ip)
     address = form.get("email", "").strip().lower()
-    if address:
-        limit(request, "link-address", address, rates.link_address)
+    limit_mailing(request, "link", address, rates.link_ip, rates.link_address)
     try:
         shown = await request.app[SELF].request_link(address)
     except UserError as exc:
