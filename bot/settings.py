@@ -147,6 +147,12 @@ class EmailSettings(BaseModel):
     digest_max_papers: int = Field(
         default=50, ge=1, le=500, description="Papers per digest before 'and N more'."
     )
+    alert_full_papers: int = Field(
+        default=10,
+        ge=1,
+        le=500,
+        description="Papers an instant alert shows in full; the rest of it are listed by title.",
+    )
     all_quiet: bool = Field(
         default=False, description="Send an 'all quiet' digest on days with no papers."
     )

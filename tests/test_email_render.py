@@ -112,6 +112,23 @@ def test_digest_parts_carry_the_same_titles_and_links(renderer: Renderer) -> Non
     assert "arXiv: no announcement today" in shown
 
 
+def test_a_long_alert_shows_the_best_in_full_and_lists_the_rest_by_title() -> None:
+    papers = list(corpus()[:14])
+    smtp = SmtpSettings(from_address="bell@example.org")
+    renderer = Renderer(smtp, EmailSettings(alert_full_papers=4), clock=lambda: NOW)
+    msg = roundtrip(renderer.alerts(alert_message(papers)))
+    text, html_part = bodies(msg)
+    shown = visible(html_part)
+    assert "14 new papers" in msg["Subject"]
+    assert text.count("PDF: ") == 4  # four in full, with their links and abstracts
+    assert "And 10 more" in text and "And 10 more" in shown
+    for paper in papers:  # every paper named, none lost
+        title = " ".join(paper.title.split())
+        assert title in shown
+        assert paper.links.abs in read_html(html_part).hrefs
+    assert set(read_html(html_part).hrefs) == set(re.findall(r"https?://\S+", text))
+
+
 def test_each_digest_section_links_to_stopping_that_subscription(renderer: Renderer) -> None:
     text, html_part = bodies(roundtrip(renderer.digest(digest_message(corpus()[:4]))))
     for sub_id, query in ((1, "query 1 models"), (2, "query 2 models")):

@@ -38,7 +38,8 @@ async def server() -> AsyncIterator[SmtpTestServer]:
 
 @pytest.fixture
 async def notifier(server: SmtpTestServer) -> AsyncIterator[SmtpNotifier]:
-    notifier = SmtpNotifier(server.settings(), EmailSettings())
+    # Every paper in full, so 30 of them make a message over the server's limit.
+    notifier = SmtpNotifier(server.settings(), EmailSettings(alert_full_papers=500))
     yield notifier
     await notifier.close()
 

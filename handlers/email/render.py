@@ -242,11 +242,22 @@ class Renderer:
     def alerts_bytes(self, message: AlertMessage) -> bytes:
         _check_channel(message.recipient.channel)
         items = sorted(message.items, key=_best_first)
-        papers = [paper_view(item) for item in items]
+        # The best in full; the rest by title. A day of arXiv can bring one reader 80
+        # papers, and each full block (abstract highlighted for this reader) is most of
+        # the cost of sending: a list of titles reads better and costs little.
+        full = self._email.alert_full_papers
+        papers = [paper_view(item) for item in items[:full]]
+        rest = [_paper_card(item.paper) for item in items[full:]]
         count = len({item.paper.key for item in items})
-        queries = [q for p in papers for q in p.caught_by]
+        queries = _caught_by(tuple(s.query for item in items for s in item.subscriptions))
         subject = fmt.subject_line(["paperbell", fmt.plural(count, "new paper")], queries)
-        context = {"subject": subject, "papers": papers, "count": count, "links": message.links}
+        context = {
+            "subject": subject,
+            "papers": papers,
+            "rest": rest,
+            "count": count,
+            "links": message.links,
+        }
         lists = list_headers(message.links, self._email.list_id)
         return self._message(message.recipient.address, message.key, "alerts", context, lists)
 
