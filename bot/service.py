@@ -18,10 +18,12 @@ from bot.delivery.digests import DigestPlanner
 from bot.delivery.notifier import DigestMessage
 from bot.errors import NotFoundError, UserError
 from bot.matching.matcher import Matcher
-from bot.matching.query import parse_query, render
+from bot.matching.query import Query, like_keys, parse_query, render
 from bot.matching.search import search_papers
 from bot.matching.step import SubscriptionIndex
 from bot.models import DeliveryMode, DigestFrequency, Owner, Paper, Subscription, User
+from bot.relevance.corpus import vectorize_new
+from bot.relevance.similar import LikeTargets
 from bot.settings import Settings
 from bot.store.protocols import Store
 
@@ -116,7 +118,7 @@ class Paperbell:
         *,
         guild_id: str | None = None,
     ) -> Subscribed:
-        parsed = parse_query(query, sources=self.source_names)
+        parsed = await self._parse(query)
         sub = await self.store.add_subscription(
             owner,
             query.strip(),
@@ -142,11 +144,17 @@ class Paperbell:
     async def test_query(self, query: str, *, days: int = 7, examples: int = 3) -> QueryTest:
         if not 1 <= days <= 365:
             raise UserError(f"days must be between 1 and 365, not {days}")
-        parsed = parse_query(query, sources=self.source_names)
+        parsed = await self._parse(query)
         papers = await self.store.list_papers(since=self.clock() - timedelta(days=days))
         matcher = Matcher()
         matcher.add(0, parsed)
-        hits = [PaperHit(p, m.matched_words, m.score) for p in papers for m in matcher.match(p)]
+        targets = await LikeTargets.load(self.store, like_keys(parsed))
+        likes = await targets.similar(self.store, [p.key for p in papers])
+        hits = [
+            PaperHit(p, m.matched_words, m.score)
+            for p in papers
+            for m in matcher.match(p, likes.get(p.key, frozenset()))
+        ]
         hits.sort(key=lambda h: (h.score, h.paper.upvotes or 0), reverse=True)
         return QueryTest(
             query=query,
@@ -160,8 +168,21 @@ class Paperbell:
 
     async def search(self, text: str, *, limit: int = 5) -> list[Paper]:
         """Stored papers ``text`` matches, read as a subscription query (bot.matching.search)."""
-        query = parse_query(text, sources=self.source_names)
-        return await search_papers(self.store, query, limit)
+        return await search_papers(self.store, await self._parse(text), limit)
+
+    async def _parse(self, text: str) -> Query:
+        """``text`` parsed; a ``like:`` naming a paper we do not have is refused."""
+        parsed = parse_query(text, sources=self.source_names)
+        wanted = like_keys(parsed)
+        if wanted:
+            await vectorize_new(self.store, self.clock())  # a paper stored a moment ago
+            known = await self.store.get_vectors(wanted)
+            if missing := sorted(wanted - known.keys()):
+                raise NotFoundError(
+                    f"like:{missing[0]}: no stored paper has that id; "
+                    "pick one from `paperbell papers` or `paperbell search`"
+                )
+        return parsed
 
     # --- people -------------------------------------------------------------------------
 

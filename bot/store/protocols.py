@@ -35,7 +35,10 @@ from bot.store.records import (
     DeliveryBatch,
     DeliveryKind,
     DeliveryState,
+    Feedback,
     QueuedPapers,
+    Rating,
+    VectorizerState,
 )
 
 __all__ = [
@@ -45,12 +48,16 @@ __all__ = [
     "DeliveryBatch",
     "DeliveryKind",
     "DeliveryState",
+    "Feedback",
     "MatchStore",
     "MetaStore",
     "OutboxStore",
     "PaperStore",
     "QueuedPapers",
+    "Rating",
+    "RelevanceStore",
     "Store",
+    "VectorizerState",
 ]
 
 
@@ -423,5 +430,61 @@ class MetaStore(Protocol):
     async def close(self) -> None: ...
 
 
-class Store(PaperStore, AccountStore, MatchStore, OutboxStore, MetaStore, Protocol):
+class RelevanceStore(Protocol):
+    """Paper vectors, the vectorizer they were made with, and each user's ratings."""
+
+    async def vectorizer_state(self) -> VectorizerState | None:
+        """The fitted vectorizer in use, or None before the first fit."""
+        ...
+
+    async def count_papers(self) -> int: ...
+
+    async def paper_texts(self, *, missing_vectors: bool, limit: int) -> list[tuple[str, str, str]]:
+        """(key, title, abstract) of stored papers, newest first; with ``missing_vectors``
+        only those without a vector of the current version."""
+        ...
+
+    async def replace_vectorizer(
+        self, state: VectorizerState, vectors: Mapping[str, bytes]
+    ) -> None:
+        """Install a refitted vectorizer and its vectors for every paper, in one
+        transaction; vectors of the old version are dropped."""
+        ...
+
+    async def save_vectors(self, version: int, vectors: Mapping[str, bytes]) -> bool:
+        """Store vectors made with ``version``; False (nothing stored) if a refit
+        replaced that version meanwhile."""
+        ...
+
+    async def get_vectors(self, keys: Collection[str]) -> dict[str, bytes]:
+        """Current vectors of these papers (a paper without one is left out)."""
+        ...
+
+    async def recent_vectors(
+        self, since: datetime | None = None, limit: int | None = None
+    ) -> dict[str, bytes]:
+        """Current vectors of papers dated at or after ``since``, newest first."""
+        ...
+
+    async def rate(
+        self,
+        user_id: int,
+        ratings: Mapping[str, Rating],
+        now: datetime,
+        sub_ids: Mapping[str, int] | None = None,
+    ) -> None:
+        """Record ratings (the latest per paper wins), with the subscription that brought
+        each paper when known. Raises ``NotFoundError`` naming an unknown paper."""
+        ...
+
+    async def list_feedback(self, user_id: int) -> list[Feedback]:
+        """The user's ratings, newest first."""
+        ...
+
+    async def reset_feedback(self, user_id: int) -> int:
+        """Forget every rating of the user; how many there were."""
+        ...
+
+
+class Store(PaperStore, AccountStore, MatchStore, OutboxStore, MetaStore, RelevanceStore, Protocol):
     """Every role at once: what one process opens and passes around."""

@@ -75,3 +75,31 @@ class QueuedPapers:
     new: tuple[Paper, ...] = ()
     updated: tuple[Paper, ...] = ()
     versions: Mapping[str, int] = field(default_factory=dict)  # paper key -> version read
+
+
+class Rating(StrEnum):
+    """A reader's verdict on one paper."""
+
+    LIKE = "like"
+    DISLIKE = "dislike"
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """One user's latest rating of one paper, and the subscription that brought it."""
+
+    paper_key: str
+    rating: Rating
+    rated_at: datetime
+    sub_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VectorizerState:
+    """The fitted vectorizer every stored vector was made with (``version``)."""
+
+    version: int
+    kind: str
+    n_docs: int
+    fitted_at: datetime
+    state: bytes

@@ -20,6 +20,7 @@ from bot.matching.analysis import fold, fold_name, tokenize
 from bot.matching.query.ast import (
     Cat,
     Field,
+    Like,
     Phrase,
     Prefix,
     Query,
@@ -53,6 +54,10 @@ _STARTS_UNARY = frozenset({Kind.NOT, Kind.LPAREN, Kind.PHRASE, Kind.WORD, Kind.F
 _TEXT_FIELDS = {"title": Field.TITLE, "abstract": Field.ABSTRACT, "author": Field.AUTHOR}
 _CATEGORY = re.compile(r"[a-z0-9][a-z0-9.\-]*")
 _UPVOTES = re.compile(r"(>=|≥|>)?\s*(\d+)")
+# A paper key as ``paperbell papers`` shows it: a new- or old-style arXiv id, or feed:<hex>.
+_PAPER_KEY = re.compile(
+    r"(?:arxiv:)?(\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[a-z]{2})?/\d{7})(?:v\d+)?|(feed:[0-9a-f]{8,64})"
+)
 
 
 def parse_query(
@@ -283,6 +288,8 @@ class _Parser:
             return _category(value)
         if name == "source":
             return self.source(value)
+        if name == "like":
+            return _like(value)
         return _upvotes(value)
 
     def field_group(self, name: str, tok: Token, opener: Token) -> Query:
@@ -324,6 +331,18 @@ def _category(tok: Token) -> Query:
             hint="write an arXiv category like cat:cs.LG, or cat:cs.* for a whole archive",
         )
     return Cat(body, prefix)
+
+
+def _like(tok: Token) -> Query:
+    m = _PAPER_KEY.fullmatch(tok.text.strip().lower())
+    if m is None:
+        raise QueryError(
+            f'bad paper id "{tok.text}" in like:',
+            column=tok.col,
+            hint="write an arXiv id like like:2406.11779, or a paper's key as "
+            "`paperbell papers` shows it",
+        )
+    return Like(m.group(1) or m.group(2))
 
 
 def _upvotes(tok: Token) -> Query:
