@@ -6,7 +6,7 @@ person can get wrong raises a ``UserError`` whose text is the message to show th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -16,16 +16,25 @@ from bot.accounts import addresses as accounts
 from bot.accounts.tokens import Signer
 from bot.delivery.digests import DigestPlanner
 from bot.delivery.notifier import DigestMessage
-from bot.errors import NotFoundError, UserError
+from bot.delivery.ranking import owner_ranker, with_reasons
+from bot.errors import (
+    NoFeedbackError,
+    NotFoundError,
+    UnknownLikeError,
+    UnknownPapersError,
+    UsageError,
+    UserError,
+)
 from bot.matching.matcher import Matcher
-from bot.matching.query import Query, like_keys, parse_query, render
+from bot.matching.query import Query, like_keys, paper_key, parse_query, render
 from bot.matching.search import search_papers
 from bot.matching.step import SubscriptionIndex
 from bot.models import DeliveryMode, DigestFrequency, Owner, Paper, Subscription, User
 from bot.relevance.corpus import vectorize_new
+from bot.relevance.ranking import Ranker
 from bot.relevance.similar import LikeTargets
 from bot.settings import Settings
-from bot.store.protocols import Store
+from bot.store.protocols import Feedback, Rating, Store
 
 Clock = Callable[[], datetime]
 TOO_MANY_PER_DAY = 20  # more than this and a subscription floods; say so
@@ -73,6 +82,21 @@ class SubscriptionView:
 class Subscribed:
     subscription: Subscription
     test: QueryTest
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    paper: Paper
+    score: float
+    because: str
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """One rating the model learns from, with its paper."""
+
+    feedback: Feedback
+    paper: Paper | None
 
 
 @cache
@@ -178,11 +202,63 @@ class Paperbell:
             await vectorize_new(self.store, self.clock())  # a paper stored a moment ago
             known = await self.store.get_vectors(wanted)
             if missing := sorted(wanted - known.keys()):
-                raise NotFoundError(
+                raise UnknownLikeError(
                     f"like:{missing[0]}: no stored paper has that id; "
                     "pick one from `paperbell papers` or `paperbell search`"
                 )
         return parsed
+
+    # --- learned relevance --------------------------------------------------------------
+
+    async def rate(
+        self,
+        user_id: int,
+        *,
+        like: Sequence[str] = (),
+        dislike: Sequence[str] = (),
+        sub_id: int | None = None,
+    ) -> dict[str, Rating]:
+        """Record 👍 / 👎 on papers (ids as people write them). Nothing is recorded if any
+        id is bad: ``UnknownPapersError`` names each, one line apiece."""
+        ratings, bad = check_ratings(like, dislike)
+        known = await self.store.get_papers(list(ratings))
+        missing = [k for k in ratings if k not in known]
+        if bad:  # every problem at once, one line each
+            raise UsageError("\n".join([*bad, *str(UnknownPapersError(missing)).splitlines()]))
+        if missing:
+            raise UnknownPapersError(missing)
+        subs = dict.fromkeys(ratings, sub_id) if sub_id is not None else None
+        await self.store.rate(user_id, ratings, self.clock(), subs)
+        return ratings
+
+    async def learned(self, user_id: int) -> list[Learned]:
+        """What the user's model learns from: their ratings, newest first."""
+        feedback = await self.store.list_feedback(user_id)
+        papers = await self.store.get_papers([f.paper_key for f in feedback])
+        return [Learned(f, papers.get(f.paper_key)) for f in feedback]
+
+    async def reset_learned(self, user_id: int) -> int:
+        """Forget the user's ratings; how many there were."""
+        return await self.store.reset_feedback(user_id)
+
+    async def recommend(
+        self, user_id: int, *, days: int = 7, limit: int = 10
+    ) -> list[Recommendation]:
+        """The best unrated papers of the last ``days`` for the user, by their model.
+        Raises ``NoFeedbackError`` when there is nothing to learn from yet."""
+        _check_range("days", days, 1, 365)
+        _check_range("limit", limit, 1, 100)
+        await vectorize_new(self.store, self.clock())
+        ranker = await self.ranker(user_id)
+        if ranker is None:
+            raise NoFeedbackError()
+        ranked = await ranker.recommend(self.clock() - timedelta(days=days), limit)
+        return [
+            Recommendation(p, r.score, why) for p, r, why in await with_reasons(self.store, ranked)
+        ]
+
+    async def ranker(self, user_id: int) -> Ranker | None:
+        return await owner_ranker(self.store, Owner.user(user_id))
 
     # --- people -------------------------------------------------------------------------
 
@@ -269,6 +345,30 @@ class Paperbell:
         if user is None:
             raise NotFoundError(f"no user #{user_id}")
         return user
+
+
+def check_ratings(
+    like: Sequence[str], dislike: Sequence[str]
+) -> tuple[dict[str, Rating], list[str]]:
+    """Paper ids as typed → stored keys and ratings, and a line for each id that is no
+    paper id or is both liked and disliked."""
+    out: dict[str, Rating] = {}
+    bad: list[str] = []
+    for rating, ids in ((Rating.LIKE, like), (Rating.DISLIKE, dislike)):
+        for text in ids:
+            key = paper_key(text)
+            if key is None:
+                bad.append(
+                    f"{text!r} is not a paper id: write an arXiv id like 2406.11779 "
+                    "or a key as `paperbell papers` shows it"
+                )
+            elif out.get(key, rating) is not rating:
+                bad.append(f"{key} is both liked and disliked: choose one")
+            else:
+                out[key] = rating
+    if not out and not bad:
+        raise UsageError("name at least one paper to like or dislike")
+    return out, bad
 
 
 def check_timezone(name: str) -> str:

@@ -56,6 +56,7 @@ from bot.matching.query.parser import (
     USER_LIMITS,
     Limits,
     normalize_query,
+    paper_key,
     parse_query,
 )
 
@@ -84,6 +85,7 @@ __all__ = [
     "make_not",
     "make_or",
     "normalize_query",
+    "paper_key",
     "parse_query",
     "render",
 ]

@@ -54,9 +54,12 @@ _STARTS_UNARY = frozenset({Kind.NOT, Kind.LPAREN, Kind.PHRASE, Kind.WORD, Kind.F
 _TEXT_FIELDS = {"title": Field.TITLE, "abstract": Field.ABSTRACT, "author": Field.AUTHOR}
 _CATEGORY = re.compile(r"[a-z0-9][a-z0-9.\-]*")
 _UPVOTES = re.compile(r"(>=|≥|>)?\s*(\d+)")
-# A paper key as ``paperbell papers`` shows it: a new- or old-style arXiv id, or feed:<hex>.
+# A paper key as ``paperbell papers`` shows it: a new- or old-style arXiv id (an "arXiv:"
+# prefix, a version and an old-style subject class dropped, as the sources store it), or
+# feed:<hex> for a feed item without one.
 _PAPER_KEY = re.compile(
-    r"(?:arxiv:)?(\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[a-z]{2})?/\d{7})(?:v\d+)?|(feed:[0-9a-f]{8,64})"
+    r"(?:arxiv:)?(?:(\d{4}\.\d{4,5})|([a-z]+(?:-[a-z]+)?)(?:\.[a-z]{2})?(/\d{7}))(?:v\d+)?"
+    r"|(feed:[0-9a-f]{8,64})"
 )
 
 
@@ -333,16 +336,26 @@ def _category(tok: Token) -> Query:
     return Cat(body, prefix)
 
 
-def _like(tok: Token) -> Query:
-    m = _PAPER_KEY.fullmatch(tok.text.strip().lower())
+def paper_key(text: str) -> str | None:
+    """The stored key of a paper id as people write it (``arXiv:2406.11779v2`` →
+    ``2406.11779``), or None if ``text`` is no paper id."""
+    m = _PAPER_KEY.fullmatch(text.strip().lower())
     if m is None:
+        return None
+    new, archive, number, feed = m.groups()
+    return new or feed or f"{archive}{number}"
+
+
+def _like(tok: Token) -> Query:
+    key = paper_key(tok.text)
+    if key is None:
         raise QueryError(
             f'bad paper id "{tok.text}" in like:',
             column=tok.col,
             hint="write an arXiv id like like:2406.11779, or a paper's key as "
             "`paperbell papers` shows it",
         )
-    return Like(m.group(1) or m.group(2))
+    return Like(key)
 
 
 def _upvotes(tok: Token) -> Query:

@@ -1,0 +1,108 @@
+"""A user's ranking from the store: their ratings and ``like:`` papers → ``UserModel``.
+
+``load_ranker`` trains the model afresh each time it is asked (cheap: a linear model over
+at most ``BACKGROUND`` recent papers), so a 👍 or a reset counts from the next digest,
+alert batch or ``recommend`` on. Another user's ratings never enter: the model is built
+from this user's rows only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+from bot.relevance.model import UserModel, train
+from bot.relevance.vectors import Vectorizer, load_vectorizer, stack
+from bot.store.protocols import Rating, Store, VectorizerState
+
+# Recent papers the model is trained against (the "rest of the corpus").
+BACKGROUND = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """One paper's place for one user: score in [0, 1] and why."""
+
+    key: str
+    score: float
+    nearest: str | None = None  # the liked paper it is closest to
+    words: tuple[str, ...] = ()
+
+
+class Ranker:
+    """A trained model with the vectorizer its rows come from."""
+
+    def __init__(
+        self, store: Store, model: UserModel, vectorizer: Vectorizer, rated: frozenset[str]
+    ) -> None:
+        self.store, self.model, self.vectorizer, self.rated = store, model, vectorizer, rated
+
+    async def rank(self, keys: Sequence[str]) -> list[Ranked]:
+        """``keys`` most relevant first; a paper without a vector comes last, unscored."""
+        found = await self.store.get_vectors(keys)
+        scored = self.score(found)
+        missing = [Ranked(k, 0.0) for k in dict.fromkeys(keys) if k not in found]
+        return scored + missing
+
+    def score(self, vectors: dict[str, bytes]) -> list[Ranked]:
+        keys = list(vectors)
+        rows = stack([vectors[k] for k in keys], self.vectorizer.dimension)
+        scores = self.model.scores(rows)
+        reasons = self.model.reasons(rows, self.vectorizer.feature_names())
+        ranked = [
+            Ranked(k, float(s), r.nearest, r.words)
+            for k, s, r in zip(keys, scores, reasons, strict=True)
+        ]
+        ranked.sort(key=lambda r: (-r.score, r.key))
+        return ranked
+
+    async def recommend(self, since: datetime, limit: int) -> list[Ranked]:
+        """The best papers dated since ``since`` that the user has not rated."""
+        recent = await self.store.recent_vectors(since=since)
+        unrated = {k: v for k, v in recent.items() if k not in self.rated}
+        return self.score(unrated)[:limit] if unrated else []
+
+
+async def load_ranker(store: Store, user_id: int, likes: Collection[str] = ()) -> Ranker | None:
+    """The user's ranker, or None when there is nothing to learn from: no 👍 and no
+    ``like:`` paper with a vector (``likes``: the papers of their ``like:`` atoms)."""
+    state = await store.vectorizer_state()
+    if state is None:
+        return None
+    feedback = await store.list_feedback(user_id)
+    liked = [f.paper_key for f in feedback if f.rating is Rating.LIKE]
+    liked += [k for k in sorted(likes) if k not in liked]
+    disliked = [f.paper_key for f in feedback if f.rating is Rating.DISLIKE]
+    vectors = await store.get_vectors([*liked, *disliked])
+    liked = [k for k in liked if k in vectors]
+    if not liked:
+        return None
+    background = await store.recent_vectors(limit=BACKGROUND)
+    rated = frozenset(f.paper_key for f in feedback)
+    others = [v for k, v in background.items() if k not in rated and k not in liked]
+    vectorizer = await asyncio.to_thread(_vectorizer, state)
+    model = await asyncio.to_thread(_train, vectorizer, vectors, liked, disliked, others)
+    return Ranker(store, model, vectorizer, rated | frozenset(liked))
+
+
+def _train(
+    vectorizer: Vectorizer,
+    vectors: dict[str, bytes],
+    liked: list[str],
+    disliked: list[str],
+    others: list[bytes],
+) -> UserModel:
+    dim = vectorizer.dimension
+    bad = [vectors[k] for k in disliked if k in vectors]
+    return train(
+        stack([vectors[k] for k in liked], dim), liked, stack(bad, dim), stack(others, dim)
+    )
+
+
+@lru_cache(maxsize=2)
+def _vectorizer(state: VectorizerState) -> Vectorizer:
+    """Loaded once per fitted version (the state is frozen, hashable by its bytes)."""
+    return load_vectorizer(state.kind, state.state)
