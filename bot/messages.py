@@ -75,9 +75,21 @@ class MatchedSubscription:
 
 @dataclass(frozen=True, slots=True)
 class AlertItem:
+    """One paper in a message. ``score``: how well the words matched; ``relevance``: the
+    reader's learned model (None without one), which orders the message when present;
+    ``because``: why, in a few words."""
+
     paper: Paper
     subscriptions: tuple[MatchedSubscription, ...]
     score: float = 0.0
+    relevance: float | None = None
+    because: str = ""
+
+    @property
+    def rank(self) -> tuple[float, float, int, str]:
+        """Sort key, best first: learned relevance, then matched words, then upvotes."""
+        learned = -self.relevance if self.relevance is not None else 0.0
+        return (learned, -self.score, -(self.paper.upvotes or 0), self.paper.key)
 
     @property
     def words(self) -> tuple[str, ...]:

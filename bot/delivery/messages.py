@@ -37,6 +37,7 @@ from bot.delivery.policy import (
     owner_hold,
     wanted_subscriptions,
 )
+from bot.delivery.ranking import rank_items
 from bot.errors import PermanentDeliveryError
 from bot.models import Owner, OwnerKind, Subscription, User
 from bot.store.protocols import Delivery, DeliveryBatch, DeliveryKind, Store
@@ -80,8 +81,8 @@ def batch_key(batch: DeliveryBatch, rows: Sequence[Delivery]) -> str:
     return f"alerts:{batch.channel}:{batch.owner}:{digest[:16]}"
 
 
-def _best_first(item: AlertItem) -> tuple[float, int, str]:
-    return (-item.score, -(item.paper.upvotes or 0), item.paper.key)
+def _best_first(item: AlertItem) -> tuple[float, float, int, str]:
+    return item.rank
 
 
 def _fail_permanently(reason: str) -> Callable[[], Awaitable[None]]:
@@ -133,7 +134,9 @@ class MessageBuilder:
                 problem = await self.fall_back(user, rows, problem, now)
             return Plan().suppress(problem, rows)
         plan = Plan()
-        items = await self._alert_items(batch, rows, user, plan)
+        items = await rank_items(
+            self._store, batch.owner, await self._alert_items(batch, rows, user, plan)
+        )
         if plan.rows:
             message = AlertMessage(
                 key=batch_key(batch, plan.rows),

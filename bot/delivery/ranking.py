@@ -8,9 +8,11 @@ parser, above relevance), the ranker of an owner, and the few words of "because"
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from bot.errors import QueryError
 from bot.matching.query import STORED_LIMITS, like_keys, parse_query
+from bot.messages import AlertItem
 from bot.models import Owner, OwnerKind, Paper, Subscription
 from bot.relevance.ranking import Ranked, Ranker, load_ranker
 from bot.store.protocols import Store
@@ -63,3 +65,18 @@ async def with_reasons(store: Store, ranked: Sequence[Ranked]) -> list[tuple[Pap
     nearest = [r.nearest for r in ranked if r.nearest is not None]
     papers = await store.get_papers([*(r.key for r in ranked), *nearest])
     return [(papers[r.key], r, because(r, papers)) for r in ranked if r.key in papers]
+
+
+async def rank_items(store: Store, owner: Owner, items: list[AlertItem]) -> list[AlertItem]:
+    """``items`` carrying the owner's learned relevance and why (unchanged without a model);
+    the message orders them by ``AlertItem.rank``."""
+    ranker = await owner_ranker(store, owner) if items else None
+    if ranker is None:
+        return items
+    ranked = await ranker.rank([i.paper.key for i in items])
+    found = {p.key: (r.score, why) for p, r, why in await with_reasons(store, ranked)}
+    out = []
+    for item in items:
+        score, why = found.get(item.paper.key, (0.0, ""))
+        out.append(replace(item, relevance=score, because=why))
+    return out

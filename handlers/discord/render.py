@@ -161,6 +161,7 @@ def paper_embed(
     *,
     subscriptions: Sequence[MatchedSubscription] = (),
     words: Sequence[str] = (),
+    because: str = "",
 ) -> discord.Embed:
     """The card of one paper; ``number`` ties it to its link buttons (``#3 PDF``)."""
     abstract = trim(paper.abstract, ABSTRACT_CHARS) if paper.abstract else ""
@@ -178,6 +179,8 @@ def paper_embed(
         embed.add_field(name="Upvotes", value=f"▲ {paper.upvotes}")
     if subscriptions:
         embed.add_field(name="Matched", value=matched_line(subscriptions, words), inline=False)
+    if because:
+        embed.add_field(name="Why", value=escaped(because, FIELD_LIMIT), inline=False)
     sources = f" · {', '.join(paper.sources)}" if paper.sources else ""
     embed.set_footer(text=trim(f"#{number} · {paper_label(paper)}{sources}", 200))
     return embed
@@ -192,7 +195,13 @@ def paper_links(paper: Paper, number: int) -> tuple[tuple[str, str], ...]:
 
 
 def item_card(item: AlertItem, number: int) -> Card:
-    embed = paper_embed(item.paper, number, subscriptions=item.subscriptions, words=item.words)
+    embed = paper_embed(
+        item.paper,
+        number,
+        subscriptions=item.subscriptions,
+        words=item.words,
+        because=item.because,
+    )
     return Card(item.paper.key, embed, paper_links(item.paper, number))
 
 
