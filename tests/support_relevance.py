@@ -13,6 +13,9 @@ from bot.relevance.corpus import vectorize_new
 from bot.store.protocols import Store
 from bot.store.sqlite.store import open_sqlite_store
 
+# A fixed date for tests that cache what they compute from the corpus.
+NOW_FOR_CORPUS = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
 
 def dated_corpus(now: datetime) -> tuple[Paper, ...]:
     """Every listing, published today so "the last N days" holds them all."""
