@@ -141,7 +141,9 @@ class Paperbell:
         deliver: frozenset[DeliveryMode],
         *,
         guild_id: str | None = None,
+        min_relevance: float | None = None,
     ) -> Subscribed:
+        check_min_relevance(min_relevance)
         parsed = await self._parse(query)
         sub = await self.store.add_subscription(
             owner,
@@ -151,6 +153,7 @@ class Paperbell:
             self.clock(),
             limit=self.settings.max_subscriptions,
             guild_id=guild_id,
+            min_relevance=min_relevance,
         )
         self.index.add(sub, parsed)
         return Subscribed(sub, await self.test_query(query))
@@ -257,6 +260,14 @@ class Paperbell:
             Recommendation(p, r.score, why) for p, r, why in await with_reasons(self.store, ranked)
         ]
 
+    async def set_min_relevance(
+        self, owner: Owner | None, sub_id: int, value: float | None
+    ) -> Subscription:
+        """Instant alerts of ``sub_id`` scored below ``value`` wait for the digest (None:
+        every alert goes out)."""
+        check_min_relevance(value)
+        return await self.store.set_min_relevance(sub_id, owner, value, self.clock())
+
     async def ranker(self, user_id: int) -> Ranker | None:
         return await owner_ranker(self.store, Owner.user(user_id))
 
@@ -345,6 +356,11 @@ class Paperbell:
         if user is None:
             raise NotFoundError(f"no user #{user_id}")
         return user
+
+
+def check_min_relevance(value: float | None) -> None:
+    if value is not None and not 0 <= value <= 1:
+        raise UsageError(f"min_relevance must be between 0 and 1, not {value:g}")
 
 
 def check_ratings(

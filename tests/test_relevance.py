@@ -9,15 +9,16 @@ import pytest
 
 from bot.delivery.digests import DigestPlanner
 from bot.delivery.planning import plan_matches, record_matches
+from bot.delivery.policy import plan_match
 from bot.errors import NotFoundError
 from bot.matching.step import SubscriptionIndex, match_cycle
-from bot.models import Paper, Sighting, SourceState
+from bot.models import Owner, Paper, Sighting, SourceState, Subscription
 from bot.relevance.corpus import vectorize_new
 from bot.relevance.ranking import load_ranker
 from bot.relevance.similar import LikeTargets
 from bot.relevance.vectors import fit_tfidf, load_vectorizer, pack_rows, stack, vector_text
 from bot.store.protocols import Rating, Store
-from tests.support_outbox import DIGEST, NOW, FrozenClock, record, verified_user
+from tests.support_outbox import DIGEST, INSTANT, NOW, FrozenClock, record, verified_user
 from tests.support_relevance import by_title, dated_corpus, store_corpus
 
 DIFFUSION = by_title("diffusion")  # 5 listings
@@ -144,3 +145,37 @@ async def test_match_step_vectorizes_and_matches_like_subscriptions(store: Store
     assert set(found) == expected and target in expected and 1 < len(expected) < 20
     assert summary.matched == len(expected)
     assert all(r.sub_ids == (sub.id,) for r in found.values())
+
+
+def test_policy_holds_instant_alerts_below_min_relevance() -> None:
+    ada = Owner.user(1)
+    floor = Subscription(1, ada, "x", "x", INSTANT, NOW, min_relevance=0.9)
+    plain = Subscription(2, ada, "y", "y", INSTANT, NOW)
+    rec = record(ada, "p", 1, at=NOW)
+    low = plan_match(rec, [floor], None, relevance=0.2)
+    assert low is not None and (low.digest, low.alerts) == (True, ())  # waits for the digest
+    high = plan_match(rec, [floor], None, relevance=0.95)
+    assert high is not None and (high.digest, len(high.alerts)) == (False, 1)
+    unknown = plan_match(rec, [floor], None, relevance=None)  # no model: nothing held
+    assert unknown is not None and len(unknown.alerts) == 1
+    both = plan_match(record(ada, "p", 1, 2, at=NOW), [floor, plain], None, relevance=0.2)
+    assert both is not None and both.digest and len(both.alerts) == 1  # the plain one pings
+
+
+async def test_low_relevance_alerts_wait_for_the_digest(store: Store) -> None:
+    await store_corpus(store, NOW)
+    ada = await verified_user(store, "ada@example.org", timezone="UTC")
+    sub = await store.add_subscription(
+        ada.owner, "x", "x", INSTANT, NOW, limit=5, min_relevance=0.9
+    )
+    assert sub.min_relevance == 0.9 and sub.digest_for_held
+    await store.rate(ada.id, dict.fromkeys(DIFFUSION[:3], Rating.LIKE), NOW)
+    papers = [DIFFUSION[3], REASONING[4]]
+    planned = await plan_matches(store, [record(ada.owner, k, sub.id, at=NOW) for k in papers])
+    by_key = {p.record.paper_key: p for p in planned}
+    assert by_key[DIFFUSION[3]].alerts and not by_key[DIFFUSION[3]].digest
+    assert not by_key[REASONING[4]].alerts and by_key[REASONING[4]].digest
+    await store.record_matches(planned, NOW)
+    preview = await DigestPlanner(store, FrozenClock()).preview(ada, NOW)
+    assert preview is not None
+    assert [i.paper.key for s in preview.sections for i in s.items] == [REASONING[4]]

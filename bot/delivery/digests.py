@@ -323,9 +323,7 @@ class DigestPlanner:
 
     async def _entries(self, user: User, records: Sequence[MatchRecord]) -> list[DigestEntry]:
         subs = {
-            s.id: s
-            for s in await self._store.list_subscriptions(user.owner)
-            if DeliveryMode.EMAIL_DIGEST in s.deliver
+            s.id: s for s in await self._store.list_subscriptions(user.owner) if s.digest_for_held
         }
         papers = await self._store.get_papers([r.paper_key for r in records])
         entries = []

@@ -15,7 +15,13 @@ from datetime import datetime
 
 import scipy.sparse as sp
 
-from bot.relevance.vectors import Vectorizer, fit_tfidf, load_vectorizer, pack_rows, paper_text
+from bot.relevance.vectors import (
+    Vectorizer,
+    fit_transform_tfidf,
+    load_vectorizer,
+    pack_rows,
+    paper_text,
+)
 from bot.store.protocols import Store, VectorizerState
 
 REFIT_GROWTH = 1.25
@@ -45,6 +51,8 @@ async def vectorize_new(store: Store, now: datetime) -> VectorReport:
     if total and (state is None or total >= state.n_docs * REFIT_GROWTH):
         version = 1 if state is None else state.version + 1
         done, refitted = await refit(store, now, version, total), True
+        if done >= total:
+            return VectorReport(done, refitted)  # every paper has its vector already
         state = await store.vectorizer_state()
     if state is None:
         return VectorReport(0, False)
@@ -65,8 +73,8 @@ async def refit(store: Store, now: datetime, version: int, corpus: int) -> int:
     measured against."""
     rows = await store.paper_texts(missing_vectors=False, limit=MAX_FIT)
     texts = [paper_text(title, abstract) for _, title, abstract in rows]
-    vectorizer = await asyncio.to_thread(fit_tfidf, texts)
-    vectors = await asyncio.to_thread(_vectors, vectorizer, rows)
+    vectorizer, matrix = await asyncio.to_thread(fit_transform_tfidf, texts)
+    vectors = dict(zip((key for key, _, _ in rows), pack_rows(matrix), strict=True))
     dump = await asyncio.to_thread(vectorizer.dump)
     state = VectorizerState(version, vectorizer.kind, corpus, now, dump)
     await store.replace_vectorizer(state, vectors)

@@ -1,11 +1,13 @@
-"""One user's relevance model: a linear classifier over paper vectors, as arxiv-sanity does.
+"""One user's relevance model: a linear SVM over paper vectors, as arxiv-sanity does.
 
 Trained from the user's 👍 (positives), ``like:`` papers (positives too) and 👎 (hard
 negatives, weighted ``HARD_NEGATIVE`` times) against the rest of the recent corpus (weak
 negatives), with balanced class weights so three likes count against thousands of
-others. Logistic regression rather than an SVM so that a score is a probability in
-[0, 1]: what a subscription's ``min_relevance`` is compared with. Training and scoring
-2,000 papers takes a few milliseconds (``bench/relevance.py`` measures it).
+others. A paper's relevance, what people see and what a subscription's ``min_relevance``
+is compared with, is its rank among the recent papers the model was trained against: the
+share of them it scores above (0.9: better than 90 % of recent papers), a scale that means
+the same whatever the model's raw margins. Training and scoring 2,000 papers takes some
+tens of milliseconds (``bench/relevance.py`` measures it).
 
 ``because`` says why in a few words: the liked paper a paper is closest to, when close
 enough (``NEAR``), else the words that weighed most in its score.
@@ -18,12 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
 
 HARD_NEGATIVE = 3.0
 # Cosine to a liked paper above which "close to <it>" explains better than words.
 NEAR = 0.12
-REGULARISATION = 1.0
+REGULARISATION = 0.01
 TOP_WORDS = 3
 
 
@@ -39,20 +41,34 @@ class UserModel:
     """Fitted on one user's examples; scores and explains rows of the same vocabulary."""
 
     def __init__(
-        self, classifier: LogisticRegression | None, liked: sp.csr_matrix, liked_keys: Sequence[str]
+        self,
+        classifier: LinearSVC | None,
+        liked: sp.csr_matrix,
+        liked_keys: Sequence[str],
+        background: sp.csr_matrix | None = None,
     ) -> None:
         self._clf = classifier
         self._liked = liked
         self.liked_keys = tuple(liked_keys)
+        empty = background is None or background.shape[0] == 0
+        self._reference = np.sort(self.scores(background)) if not empty else np.zeros(0)
+
+    def relevance(self, raw: np.ndarray) -> np.ndarray:
+        """Raw scores as the share of recent papers scored lower, in [0, 1]."""
+        if self._reference.size == 0:
+            return np.asarray(np.clip(raw, 0.0, 1.0), dtype=np.float64)
+        below = np.searchsorted(self._reference, raw, side="left")
+        return np.asarray(below / self._reference.size, dtype=np.float64)
 
     def scores(self, rows: sp.csr_matrix) -> np.ndarray:
-        """Relevance in [0, 1] of each row."""
+        """Raw scores of each row: higher is more relevant (compare only with each other)."""
         if rows.shape[0] == 0:
             return np.zeros(0)
         if self._clf is None:  # no negatives at all: closeness to the liked papers
             near = (_fit(rows, self._liked.shape[1]) @ self._liked.T).toarray()
             return np.asarray(near.max(axis=1), dtype=np.float64)
-        return np.asarray(self._clf.predict_proba(_fit(rows, self._clf.coef_.shape[1]))[:, 1])
+        margins = self._clf.decision_function(_fit(rows, self._clf.coef_.shape[1]))
+        return np.asarray(margins, dtype=np.float64)
 
     def reasons(self, rows: sp.csr_matrix, names: Sequence[str]) -> list[Reason]:
         rows = _fit(rows, self._liked.shape[1])
@@ -90,9 +106,9 @@ def train(
         np.full(disliked.shape[0], HARD_NEGATIVE),
         np.ones(background.shape[0]),
     ]
-    clf = LogisticRegression(C=REGULARISATION, class_weight="balanced", solver="liblinear")
+    clf = LinearSVC(C=REGULARISATION, class_weight="balanced")
     clf.fit(x, y, sample_weight=weight)
-    return UserModel(clf, liked, liked_keys)
+    return UserModel(clf, liked, liked_keys, background)
 
 
 def _fit(rows: sp.csr_matrix, dim: int) -> sp.csr_matrix:

@@ -24,7 +24,8 @@ BACKGROUND = 2000
 
 @dataclass(frozen=True, slots=True)
 class Ranked:
-    """One paper's place for one user: score in [0, 1] and why."""
+    """One paper's place for one user: its relevance in [0, 1] (the share of recent
+    papers the user's model scores lower) and why."""
 
     key: str
     score: float
@@ -47,23 +48,24 @@ class Ranker:
         missing = [Ranked(k, 0.0) for k in dict.fromkeys(keys) if k not in found]
         return scored + missing
 
-    def score(self, vectors: dict[str, bytes]) -> list[Ranked]:
+    def score(self, vectors: dict[str, bytes], limit: int | None = None) -> list[Ranked]:
+        """The papers best first, at most ``limit``; only those shown are explained."""
         keys = list(vectors)
         rows = stack([vectors[k] for k in keys], self.vectorizer.dimension)
-        scores = self.model.scores(rows)
-        reasons = self.model.reasons(rows, self.vectorizer.feature_names())
-        ranked = [
-            Ranked(k, float(s), r.nearest, r.words)
-            for k, s, r in zip(keys, scores, reasons, strict=True)
+        raw = self.model.scores(rows)
+        relevance = self.model.relevance(raw)
+        order = sorted(range(len(keys)), key=lambda i: (-raw[i], keys[i]))[:limit]
+        reasons = self.model.reasons(rows[order], self.vectorizer.feature_names())
+        return [
+            Ranked(keys[i], float(relevance[i]), why.nearest, why.words)
+            for i, why in zip(order, reasons, strict=True)
         ]
-        ranked.sort(key=lambda r: (-r.score, r.key))
-        return ranked
 
     async def recommend(self, since: datetime, limit: int) -> list[Ranked]:
         """The best papers dated since ``since`` that the user has not rated."""
         recent = await self.store.recent_vectors(since=since)
         unrated = {k: v for k, v in recent.items() if k not in self.rated}
-        return self.score(unrated)[:limit] if unrated else []
+        return self.score(unrated, limit) if unrated else []
 
 
 async def load_ranker(store: Store, user_id: int, likes: Collection[str] = ()) -> Ranker | None:

@@ -97,17 +97,24 @@ def _tfidf(vocabulary: dict[str, int] | None = None, *, min_df: int = 1) -> Tfid
 
 
 def fit_tfidf(texts: Sequence[str]) -> TfidfBackend:
-    """Fit on ``texts`` (the corpus). Words seen once are noise once there is enough text."""
+    """Fit on ``texts`` (the corpus)."""
+    return fit_transform_tfidf(texts)[0]
+
+
+def fit_transform_tfidf(texts: Sequence[str]) -> tuple[TfidfBackend, sp.csr_matrix]:
+    """Fit on ``texts`` and give their vectors, in one pass over the text. Words seen
+    once are noise once there is enough text."""
     min_df = 2 if len(texts) >= 200 else 1
     vectorizer = _tfidf(min_df=min_df)
     try:
-        vectorizer.fit(texts)
+        matrix = vectorizer.fit_transform(texts)
     except ValueError:  # no word at all (every paper empty or only stop words)
         vectorizer = _tfidf(min_df=1)
         vectorizer.stop_words = None
         vectorizer.max_df = 1.0
         vectorizer.fit([*texts, "paper"])
-    return TfidfBackend(vectorizer)
+        matrix = vectorizer.transform(texts)
+    return TfidfBackend(vectorizer), sp.csr_matrix(matrix, dtype=np.float32)
 
 
 def load_vectorizer(kind: str, state: bytes) -> Vectorizer:
@@ -122,7 +129,8 @@ def load_vectorizer(kind: str, state: bytes) -> Vectorizer:
 
 
 def pack_rows(matrix: sp.csr_matrix) -> list[bytes]:
-    """Each row's non-zero entries as bytes (indices, then weights)."""
+    """Each row's non-zero entries as bytes (indices in order, then weights)."""
+    matrix.sort_indices()  # stored sorted, so a stacked matrix needs no sorting pass
     indices = np.asarray(matrix.indices, dtype="<i4")
     weights = np.asarray(matrix.data, dtype="<f4")
     return [indices[a:b].tobytes() + weights[a:b].tobytes() for a, b in pairwise(matrix.indptr)]
@@ -139,10 +147,9 @@ def stack(blobs: Sequence[bytes], dimension: int) -> sp.csr_matrix:
         weights.append(np.frombuffer(blob, dtype="<f4", count=n, offset=4 * n))
         indptr[i + 1] = indptr[i] + n
     if not blobs:
-        return sp.csr_matrix((0, dimension), dtype=np.float32)
-    data = np.concatenate(weights).astype(np.float32)
-    return sp.csr_matrix((data, np.concatenate(indices), indptr), shape=(len(blobs), dimension))
-
-
-def bytes_per_entry() -> int:
-    return _ITEM
+        return sp.csr_matrix((0, dimension), dtype=np.float64)
+    # float64: what liblinear and sparse products want, so neither copies the matrix.
+    data = np.concatenate(weights).astype(np.float64)
+    matrix = sp.csr_matrix((data, np.concatenate(indices), indptr), shape=(len(blobs), dimension))
+    matrix.has_sorted_indices = True  # as pack_rows stored them
+    return matrix

@@ -209,6 +209,7 @@ class AccountStore(Protocol):
         *,
         limit: int,
         guild_id: str | None = None,
+        min_relevance: float | None = None,
     ) -> Subscription:
         """Store a subscription. The limit is checked in the same write transaction.
 
@@ -230,6 +231,13 @@ class AccountStore(Protocol):
         self, sub_id: int, owner: Owner | None, deliver: frozenset[DeliveryMode], now: datetime
     ) -> Subscription:
         """Replace how a subscription delivers (non-empty; channel: Discord only)."""
+        ...
+
+    async def set_min_relevance(
+        self, sub_id: int, owner: Owner | None, value: float | None, now: datetime
+    ) -> Subscription:
+        """Set (or clear, with None) the relevance below which instant alerts wait for the
+        digest. ``NotFoundError`` as for ``remove_subscription``."""
         ...
 
     async def get_subscription(self, sub_id: int) -> Subscription | None: ...

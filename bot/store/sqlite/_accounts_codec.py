@@ -43,7 +43,9 @@ USER_COLUMNS = (
     "discord_notice_pending",
     "email_suppressed_reason",
 )
-SUB_COLUMNS = ("id", "owner", "query", "normalized", "deliver", "created_at", "guild_id")
+SUB_COLUMNS = (
+    "id", "owner", "query", "normalized", "deliver", "created_at", "guild_id", "min_relevance"
+)  # fmt: skip
 MATCH_COLUMNS = ("owner", "paper_key", "sub_ids", "words", "score", "matched_at")
 DELIVERY_COLUMNS = (
     "id",
@@ -107,7 +109,7 @@ def deliver_json(modes: Iterable[DeliveryMode]) -> str:
 
 
 def sub_from_row(row: Row) -> Subscription:
-    sub_id, owner, query, normalized, deliver, created, guild_id = row
+    sub_id, owner, query, normalized, deliver, created, guild_id, min_relevance = row
     return Subscription(
         id=sub_id,
         owner=Owner.parse(owner),
@@ -116,6 +118,7 @@ def sub_from_row(row: Row) -> Subscription:
         deliver=frozenset(DeliveryMode(mode) for mode in json.loads(deliver)),
         created_at=_datetime(created),
         guild_id=guild_id,
+        min_relevance=None if min_relevance is None else float(min_relevance),
     )
 
 

@@ -50,7 +50,8 @@ _STOP_UNWANTED_WAITING = f"""
 UPDATE matches SET digest_wanted = 0 WHERE owner = ? AND {_WAITING} AND NOT EXISTS (
     SELECT 1 FROM json_each(matches.sub_ids) AS j
     JOIN subscriptions AS s ON s.id = j.value
-    WHERE EXISTS (SELECT 1 FROM json_each(s.deliver) AS d WHERE d.value = 'email_digest'))
+    WHERE s.min_relevance IS NOT NULL
+       OR EXISTS (SELECT 1 FROM json_each(s.deliver) AS d WHERE d.value = 'email_digest'))
 """
 _OLDEST_WAITING = f"SELECT min(matched_at) FROM matches WHERE owner = ? AND {_WAITING}"
 _ATTACH_WAITING = f"UPDATE matches SET digest_id = ? WHERE owner = ? AND {_WAITING}"
