@@ -74,6 +74,14 @@ class MatchedSubscription:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedbackLinks:
+    """Signed links that record a 👍 or 👎 on one paper (a confirm page first)."""
+
+    like: str
+    dislike: str
+
+
+@dataclass(frozen=True, slots=True)
 class AlertItem:
     """One paper in a message. ``score``: how well the words matched; ``relevance``: the
     reader's learned model (None without one), which orders the message when present;
@@ -84,6 +92,7 @@ class AlertItem:
     score: float = 0.0
     relevance: float | None = None
     because: str = ""
+    feedback: FeedbackLinks | None = None  # signed 👍 / 👎 links (email only)
 
     @property
     def rank(self) -> tuple[float, float, int, str]:

@@ -268,6 +268,27 @@ class Paperbell:
         check_min_relevance(value)
         return await self.store.set_min_relevance(sub_id, owner, value, self.clock())
 
+    def feedback_link_paper(self, token: str) -> accounts.FeedbackRequest:
+        """What a feedback link would record, without recording it (the confirm page)."""
+        return accounts.read_feedback_link(self.signer, token, self.clock())
+
+    async def feedback_link(self, token: str) -> tuple[accounts.FeedbackRequest, Paper]:
+        """Record the rating a signed feedback link carries; the paper it was about."""
+        request = accounts.read_feedback_link(self.signer, token, self.clock())
+        paper = await self.store.get_paper(request.paper_key)
+        if paper is None or await self.store.get_user(request.user_id) is None:
+            raise NotFoundError("that paper or account is no longer stored; nothing was recorded")
+        await self.rate(
+            request.user_id,
+            like=[paper.key] if request.rating is Rating.LIKE else [],
+            dislike=[paper.key] if request.rating is Rating.DISLIKE else [],
+            sub_id=request.sub_id,
+        )
+        return request, paper
+
+    async def paper(self, key: str) -> Paper | None:
+        return await self.store.get_paper(key)
+
     async def ranker(self, user_id: int) -> Ranker | None:
         return await owner_ranker(self.store, Owner.user(user_id))
 

@@ -173,9 +173,10 @@ def compose_digest(
     max_papers: int,
     notes: tuple[str, ...],
     links: LinkBuilder | None,
+    reader: int | None = None,
 ) -> DigestMessage:
     """Sections per subscription, best first; at most ``max_papers`` papers, the rest in
-    ``more``."""
+    ``more``. ``reader``: the user's id, for the signed 👍 / 👎 links (with ``links``)."""
     ranked = sorted(entries, key=lambda e: e.rank)
     shown = ranked[:max_papers]
     address = recipient.address
@@ -183,7 +184,12 @@ def compose_digest(
     heads: dict[int, MatchedSubscription] = {}
     for entry in shown:
         matched = tuple(_matched(sub, entry.record, address, links) for sub in entry.subs)
-        item = AlertItem(entry.paper, matched, entry.record.score, entry.relevance, entry.because)
+        feedback = None
+        if links is not None and reader is not None:
+            feedback = links.feedback_links(reader, entry.paper.key, entry.subs[0].id)
+        item = AlertItem(
+            entry.paper, matched, entry.record.score, entry.relevance, entry.because, feedback
+        )
         for head in matched:
             heads.setdefault(head.sub_id, head)
             by_sub.setdefault(head.sub_id, []).append(item)
@@ -318,7 +324,14 @@ class DigestPlanner:
         notes = source_notes(states, user.timezone, now)
         recipient = digest_recipient(user)
         return compose_digest(
-            key, recipient, day, entries, max_papers=self._max_papers, notes=notes, links=links
+            key,
+            recipient,
+            day,
+            entries,
+            max_papers=self._max_papers,
+            notes=notes,
+            links=links,
+            reader=user.id,
         )
 
     async def _entries(self, user: User, records: Sequence[MatchRecord]) -> list[DigestEntry]:

@@ -169,7 +169,11 @@ class MessageBuilder:
                 continue
             wanted = wanted_subscriptions(live, batch.channel, fallback)
             matched = tuple(self._matched(s, match.words, email) for s in wanted)
-            items.append(AlertItem(paper, matched, match.score))
+            feedback = None
+            if email and user is not None:  # signed 👍 / 👎 links, for mail
+                sub_id = wanted[0].id if wanted else None
+                feedback = self._links.feedback_links(user.id, paper.key, sub_id)
+            items.append(AlertItem(paper, matched, match.score, feedback=feedback))
             plan.rows.append(row)
         return items
 

@@ -60,6 +60,8 @@ class PaperView:
     words: tuple[str, ...]
     caught_by: tuple[str, ...]  # queries of the subscriptions that matched it
     because: str = ""  # why the reader's model ranks it here
+    like_url: str | None = None  # signed 👍 / 👎 links (a confirm page first)
+    dislike_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,8 @@ def paper_view(item: AlertItem) -> PaperView:
         item.words,
         _caught_by(tuple(s.query for s in item.subscriptions)),
         item.because,
+        _safe_url(item.feedback.like) if item.feedback else None,
+        _safe_url(item.feedback.dislike) if item.feedback else None,
     )
 
 

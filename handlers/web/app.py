@@ -3,7 +3,9 @@
 RFC 8058: ``POST /unsubscribe/{token}`` with ``List-Unsubscribe=One-Click`` unsubscribes and
 answers 200 — no redirect, no cookie. ``GET`` only shows a page with a button, because mail
 scanners follow links and must never unsubscribe anyone. The confirm link works the same
-way: a scanner that opens it must not confirm an address its owner never asked for.
+way: a scanner that opens it must not confirm an address its owner never asked for, and so
+does a 👍 / 👎 link in a mail (``/feedback/{token}``): GET shows what it would record,
+POST records it; a link not signed by us is refused.
 """
 
 from __future__ import annotations
@@ -116,6 +118,41 @@ def confirmed_but_stopped(user: User) -> str:
     )
 
 
+_SAY = {"like": ("👍", "more papers like it"), "dislike": ("👎", "fewer papers like it")}
+
+
+async def feedback_form(request: web.Request) -> web.Response:
+    """What the link would record, and a button; a mail scanner opening it records nothing."""
+    token = request.match_info["token"]
+    service = request.app[SERVICE]
+    try:
+        asked = service.feedback_link_paper(token)
+    except UserError as exc:
+        return page("Link not valid", _p(str(exc)), status=400)
+    paper = await service.paper(asked.paper_key)
+    title = paper.title if paper is not None else asked.paper_key
+    mark, meaning = _SAY[asked.rating]
+    form = (
+        _p(f"Press the button to rate “{title}” {mark}: you will get {meaning}.")
+        + _p("Nothing happens until you do.")
+        + f'<form method="post" action="/feedback/{html.escape(token, quote=True)}">'
+        f"<button type=submit>{mark} Record it</button></form>"
+    )
+    return page("Rate this paper", form)
+
+
+async def feedback(request: web.Request) -> web.Response:
+    try:
+        asked, paper = await request.app[SERVICE].feedback_link(request.match_info["token"])
+    except UserError as exc:
+        return page("Not recorded", _p(str(exc)), status=400)
+    mark, meaning = _SAY[asked.rating]
+    return page(
+        "Thank you",
+        _p(f"Recorded {mark} for “{paper.title}”: from your next mail on, {meaning}."),
+    )
+
+
 async def healthz(request: web.Request) -> web.Response:
     """200 when healthy; 503 with every reason, one per line in ``detail``, each in ``reasons``."""
     health = await request.app[HEALTH]()
@@ -158,6 +195,8 @@ def build_web_app(
     app.router.add_post("/unsubscribe/{token}", unsubscribe)
     app.router.add_get("/confirm/{token}", confirm_form)
     app.router.add_post("/confirm/{token}", confirm)
+    app.router.add_get("/feedback/{token}", feedback_form)
+    app.router.add_post("/feedback/{token}", feedback)
     app.router.add_get("/healthz", healthz)
     return app
 
