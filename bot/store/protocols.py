@@ -1,10 +1,10 @@
 """The storage interface the rest of paperbell sees, split by role.
 
-Five role protocols — ``PaperStore``, ``AccountStore``, ``MatchStore``, ``OutboxStore``
-and ``MetaStore`` — and ``Store``, all of them at once. One SQLite class implements every
-role (``bot.store.sqlite.store``); a caller that needs one role may ask for just that
-one. The contract suites (``tests/test_contract_*.py``), one per role, are what a second
-implementation (PostgreSQL) must pass unchanged.
+Six role protocols — ``PaperStore``, ``AccountStore``, ``MatchStore``, ``OutboxStore``,
+``MetaStore`` and ``RelevanceStore`` — and ``Store``, all of them at once. One SQLite
+class implements every role (``bot.store.sqlite.store``); a caller that needs one role may
+ask for just that one. The contract suites (``tests/test_contract_*.py``), one per role,
+are what a second implementation (PostgreSQL) must pass unchanged.
 
 The records the roles hand out live in ``bot.store.records`` and are re-exported here, so
 ``from bot.store.protocols import Delivery`` keeps working.
