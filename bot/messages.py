@@ -123,6 +123,7 @@ class AlertMessage:
     recipient: Recipient
     items: tuple[AlertItem, ...]
     links: MessageLinks = field(default_factory=MessageLinks)
+    rate: bool = False  # offer 👍 / 👎 / "more like this" where the channel can (Discord)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +141,7 @@ class DigestMessage:
     more: int = 0  # papers left out past the digest limit: "and N more", never a silent drop
     source_notes: tuple[str, ...] = ()  # "arXiv had no announcement today", ...
     links: MessageLinks = field(default_factory=MessageLinks)
+    rate: bool = False  # offer 👍 / 👎 / "more like this" where the channel can (Discord)
 
     @property
     def paper_count(self) -> int:

@@ -6,7 +6,7 @@ person can get wrong raises a ``UserError`` whose text is the message to show th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -220,6 +220,7 @@ class Paperbell:
         like: Sequence[str] = (),
         dislike: Sequence[str] = (),
         sub_id: int | None = None,
+        sub_ids: Mapping[str, int] | None = None,
     ) -> dict[str, Rating]:
         """Record 👍 / 👎 on papers (ids as people write them). Nothing is recorded if any
         id is bad: ``UnknownPapersError`` names each, one line apiece."""
@@ -230,8 +231,9 @@ class Paperbell:
             raise UsageError("\n".join([*bad, *str(UnknownPapersError(missing)).splitlines()]))
         if missing:
             raise UnknownPapersError(missing)
-        subs = dict.fromkeys(ratings, sub_id) if sub_id is not None else None
-        await self.store.rate(user_id, ratings, self.clock(), subs)
+        subs = dict.fromkeys(ratings, sub_id) if sub_id is not None else {}
+        subs |= {paper_key(k) or k: s for k, s in (sub_ids or {}).items()}
+        await self.store.rate(user_id, ratings, self.clock(), subs or None)
         return ratings
 
     async def learned(self, user_id: int) -> list[Learned]:

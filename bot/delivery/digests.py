@@ -203,6 +203,7 @@ def compose_digest(
         more=len(ranked) - len(shown),
         source_notes=notes,
         links=links.message_links(address) if links and address else MessageLinks(),
+        rate=reader is not None,
     )
 
 

@@ -143,6 +143,7 @@ class MessageBuilder:
                 recipient=recipient_for(batch.owner, user, batch.channel),
                 items=tuple(sorted(items, key=_best_first)),
                 links=self._message_links(user, batch.channel),
+                rate=True,
             )
             plan.send = lambda: self._notifiers[batch.channel].send_alerts(message)
         return plan
