@@ -12,7 +12,9 @@ times, in one run and against the same sink:
   connections — the ceiling the transport and the sink set;
 * paperbell: ``SmtpNotifier.send_digest`` (render, serialise, send through the pool) with
   1 and with 4 reused connections, 2 concurrent senders per connection. Targets: >= 300/s,
-  and >= 0.8x the bare loop over as many connections.
+  and >= 0.8x the bare loop over as many connections;
+* the file outbox: ``FileNotifier.send_digest`` from 8 concurrent senders into a temporary
+  directory, each send returning once its file is durable (no target: the disk sets it).
 
 Fairness: the sink is aiosmtpd in a separate *process*, started before any event loop, so
 its parsing never competes with the client for the client's loop or GIL (on a 2-core
@@ -32,10 +34,12 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.smtp import SMTP as SinkProtocol
@@ -46,6 +50,7 @@ from _corpus import corpus
 from _messages import ADDRESS, digest_message
 from bot.delivery.notifier import DigestMessage
 from bot.settings import EmailSettings, SmtpSettings
+from handlers.email.files import FileNotifier
 from handlers.email.render import Renderer
 from handlers.email.smtp import SmtpNotifier
 
@@ -53,6 +58,8 @@ TARGET = 300.0
 RENDER_TARGET_MS = 1.0
 VS_BARE_TARGET = 0.8
 RENDER = "render only (no network)"
+FILE_SENDERS = 8
+FILES = f"file outbox, {FILE_SENDERS} senders"
 SENDER = "bench@example.org"
 EHLO = "bench.example.org"
 
@@ -206,6 +213,18 @@ async def time_notifier(
     return elapsed
 
 
+async def time_files(digests: Sequence[DigestMessage], senders: int) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory(prefix="paperbell-bench-") as directory:
+        notifier = FileNotifier(Path(directory) / "outbox")
+        await notifier.send_digest(digests[0])  # warm-up: the directory exists
+        watch = Stopwatch()
+        watch.start()
+        await _workers(senders, iter(digests), notifier.send_digest)
+        elapsed = watch.stop()
+        await notifier.close()
+    return elapsed
+
+
 def time_render(digests: Sequence[DigestMessage]) -> tuple[tuple[float, float], list[bytes]]:
     renderer = Renderer(settings(25, 1), EmailSettings())
     renderer.digest_bytes(digests[0])  # warm-up: template compilation
@@ -230,6 +249,7 @@ async def run(port: int, digests: Sequence[DigestMessage], repeat: int) -> list[
         for connections in (1, 4):
             timing = await time_notifier(port, digests, connections)
             keep(f"paperbell render+send, {connections} conn", timing)
+        keep(FILES, await time_files(digests, FILE_SENDERS))
     return [Figure(name, wall, len(digests), cpu) for name, (wall, cpu) in best.items()]
 
 

@@ -118,6 +118,10 @@ class InvalidTokenError(UserError):
     """A confirm/unsubscribe link or code is malformed, tampered with, or expired."""
 
 
+class StaleLinkError(InvalidTokenError):
+    """A genuine manage link that expired or was replaced by a newer one: offer a new one."""
+
+
 class InvalidQueryError(UserError):
     """A search or listing request that cannot run: no words to look for, a bad limit."""
 

@@ -113,6 +113,7 @@ class MessageLinks:
     """Links the core signs for a message; notifiers only place them."""
 
     unsubscribe_all: str | None = None  # HTTPS one-click: stop all email to this address
+    manage: str | None = None  # the person's own page: subscriptions, settings, feeds
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,3 +158,14 @@ class ConfirmationMessage:
     code: str  # 6 digits, for Discord's /email verify
     confirm_url: str
     expires_hours: int = 24
+    manage_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ManageLinkMessage:
+    """A fresh link to the person's own page, mailed when they ask for one."""
+
+    key: str
+    address: str
+    manage_url: str
+    expires_days: int

@@ -267,6 +267,7 @@ class User:
     discord_notice_pending: bool = False  # tell them at their next interaction
     # Why email_suppressed is set: "you unsubscribed", "3 deliveries failed: ...".
     email_suppressed_reason: str | None = None
+    manage_generation: int = 0  # manage links signed for an older one no longer open
 
     @property
     def owner(self) -> Owner:
@@ -286,6 +287,7 @@ class Subscription:
     deliver: frozenset[DeliveryMode]
     created_at: datetime
     guild_id: str | None = None  # for channel subscriptions
+    paused: bool = False  # kept, but matches nothing until resumed
     # Instant alerts the owner's learned model scores below this (0-1) wait for the digest.
     min_relevance: float | None = None
 

@@ -13,6 +13,7 @@ from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.accounts import addresses as accounts
+from bot.accounts.addresses import LinkBuilder
 from bot.accounts.tokens import Signer
 from bot.delivery.digests import DigestPlanner
 from bot.delivery.notifier import DigestMessage
@@ -25,14 +26,13 @@ from bot.errors import (
     UsageError,
     UserError,
 )
-from bot.matching.matcher import Matcher
 from bot.matching.query import Query, like_keys, paper_key, parse_query, render
 from bot.matching.search import search_papers
 from bot.matching.step import SubscriptionIndex
+from bot.matching.trial import try_queries
 from bot.models import DeliveryMode, DigestFrequency, Owner, Paper, Subscription, User
 from bot.relevance.corpus import vectorize_new
 from bot.relevance.ranking import Ranker
-from bot.relevance.similar import LikeTargets
 from bot.settings import Settings
 from bot.store.protocols import Feedback, Rating, Store
 
@@ -120,6 +120,7 @@ class Paperbell:
         self.signer = signer
         self.clock = clock
         self.index = index
+        self.links = LinkBuilder.from_settings(settings, signer)
         self.digests = DigestPlanner(
             store,
             clock,
@@ -173,15 +174,8 @@ class Paperbell:
             raise UserError(f"days must be between 1 and 365, not {days}")
         parsed = await self._parse(query)
         papers = await self.store.list_papers(since=self.clock() - timedelta(days=days))
-        matcher = Matcher()
-        matcher.add(0, parsed)
-        targets = await LikeTargets.load(self.store, like_keys(parsed))
-        likes = await targets.similar(self.store, [p.key for p in papers])
-        hits = [
-            PaperHit(p, m.matched_words, m.score)
-            for p in papers
-            for m in matcher.match(p, likes.get(p.key, frozenset()))
-        ]
+        found = await try_queries(self.store, {0: parsed}, papers)
+        hits = [PaperHit(p, m.matched_words, m.score) for p, m in found]
         hits.sort(key=lambda h: (h.score, h.paper.upvotes or 0), reverse=True)
         return QueryTest(
             query=query,

@@ -7,6 +7,7 @@ passes it down. Invalid values become one ``ConfigError`` line naming the settin
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -175,7 +176,61 @@ class WebSettings(BaseModel):
 
     host: str = Field(default="127.0.0.1", description="Address the web endpoint listens on.")
     port: int = Field(default=8080, ge=0, le=65535, description="Port of the web endpoint.")
-    enabled: bool = Field(default=True, description="Serve unsubscribe/confirm/health pages.")
+    enabled: bool = Field(
+        default=True, description="Serve the web pages: sign-up, manage, feeds, unsubscribe."
+    )
+    signup: Literal["open", "domains", "closed"] = Field(
+        default="open",
+        description="Who may sign up on the web: open (anyone), domains (addresses in "
+        "SIGNUP_DOMAINS) or closed (manage pages still work).",
+    )
+    signup_domains: str = Field(
+        default="",
+        description="Comma-separated mail domains allowed when SIGNUP=domains "
+        "(e.g. uni.example.edu); a subdomain of one is allowed too.",
+    )
+
+    trust_forwarded_for: bool = Field(
+        default=False,
+        description="Rate limits count the client from X-Forwarded-For (its last entry) "
+        "instead of the connecting peer; set only behind a reverse proxy that sets it.",
+    )
+
+    @field_validator("signup_domains")
+    @classmethod
+    def _check_domains(cls, value: str) -> str:
+        for domain in _split_domains(value):
+            if not _DOMAIN.match(domain):
+                raise ValueError(f"{domain!r} is not a mail domain like uni.example.edu")
+        return value
+
+    @model_validator(mode="after")
+    def _domains_given(self) -> WebSettings:
+        if self.signup == "domains" and not self.domains:
+            raise ValueError(
+                "SIGNUP=domains needs the domains allowed in PAPERBELL_WEB__SIGNUP_DOMAINS, "
+                "e.g. uni.example.edu"
+            )
+        return self
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        return _split_domains(self.signup_domains)
+
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def _split_domains(text: str) -> tuple[str, ...]:
+    """``uni.example.edu,lab.example.org``; a JSON list of them is read too."""
+    parts: list[object] = list(text.split(","))
+    if text.strip().startswith("["):
+        try:
+            loaded = json.loads(text)
+        except ValueError:
+            loaded = None
+        parts = loaded if isinstance(loaded, list) else parts
+    return tuple(str(d).strip().lower().lstrip("@") for d in parts if str(d).strip())
 
 
 class Settings(BaseSettings):

@@ -15,7 +15,13 @@ from datetime import UTC, datetime, timedelta
 
 from bot.accounts.addresses import LinkBuilder
 from bot.accounts.tokens import Signer
-from bot.delivery.notifier import AlertMessage, Channel, ConfirmationMessage, DigestMessage
+from bot.delivery.notifier import (
+    AlertMessage,
+    Channel,
+    ConfirmationMessage,
+    DigestMessage,
+    ManageLinkMessage,
+)
 from bot.models import DeliveryMode, Links, MatchRecord, Owner, Paper, Sighting, SourceState, User
 from bot.store.protocols import Store
 
@@ -26,7 +32,7 @@ DISCORD = frozenset({DeliveryMode.DISCORD})
 INSTANT = frozenset({DeliveryMode.EMAIL_INSTANT})
 DIGEST = frozenset({DeliveryMode.EMAIL_DIGEST})
 
-Message = AlertMessage | DigestMessage | ConfirmationMessage
+Message = AlertMessage | DigestMessage | ConfirmationMessage | ManageLinkMessage
 
 
 def paper(key: str, *, upvotes: int | None = None, title: str | None = None) -> Paper:
@@ -87,6 +93,7 @@ class RecordingNotifier:
     fail: Callable[[Message], Exception | None] = lambda _message: None
     calls: int = 0
     closed: bool = False
+    concurrency: int = 4  # messages the dispatcher may have in flight here at once
 
     async def _deliver(self, message: Message) -> None:
         self.calls += 1
@@ -104,6 +111,9 @@ class RecordingNotifier:
         await self._deliver(message)
 
     async def send_confirmation(self, message: ConfirmationMessage) -> None:
+        await self._deliver(message)
+
+    async def send_manage_link(self, message: ManageLinkMessage) -> None:
         await self._deliver(message)
 
     async def close(self) -> None:

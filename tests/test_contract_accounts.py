@@ -314,3 +314,42 @@ class TestAccountsContract:
             await store.set_subscription_delivery(sub.id, user.owner, frozenset(), NOW)
         with pytest.raises(NotFoundError):
             await store.set_subscription_delivery(sub.id, Owner.user(99), DISCORD, NOW)
+
+    # --- changed on the web (issue 12) ---------------------------------------------------
+
+    async def test_update_subscription_keeps_its_id_and_bumps_the_marker(
+        self, store: Store
+    ) -> None:
+        user = await verified_user(store)
+        sub = await store.add_subscription(user.owner, "llm", "llm", DIGEST, NOW, limit=5)
+        other = await store.add_subscription(user.owner, "gan", "gan", DIGEST, NOW, limit=5)
+        marker = await store.subscriptions_marker()
+        edited = await store.update_subscription(sub.id, user.owner, LATER, query=("LLMs", "llm2"))
+        assert (edited.id, edited.query, edited.normalized) == (sub.id, "LLMs", "llm2")
+        paused = await store.update_subscription(sub.id, user.owner, LATER, paused=True)
+        assert paused.paused and (await store.get_subscription(sub.id)) == paused
+        assert await store.subscriptions_marker() > marker
+        with pytest.raises(UserError, match=f"#{other.id}"):
+            await store.update_subscription(sub.id, user.owner, LATER, query=("gan", "gan"))
+        with pytest.raises(NotFoundError):  # another owner's: the same answer as a missing one
+            await store.update_subscription(sub.id, Owner.user(user.id + 1), LATER, paused=False)
+        with pytest.raises(UserError):
+            await store.update_subscription(sub.id, user.owner, LATER, query=(" ", ""))
+
+    async def test_manage_link_mails_are_capped_and_revoke_with_the_mail(
+        self, store: Store
+    ) -> None:
+        user = await verified_user(store)
+        first = await store.queue_manage_link(user.id, NOW, max_per_day=2, revoke=True)
+        assert first.kind is DeliveryKind.CONFIRM and first.payload["purpose"] == "manage"
+        assert first.payload["address"] == "ada@example.org"
+        revoked = await store.get_user(user.id)
+        assert revoked is not None and revoked.manage_generation == user.manage_generation + 1
+        await store.queue_manage_link(user.id, LATER, max_per_day=2)
+        with pytest.raises(LimitError, match="2 links"):
+            await store.queue_manage_link(user.id, LATER, max_per_day=2, revoke=True)
+        unchanged = await store.get_user(user.id)
+        assert unchanged is not None and unchanged.manage_generation == revoked.manage_generation
+        assert await store.queue_manage_link(
+            user.id, NOW + timedelta(days=1, hours=1), max_per_day=2
+        )

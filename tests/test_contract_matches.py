@@ -10,8 +10,9 @@ import asyncio
 from datetime import date, timedelta
 
 from bot.delivery.planning import record_matches
+from bot.messages import Channel
 from bot.models import DeliveryMode, Owner
-from bot.store.protocols import Delivery, DeliveryState, Store
+from bot.store.protocols import Delivery, DeliveryState, DueDigest, Store
 from tests.support_outbox import DIGEST, DISCORD, INSTANT, NOW, add_papers, record, verified_user
 
 LATER = NOW + timedelta(hours=1)
@@ -132,8 +133,8 @@ class TestMatchesContract:
 
     # --- digests ----------------------------------------------------------------------------
 
-    async def _waiting(self, store: Store, *keys: str) -> Owner:
-        user = await verified_user(store)
+    async def _waiting(self, store: Store, *keys: str, address: str = "ada@example.org") -> Owner:
+        user = await verified_user(store, address)
         sub = await store.add_subscription(user.owner, "g", "g", DIGEST, NOW, limit=5)
         await add_papers(store, *keys)
         await record_matches(store, [record(user.owner, k, sub.id) for k in keys], NOW)
@@ -184,7 +185,55 @@ class TestMatchesContract:
         assert await store.create_digest(owner, DAY, LATER) is None
         assert await store.digest_waiting() == {}
 
+    async def test_digests_for_many_owners_at_once(self, store: Store) -> None:
+        a = await self._waiting(store, "p1", "p2")
+        b = await self._waiting(store, "p3", address="bo@example.org")
+        idle = (await verified_user(store, "cy@example.org")).owner
+        early = await self._waiting(store, "p4", address="di@example.org")
+        due = [
+            DueDigest(b, DAY),
+            DueDigest(idle, DAY),
+            DueDigest(a, DAY, matched_by=LATER),
+            DueDigest(a, DAY + timedelta(days=1)),  # listed twice: only the first counts
+            DueDigest(early, DAY, matched_by=NOW - timedelta(minutes=1)),
+        ]
+        made = await store.create_digests(due, LATER)
+        assert [(d.owner, d.digest_date) for d in made] == [(b, DAY), (a, DAY)]
+        assert [r.paper_key for r in await store.digest_matches(made[1].id)] == ["p1", "p2"]
+        assert await store.digest_waiting() == {early: 1}
+        assert await store.create_digests(due, LATER) == []  # never twice a date
+        assert await store.create_digests([], LATER) == []
+
+    async def test_many_digests_agree_with_one(self, store: Store) -> None:
+        quiet = (await verified_user(store)).owner
+        [made] = await store.create_digests([DueDigest(quiet, DAY)], NOW, allow_empty=True)
+        assert made.key == f"digest:email:{quiet}:2026-11-21"
+        assert await store.create_digest(quiet, DAY, NOW, allow_empty=True) is None
+        unwanted = await self._waiting(store, "p1", address="bo@example.org")
+        [sub] = await store.list_subscriptions(unwanted)
+        await store.set_subscription_delivery(sub.id, unwanted, INSTANT, NOW)
+        assert await store.create_digests([DueDigest(unwanted, DAY)], LATER) == []
+        assert await store.digest_waiting() == {}
+
     async def test_drop_waiting(self, store: Store) -> None:
         owner = await self._waiting(store, "p1", "p2")
         assert await store.drop_waiting_digest_matches(owner) == 2
         assert await store.waiting_digest_matches(owner) == []
+
+    async def test_recent_matches_newest_first_and_only_the_sent(self, store: Store) -> None:
+        user = await verified_user(store)
+        sub = await store.add_subscription(user.owner, "llm", "llm", INSTANT, NOW, limit=5)
+        await add_papers(store, "2611.00001", "2611.00002")
+        await record_matches(store, [record(user.owner, "2611.00001", sub.id, at=NOW)], NOW)
+        await record_matches(store, [record(user.owner, "2611.00002", sub.id, at=LATER)], LATER)
+        newest = await store.recent_matches(user.owner, 10)
+        assert [r.paper_key for r in newest] == ["2611.00002", "2611.00001"]
+        assert await store.recent_matches(user.owner, 10, sent_only=True) == []
+        claimed = [
+            d for b in await store.claim_due(LATER, channels=[Channel.EMAIL]) for d in b.deliveries
+        ]
+        await store.mark_sent([d.id for d in claimed if d.paper_key == "2611.00001"], LATER)
+        await store.release([d.id for d in claimed if d.paper_key != "2611.00001"], LATER)
+        sent = await store.recent_matches(user.owner, 10, sent_only=True)
+        assert [r.paper_key for r in sent] == ["2611.00001"]
+        assert await store.recent_matches(Owner.user(user.id + 1), 10) == []

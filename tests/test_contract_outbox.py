@@ -96,6 +96,22 @@ class TestOutboxContract:
         assert {d.id for d in again} == set(stale)
         assert {d.attempts for d in again} == {2}  # the dead claim's attempt counts
 
+    async def test_settle_records_a_wave_at_once(self, store: Store) -> None:
+        await self._three_alerts(store)
+        rows = [d for b in await store.claim_due(NOW) for d in b.deliveries]
+        sent, paused, gone, untouched, *_ = (r.id for r in rows)
+        reasons = {"the user paused notifications": [paused], "subscription removed": [gone]}
+        await store.settle([sent], reasons, LATER)
+        await store.settle([sent], {}, LATER + timedelta(minutes=1))  # settled rows stay
+        state = {d.id: d for d in await store.list_deliveries()}
+        assert (state[sent].state, state[sent].sent_at) == (DeliveryState.SENT, LATER)
+        assert (state[paused].state, state[paused].last_error) == (
+            DeliveryState.SUPPRESSED,
+            "the user paused notifications",
+        )
+        assert state[gone].last_error == "subscription removed"
+        assert state[untouched].state is DeliveryState.SENDING
+
     async def test_a_renewed_lease_keeps_rows_and_a_lost_one_is_said(self, store: Store) -> None:
         await self._three_alerts(store)
         claimed = await store.claim_due(NOW)

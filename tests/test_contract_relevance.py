@@ -16,11 +16,13 @@ STATE = VectorizerState(1, "tfidf", 3, NOW, b"fitted")
 async def test_a_refit_replaces_every_vector_at_once(store: Store) -> None:
     await add_papers(store, "p1", "p2", "p3")
     assert await store.vectorizer_state() is None
+    assert await store.vectorizer_info() is None
     assert await store.count_papers() == 3
     missing = await store.paper_texts(missing_vectors=True, limit=10)
     assert sorted(k for k, _, _ in missing) == ["p1", "p2", "p3"]
     await store.replace_vectorizer(STATE, {"p1": b"a", "p2": b"b", "gone": b"x"})
     assert await store.vectorizer_state() == STATE
+    assert await store.vectorizer_info() == STATE.info  # the same, without the state
     assert await store.get_vectors(["p1", "p2", "p3", "gone"]) == {"p1": b"a", "p2": b"b"}
     assert [k for k, _, _ in await store.paper_texts(missing_vectors=True, limit=10)] == ["p3"]
     assert await store.save_vectors(1, {"p3": b"c"})
@@ -28,6 +30,7 @@ async def test_a_refit_replaces_every_vector_at_once(store: Store) -> None:
     assert (await store.get_vectors(["p3"]))["p3"] == b"c"
     newer = VectorizerState(2, "tfidf", 3, NOW, b"refitted")
     await store.replace_vectorizer(newer, {"p1": b"A"})
+    assert await store.vectorizer_info() == newer.info
     assert await store.get_vectors(["p1", "p2", "p3"]) == {"p1": b"A"}  # old ones dropped
     assert await store.recent_vectors(since=NOW - timedelta(days=400)) == {"p1": b"A"}
 

@@ -82,6 +82,7 @@ class SlowNotifier:
     """Each message takes a minute of the test's clock; notes how old the heartbeat is."""
 
     channel = Channel.EMAIL
+    concurrency = 1  # a minute each, one after the other: the clock is the test's
 
     def __init__(self, store: Store, clock: FrozenClock) -> None:
         self.store, self.clock = store, clock

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.delivery.notifier import DigestMessage, DigestSection, MessageLinks
+from bot.delivery.notifier import DigestMessage, DigestSection, ManageLinkMessage, MessageLinks
 from bot.errors import ConfigError, PermanentDeliveryError
 from bot.models import Links
 from bot.settings import EmailSettings, Settings, SmtpSettings
@@ -393,3 +393,27 @@ def test_a_digest_scores_low_with_spamassassin(renderer: Renderer, tmp_path: Pat
     found = re.search(r"score=(-?[\d.]+)", status)
     assert found is not None, status
     assert float(found.group(1)) < 1.0, status
+
+
+def test_manage_link_mail_and_the_confirmations_manage_link(renderer: Renderer) -> None:
+    url = "https://bell.example.org/manage/abc.def"
+    msg = roundtrip(
+        renderer.manage_link(ManageLinkMessage("manage:1", "ada@example.org", url, 180))
+    )
+    text, html_part = bodies(msg)
+    assert url in text and url in read_html(html_part).hrefs
+    assert "180 days" in text and "List-Unsubscribe" not in msg
+    assert msg["Subject"] == "paperbell · your link to manage your subscriptions"
+    confirm = replace(confirmation_message(), manage_url=url)
+    text, html_part = bodies(roundtrip(renderer.confirmation(confirm)))
+    assert f"Manage your subscriptions: {url}" in text and url in read_html(html_part).hrefs
+    with pytest.raises(PermanentDeliveryError, match="not http"):
+        renderer.manage_link(ManageLinkMessage("manage:2", "ada@example.org", "javascript:x", 1))
+
+
+def test_alert_footer_carries_the_manage_link(renderer: Renderer) -> None:
+    url = "https://bell.example.org/manage/abc.def"
+    message = replace(alert_message(corpus()[:1]), links=MessageLinks(manage=url))
+    text, html_part = bodies(roundtrip(renderer.alerts(message)))
+    assert f"Manage your subscriptions: {url}" in text
+    assert url in read_html(html_part).hrefs

@@ -325,6 +325,18 @@ async def test_concurrent_sends_stay_within_the_connection_bound(
     assert notifier.transport.connections_opened == 2
 
 
+async def test_many_concurrent_senders_each_message_arrives_once(
+    server: SmtpTestServer, make_notifier: NotifierFactory
+) -> None:
+    notifier = make_notifier(connections=3)
+    assert notifier.concurrency == 3  # what the dispatcher runs at once
+    messages = [alert_message(corpus()[n : n + 1], key=f"k{n}") for n in range(30)]
+    await asyncio.gather(*(notifier.send_alerts(m) for m in messages))
+    ids = [str(r.message["Message-ID"]) for r in server.received]
+    assert len(ids) == 30 and len(set(ids)) == 30
+    assert notifier.transport.connections_opened == 3
+
+
 async def test_reconnects_after_the_server_closed_the_connection(
     server: SmtpTestServer, make_notifier: NotifierFactory
 ) -> None:

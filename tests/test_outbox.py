@@ -17,7 +17,7 @@ import pytest
 
 from bot.accounts.addresses import confirm_email
 from bot.delivery.digests import DigestPlanner
-from bot.delivery.dispatcher import DeliveryOutcome, Dispatcher
+from bot.delivery.dispatcher import DEFAULT_CONCURRENCY, DeliveryOutcome, Dispatcher
 from bot.delivery.notifier import AlertMessage, Channel, ConfirmationMessage, DigestMessage
 from bot.delivery.planning import record_matches
 from bot.errors import ChannelDownError, PermanentDeliveryError, TransientDeliveryError
@@ -328,7 +328,8 @@ def test_sigkill_mid_delivery_then_restart_delivers_everything(tmp_path: Path) -
     assert _worker(db, received).wait(timeout=60) == 0
     lines = _lines(received)
     assert set(lines) == set(keys)
-    assert len(lines) - len(set(lines)) <= 1
+    # At most the messages in flight and the finished ones of a wave not yet written.
+    assert len(lines) - len(set(lines)) <= 2 * DEFAULT_CONCURRENCY
     assert asyncio.run(_all_sent(db)) == len(keys)
 
 

@@ -139,7 +139,7 @@ async def test_rows_another_process_took_after_our_lease_ran_out_are_left_to_it(
     clock = FrozenClock()
     taken: list[int] = []
 
-    email = RecordingNotifier(Channel.EMAIL)
+    email = RecordingNotifier(Channel.EMAIL, concurrency=1)  # the second waits for the first
 
     async def slow_then_robbed() -> None:
         if taken or not any(isinstance(m, AlertMessage) for m in email.sent):

@@ -10,7 +10,7 @@ import pytest
 from bot.daemon.resources import build_service
 from bot.delivery.planning import plan_matches, record_matches
 from bot.errors import LimitError, NotFoundError, QueryError, UserError
-from bot.matching.step import match_cycle
+from bot.matching.step import SubscriptionIndex, match_cycle
 from bot.messages import Channel
 from bot.models import (
     DeliveryMode,
@@ -237,3 +237,25 @@ async def test_a_delivery_change_made_elsewhere_is_planned_with(
     assert service.index.get(done.subscription.id) == await store.get_subscription(
         done.subscription.id
     )
+
+
+async def test_a_subscription_paused_elsewhere_leaves_the_index_until_resumed(
+    store: Store, tmp_path: Path
+) -> None:
+    """Paused by another process (the web, the CLI): the next sync drops it from
+    matching, and resuming brings it back."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    user = await store.get_or_create_user(discord_id="1", now=now)
+    sub = await store.add_subscription(
+        user.owner, "llm", "llm", frozenset({DeliveryMode.DISCORD}), now, limit=5
+    )
+    index = SubscriptionIndex()
+    await index.load(store)
+    assert index.get(sub.id) == sub
+    await store.update_subscription(sub.id, user.owner, now, paused=True)
+    await index.sync(store)
+    assert index.get(sub.id) is None
+    await store.update_subscription(sub.id, user.owner, now, paused=False)
+    await index.sync(store)
+    resumed = index.get(sub.id)
+    assert resumed is not None and not resumed.paused

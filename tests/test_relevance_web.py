@@ -21,6 +21,7 @@ from handlers.email.render import render_digest
 from handlers.web import build_web_app, serve_web
 from tests.support_outbox import DIGEST, LINKS, FrozenClock, record, verified_user
 from tests.support_relevance import by_title, store_corpus
+from tests.support_web import path_of, post_form
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DIFFUSION = by_title("diffusion")
@@ -41,10 +42,6 @@ async def web(service: Paperbell) -> AsyncIterator[tuple[str, aiohttp.ClientSess
         yield f"http://{host}:{port}", session
 
 
-def path_of(url: str) -> str:
-    return "/" + url.split("/", 3)[3]
-
-
 async def test_feedback_link_confirms_then_records(
     service: Paperbell, web: tuple[str, aiohttp.ClientSession]
 ) -> None:
@@ -59,15 +56,31 @@ async def test_feedback_link_confirms_then_records(
             text = await response.text()
             assert f'method="post" action="{like}"' in text and "👍" in text
     assert await service.store.list_feedback(ada.id) == []
-    async with http.post(base + like) as response:
-        assert response.status == 200
-        assert "Recorded 👍" in await response.text()
+    response = await post_form(http, base, like, like)
+    assert response.status == 200
+    assert "Recorded 👍" in await response.text()
     [rated] = await service.store.list_feedback(ada.id)
     assert (rated.paper_key, rated.rating, rated.sub_id) == (DIFFUSION[0], Rating.LIKE, 4)
-    async with http.post(base + path_of(links.dislike)) as response:
-        assert response.status == 200
+    dislike = path_of(links.dislike)
+    assert (await post_form(http, base, dislike, dislike)).status == 200
     [rated] = await service.store.list_feedback(ada.id)
     assert rated.rating is Rating.DISLIKE  # the latest rating wins
+
+
+async def test_feedback_post_without_csrf_or_from_elsewhere_records_nothing(
+    service: Paperbell, web: tuple[str, aiohttp.ClientSession]
+) -> None:
+    base, http = web
+    ada = await verified_user(service.store, "ada@example.org")
+    like = path_of(
+        LinkBuilder(service.signer, "https://x").feedback_links(ada.id, DIFFUSION[0], 4).like
+    )
+    async with http.post(base + like, headers={"Origin": base}) as response:
+        assert response.status == 403
+        assert "security token" in await response.text()
+    response = await post_form(http, base, like, like, origin="https://evil.example")
+    assert response.status == 403
+    assert await service.store.list_feedback(ada.id) == []
 
 
 async def test_forged_feedback_links_are_refused(

@@ -140,3 +140,36 @@ def test_bad_link_settings_exit_78_with_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "PAPERBELL_SECRET_KEY" in err and "32" in err
     assert not Path("data").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "domains"),
+    [
+        ("uni.example.edu", ("uni.example.edu",)),
+        (" Uni.Example.edu , @lab.example.org ", ("uni.example.edu", "lab.example.org")),
+        ('["uni.example.edu", "lab.example.org"]', ("uni.example.edu", "lab.example.org")),
+    ],
+)
+def test_signup_domains_are_read_as_a_list(
+    monkeypatch: pytest.MonkeyPatch, value: str, domains: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("PAPERBELL_WEB__SIGNUP", "domains")
+    monkeypatch.setenv("PAPERBELL_WEB__SIGNUP_DOMAINS", value)
+    assert load_settings().web.domains == domains
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PAPERBELL_WEB__SIGNUP": "domains"}, "needs the domains allowed in"),
+        ({"PAPERBELL_WEB__SIGNUP": "invite"}, "PAPERBELL_WEB__SIGNUP"),
+        ({"PAPERBELL_WEB__SIGNUP_DOMAINS": "not a domain"}, "is not a mail domain"),
+    ],
+)
+def test_bad_signup_settings_are_one_line(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        load_settings()

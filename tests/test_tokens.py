@@ -71,3 +71,25 @@ def test_configured_key_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("PAPERBELL_SECRET_KEY", "configured-" + "k" * 32)
     assert load_secret_key(load_settings(data_dir=tmp_path)) == b"configured-" + b"k" * 32
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_cached_unsubscribe_links_are_the_signed_ones() -> None:
+    from bot.accounts.addresses import UNSUBSCRIBE, LinkBuilder
+
+    links = LinkBuilder(SIGNER, "https://bell.example.org")
+    first = links.stop_subscription_url("a@example.org", 7)
+    assert links.stop_subscription_url("a@example.org", 7) is first  # cached
+    token = first.rsplit("/", 1)[1]
+    assert token == SIGNER.sign(UNSUBSCRIBE, {"email": "a@example.org", "sub": 7})
+    assert SIGNER.verify(UNSUBSCRIBE, token, NOW) == {"email": "a@example.org", "sub": 7}
+    everything = links.message_links("a@example.org").unsubscribe_all
+    assert everything == links.message_links("a@example.org").unsubscribe_all
+    assert everything is not None
+    assert SIGNER.verify(UNSUBSCRIBE, everything.rsplit("/", 1)[1], NOW) == {
+        "email": "a@example.org"
+    }
+    # Another key or site never gets a link cached for this one.
+    other = LinkBuilder(Signer(b"o" * 32), "https://bell.example.org")
+    assert other.stop_subscription_url("a@example.org", 7) != first
+    moved = LinkBuilder(SIGNER, "https://other.example.org")
+    assert moved.stop_subscription_url("a@example.org", 7).startswith("https://other.")

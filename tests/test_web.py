@@ -16,6 +16,7 @@ from bot.service import Paperbell
 from bot.settings import load_settings
 from bot.store.protocols import Store
 from handlers.web import build_web_app, serve_web
+from tests.support_web import get_text, path_of, post_form
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
@@ -39,10 +40,6 @@ def links(service: Paperbell) -> LinkBuilder:
     return LinkBuilder(service.signer, "https://bell.example.org")
 
 
-def path_of(url: str) -> str:
-    return "/" + url.split("/", 3)[3]
-
-
 async def test_confirm_get_shows_a_form_post_confirms(
     service: Paperbell, web: tuple[str, aiohttp.ClientSession]
 ) -> None:
@@ -58,8 +55,11 @@ async def test_confirm_get_shows_a_form_post_confirms(
     untouched = await service.store.get_user(user.id)
     assert untouched is not None and not untouched.email_verified
     async with http.post(base + url, allow_redirects=False) as response:
-        assert response.status == 200
-        assert "ada@example.org will now get your paperbell mail" in await response.text()
+        assert response.status == 403  # no CSRF token: a form of ours always has one
+    response = await post_form(http, base, url, url)
+    assert response.status == 303 and response.headers["Location"].startswith("/manage/")
+    status, text = await get_text(http, base + response.headers["Location"])
+    assert status == 200 and "Your address is confirmed" in text
     verified = await service.store.get_user(user.id)
     assert verified is not None and verified.email_verified
 
@@ -71,15 +71,15 @@ async def test_confirm_after_unsubscribing_says_mail_stays_stopped(
     user = await service.user_for_email("ada@example.org")
     assert user.email
     confirm = path_of(links(service).confirm_url(user.id, user.email, NOW))
-    async with http.post(base + confirm) as response:
-        assert response.status == 200
+    assert (await post_form(http, base, confirm, confirm)).status == 303
     stop = path_of(links(service).message_links("ada@example.org").unsubscribe_all or "")
     async with http.post(base + stop, data=ONE_CLICK) as response:
         assert response.status == 200
-    async with http.post(base + confirm) as response:
-        text = await response.text()
-    assert "will now get" not in text
-    assert "was unsubscribed from all paperbell mail; confirming does not resume it" in text
+    response = await post_form(http, base, confirm, confirm)
+    _status, text = await get_text(http, base + response.headers["Location"])
+    assert "Your address is confirmed:" not in text
+    assert "confirming does not resume mail that was stopped" in text
+    assert "you unsubscribed" in text
     still = await service.store.get_user(user.id)
     assert still is not None and still.email_suppressed
 
@@ -139,3 +139,23 @@ async def test_health(web: tuple[str, aiohttp.ClientSession]) -> None:
     async with http.get(f"{base}/healthz") as response:
         assert response.status == 200
         assert (await response.json())["ok"] is True
+
+
+async def test_unsubscribe_button_from_a_browser_needs_its_csrf_token(
+    service: Paperbell, web: tuple[str, aiohttp.ClientSession]
+) -> None:
+    base, http = web
+    await service.user_for_email("ada@example.org")
+    url = path_of(links(service).message_links("ada@example.org").unsubscribe_all or "")
+    async with http.post(base + url, data=ONE_CLICK, headers={"Origin": base}) as response:
+        assert response.status == 403  # a browser without the page's token
+    async with http.post(
+        base + url, data=ONE_CLICK, headers={"Origin": "https://evil.example"}
+    ) as response:
+        assert response.status == 403
+    user = await service.store.find_user(email="ada@example.org")
+    assert user is not None and not user.email_suppressed
+    response = await post_form(http, base, url, url, ONE_CLICK)
+    assert response.status == 200
+    user = await service.store.find_user(email="ada@example.org")
+    assert user is not None and user.email_suppressed

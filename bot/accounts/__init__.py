@@ -1,4 +1,5 @@
-"""Accounts: users' addresses, confirmation and unsubscribe links, signed tokens.
+"""Accounts: users' addresses, confirmation, unsubscribe and manage links, signed tokens,
+and the exports of a person's data.
 
 Imports the store and the foundation only.
 """

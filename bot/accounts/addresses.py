@@ -21,15 +21,17 @@ Links and codes are built by ``LinkBuilder`` from a ``Signer``; nothing secret i
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from bot.accounts.manage import MANAGE_DAYS, feed_token, manage_token
 from bot.accounts.tokens import Signer
 from bot.address import check_email_address as check_email_address  # noqa: PLC0414 - re-exported
 from bot.errors import InvalidTokenError, InvalidValueError, LimitError, NotFoundError
-from bot.messages import ConfirmationMessage, FeedbackLinks, MessageLinks
+from bot.messages import ConfirmationMessage, FeedbackLinks, ManageLinkMessage, MessageLinks
 from bot.models import DeliveryMode, User
 from bot.settings import Settings
 from bot.store.protocols import Delivery, DeliveryKind, DeliveryState, Rating, Store
@@ -42,6 +44,10 @@ UNSUBSCRIBED = "you unsubscribed"
 EMAIL_MODES = frozenset({DeliveryMode.EMAIL_INSTANT, DeliveryMode.EMAIL_DIGEST})
 
 _CODE = re.compile(r"^\d{6}$")
+# Unsubscribe links never expire, so one (address, subscription) always signs to the same
+# token; a dispatch run asks for the same links again and again (every alert and digest
+# of a reader, per paper and per subscription). Bounded: 10,000 readers' links fit.
+_LINKS_CACHED = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,19 +64,25 @@ class LinkBuilder:
     def _url(self, path: str, token: str) -> str:
         return f"{self.public_url.rstrip('/')}/{path}/{token}"
 
-    def message_links(self, address: str) -> MessageLinks:
-        """The one-click unsubscribe link, which never expires.
+    def message_links(self, address: str, manage: str | None = None) -> MessageLinks:
+        """The one-click unsubscribe link, which never expires, and the manage link.
 
         No ``mailto:`` unsubscribe: nothing reads mail sent to paperbell, so such a request
         would be lost while the sender believes it worked.
         """
-        token = self.signer.sign(UNSUBSCRIBE, {"email": address})
-        return MessageLinks(unsubscribe_all=self._url(UNSUBSCRIBE, token))
+        return MessageLinks(unsubscribe_all=_unsubscribe_url(self, address, None), manage=manage)
+
+    def manage_url(self, user: User, now: datetime) -> str:
+        return self._url("manage", manage_token(self.signer, user, now))
+
+    def feed_url(self, user: User, sub_id: int | None = None) -> str:
+        return self._url("feed", feed_token(self.signer, user, sub_id)) + ".atom"
+
+    def manage_link(self, key: str, user: User, address: str, now: datetime) -> ManageLinkMessage:
+        return ManageLinkMessage(key, address, self.manage_url(user, now), MANAGE_DAYS)
 
     def stop_subscription_url(self, address: str, sub_id: int) -> str:
-        return self._url(
-            UNSUBSCRIBE, self.signer.sign(UNSUBSCRIBE, {"email": address, "sub": sub_id})
-        )
+        return _unsubscribe_url(self, address, sub_id)
 
     def feedback_links(self, user_id: int, paper_key: str, sub_id: int | None) -> FeedbackLinks:
         """👍 / 👎 links for one paper of one reader's mail; they do not expire (a paper
@@ -93,7 +105,7 @@ class LinkBuilder:
         return self.signer.code(CONFIRM, _code_subject(user_id, address), issued)
 
     def confirmation(
-        self, key: str, user_id: int, address: str, issued: datetime
+        self, key: str, user_id: int, address: str, issued: datetime, user: User | None = None
     ) -> ConfirmationMessage:
         """The same message for every retry: the link and code derive from the issue time."""
         return ConfirmationMessage(
@@ -102,7 +114,21 @@ class LinkBuilder:
             code=self.confirm_code(user_id, address, issued),
             confirm_url=self.confirm_url(user_id, address, issued),
             expires_hours=CONFIRM_HOURS,
+            manage_url=None if user is None else self.manage_url(user, issued),
         )
+
+
+@functools.lru_cache(maxsize=_LINKS_CACHED)
+def _unsubscribe_url(links: LinkBuilder, address: str, sub_id: int | None) -> str:
+    """The never-expiring unsubscribe link: all mail to ``address``, or one subscription's.
+
+    Pure (the same builder, address and id sign to the same token), hence cached; the
+    builder is part of the key, so another secret key or public URL never shares an entry.
+    """
+    payload: dict[str, str | int] = {"email": address}
+    if sub_id is not None:
+        payload["sub"] = sub_id
+    return links._url(UNSUBSCRIBE, links.signer.sign(UNSUBSCRIBE, payload))
 
 
 def _code_subject(user_id: int, address: str) -> str:
@@ -218,7 +244,9 @@ async def latest_confirmation(store: Store, user: User, address: str) -> Deliver
     rows = [
         row
         for row in await store.list_deliveries(owner=user.owner)
-        if row.kind is DeliveryKind.CONFIRM and row.payload.get("address") == address
+        if row.kind is DeliveryKind.CONFIRM
+        and row.payload.get("address") == address
+        and row.payload.get("purpose") is None  # a manage-link mail confirms nothing
     ]
     return max(rows, key=_issued, default=None)
 

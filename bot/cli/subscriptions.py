@@ -177,6 +177,7 @@ def sub_json(view: SubscriptionView, owner: str) -> dict[str, object]:
         "normalized": sub.normalized,
         "deliver": sorted(sub.deliver),
         "matches": view.matches,
+        "paused": sub.paused,
         "created": sub.created_at.isoformat(),
         "min_relevance": sub.min_relevance,
     }
@@ -185,7 +186,11 @@ def sub_json(view: SubscriptionView, owner: str) -> dict[str, object]:
 def format_sub(view: SubscriptionView, owner: str) -> str:
     sub = view.subscription
     deliver = ", ".join(sorted(sub.deliver))
-    return f"#{sub.id:<5} {owner:<28} {deliver:<28} {view.matches:>5} match(es)  {sub.normalized}"
+    paused = " (paused)" if sub.paused else ""
+    return (
+        f"#{sub.id:<5} {owner:<28} {deliver:<28} {view.matches:>5} match(es)  "
+        f"{sub.normalized}{paused}"
+    )
 
 
 async def cmd_unsubscribe(args: argparse.Namespace, settings: Settings) -> int:

@@ -43,7 +43,7 @@ from bot.models import (
     Subscription,
     User,
 )
-from bot.store.protocols import Delivery, Store
+from bot.store.protocols import Delivery, DueDigest, Store
 
 Clock = Callable[[], datetime]
 WEEK = 7
@@ -174,6 +174,7 @@ def compose_digest(
     notes: tuple[str, ...],
     links: LinkBuilder | None,
     reader: int | None = None,
+    manage: str | None = None,
 ) -> DigestMessage:
     """Sections per subscription, best first; at most ``max_papers`` papers, the rest in
     ``more``. ``reader``: the user's id, for the signed 👍 / 👎 links (with ``links``)."""
@@ -202,7 +203,7 @@ def compose_digest(
         sections=sections,
         more=len(ranked) - len(shown),
         source_notes=notes,
-        links=links.message_links(address) if links and address else MessageLinks(),
+        links=links.message_links(address, manage) if links and address else MessageLinks(),
         rate=reader is not None,
     )
 
@@ -239,11 +240,15 @@ class DigestPlanner:
         self._sources = None if sources is None else frozenset(sources)
 
     async def tick(self, now: datetime | None = None) -> list[Delivery]:
-        """Create every digest that is due now; each at most once per (user, local date)."""
+        """Create every digest that is due now; each at most once per (user, local date).
+
+        The due digests are created together (``create_digests``: a few transactions for
+        thousands of users), not one transaction per user.
+        """
         now = now or self._clock()
         waiting = await self._store.digest_waiting()
         latest = await self._store.latest_digest_dates()
-        created: list[Delivery] = []
+        due: list[DueDigest] = []
         for user in await self._candidates(set(waiting)):
             if user.digest_frequency is DigestFrequency.OFF:
                 # Digests turned off: what waited is dropped, not saved up for years.
@@ -254,10 +259,9 @@ class DigestPlanner:
             last = latest.get(user.owner)
             if day is None or (last is not None and last >= day):
                 continue
-            digest = await self._create(user, day, now)
-            if digest is not None:
-                created.append(digest)
-        return created
+            if await self._may_send(user):
+                due.append(DueDigest(user.owner, day, matched_by=slot(user, day)))
+        return await self._store.create_digests(due, now, allow_empty=self._all_quiet)
 
     async def _candidates(self, waiting: set[Owner]) -> list[User]:
         users = await self._store.list_users()
@@ -267,16 +271,12 @@ class DigestPlanner:
         wanting = {s.owner for s in subs if DeliveryMode.EMAIL_DIGEST in s.deliver}
         return [u for u in users if u.owner in waiting or u.owner in wanting]
 
-    async def _create(self, user: User, day: date, now: datetime) -> Delivery | None:
+    async def _may_send(self, user: User) -> bool:
         if user.paused or (user.email and user.email_suppressed):
             # What they would have heard of now is skipped, as their alerts are.
             await self._store.drop_waiting_digest_matches(user.owner)
-            return None
-        if not user.email_deliverable:
-            return None  # not confirmed yet: keep the matches for the first digest
-        return await self._store.create_digest(
-            user.owner, day, now, allow_empty=self._all_quiet, matched_by=slot(user, day)
-        )
+            return False
+        return user.email_deliverable  # not confirmed yet: keep the matches for the first
 
     async def build(
         self, delivery: Delivery, user: User, now: datetime, links: LinkBuilder | None = None
@@ -324,6 +324,7 @@ class DigestPlanner:
             states = [s for s in states if s.source_id in self._sources]
         notes = source_notes(states, user.timezone, now)
         recipient = digest_recipient(user)
+        manage = links.manage_url(user, now) if links else None
         return compose_digest(
             key,
             recipient,
@@ -333,12 +334,12 @@ class DigestPlanner:
             notes=notes,
             links=links,
             reader=user.id,
+            manage=manage,
         )
 
     async def _entries(self, user: User, records: Sequence[MatchRecord]) -> list[DigestEntry]:
-        subs = {
-            s.id: s for s in await self._store.list_subscriptions(user.owner) if s.digest_for_held
-        }
+        owned = await self._store.list_subscriptions(user.owner)
+        subs = {s.id: s for s in owned if s.digest_for_held}
         papers = await self._store.get_papers([r.paper_key for r in records])
         entries = []
         for record in records:
@@ -346,12 +347,14 @@ class DigestPlanner:
             paper = papers.get(record.paper_key)
             if wanted and paper is not None:
                 entries.append(DigestEntry(record, paper, wanted))
-        return await self._ranked(user, entries)
+        return await self._ranked(user, entries, owned)
 
-    async def _ranked(self, user: User, entries: list[DigestEntry]) -> list[DigestEntry]:
+    async def _ranked(
+        self, user: User, entries: list[DigestEntry], subs: Sequence[Subscription]
+    ) -> list[DigestEntry]:
         """Entries with the reader's learned relevance and why, when they have a model."""
-        ranker = await owner_ranker(self._store, user.owner)
-        if ranker is None or not entries:
+        ranker = await owner_ranker(self._store, user.owner, subs) if entries else None
+        if ranker is None:
             return entries
         ranked = await ranker.rank([e.paper.key for e in entries])
         reasons = {p.key: (r.score, why) for p, r, why in await with_reasons(self._store, ranked)}

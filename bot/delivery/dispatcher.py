@@ -1,9 +1,10 @@
 """The dispatcher: send what the outbox owes, once it is due, and record what happened.
 
-``Dispatcher.run_once`` claims due rows (pending -> sending, one more attempt), turns each
+``Dispatcher.run_once`` claims due rows (pending -> sending, one more attempt), reads what
+the claim's messages need in a few queries (``MessageBuilder.read``), turns each
 recipient's batch into ONE message and re-checks that it may still go
 (``bot.delivery.policy``: paused user, unconfirmed or suppressed address, removed
-subscription, unreachable Discord user -> 'suppressed' with the reason), calls the
+subscription, unreachable Discord user -> 'suppressed' with the reason), hands it to the
 channel's ``Notifier`` and records the outcome:
 
 * sent -> 'sent';
@@ -19,15 +20,27 @@ channel's ``Notifier`` and records the outcome:
   back to email;
 * ``ChannelDownError`` -> the batch goes back untouched (the attempt is not counted) and
   the channel sits out: ``ChannelUnreachableError`` marks it waiting in ``ChannelStatus``
-  (probed again after a backoff), any other stops it for this process. Its rows stay
-  'pending' meanwhile, never burnt to 'failed' by an outage; the report names it.
+  (probed again after a backoff), any other stops it for this process. Its further
+  batches of the run are given back unbuilt, never burnt to 'failed' by an outage; the
+  report names it.
+
+Several messages are in flight at once: up to the notifier's ``concurrency`` (an
+attribute it may have; ``DEFAULT_CONCURRENCY`` otherwise) per channel. Outcomes are
+written in bulk, one transaction (``Store.settle``) per wave of about that many finished
+messages, while those in flight go on; the next claim is taken and read while this one
+is sent. A failed write is tried again (``SETTLE_TRIES``), and when the tries are used
+up, or anything else goes wrong mid-claim (a store error, a cancellation), what finished
+is recorded if it can be and every row of this claim and the next still in 'sending' is
+given back ('pending', the attempt not counted): no row is left to wait for its lease,
+and the error is raised once, to the caller.
 
 Delivery is at least once: the only window for a duplicate is between the notifier
-returning and our commit of 'sent'. A crash inside it leaves rows in 'sending' under a
+returning and the commit of 'sent'. A crash inside it leaves rows in 'sending' under a
 lease (``Store.claim_due``); once the lease has passed any process claims them again. The
 lease of a message is renewed right before it is sent, so a slow run never loses its rows
-to another process. Messages go out one at a time, so a crash duplicates at most one
-message; a retried message keeps its key, so channels can mark the copy (Message-ID).
+to another process. A crash duplicates at most the messages in flight and those of the
+wave not yet written (about twice the notifier's concurrency); a retried message keeps
+its key, so channels can mark the copy (Message-ID).
 
 Rows of a channel without a notifier, or not up in ``ChannelStatus``, are never claimed:
 they wait until it is configured or back.
@@ -40,15 +53,23 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from functools import partial
 
 from bot.accounts.addresses import LinkBuilder
 from bot.delivery.channel_status import ChannelStatus
 from bot.delivery.digests import DigestPlanner
-from bot.delivery.messages import MessageBuilder, Plan, batch_key
+from bot.delivery.messages import ClaimReads, MessageBuilder, batch_key
 from bot.delivery.notifier import Channel, Notifier
+from bot.delivery.outcomes import (
+    DeliveryOutcome,
+    DispatchReport,
+    Outcomes,
+    retried,
+    write_outcomes,
+)
 from bot.delivery.policy import EMAIL_STRIKES, Action, after_permanent_failure
 from bot.errors import (
     ChannelDownError,
@@ -64,45 +85,47 @@ from bot.store.protocols import (
     Store,
 )
 
-__all__ = ["DeliveryOutcome", "DeliveryState", "DispatchReport", "Dispatcher"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DeliveryOutcome",
+    "DeliveryState",
+    "DispatchReport",
+    "Dispatcher",
+    "concurrency_of",
+]
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Progress = Callable[[], Awaitable[None]]
+Send = Callable[[], Awaitable[None]]
 MAX_EXPONENT = 30  # 2**30 base delays is far past any max_delay; avoids huge timedeltas
+DEFAULT_CONCURRENCY = 4  # messages in flight per channel, unless its notifier says
 
 
-class DeliveryOutcome(StrEnum):
-    SENT = "sent"
-    RETRIED = "retried"
-    FAILED = "failed"
-    SUPPRESSED = "suppressed"
+def concurrency_of(notifier: Notifier) -> int:
+    """How many messages a notifier takes at once: its ``concurrency`` if it has one."""
+    return max(1, int(getattr(notifier, "concurrency", DEFAULT_CONCURRENCY)))
 
 
 @dataclass(frozen=True, slots=True)
-class DispatchReport:
-    """Deliveries (rows, not messages) per channel and outcome, and channels found down."""
+class Claim:
+    """Claimed batches and what their messages need."""
 
-    counts: Mapping[tuple[Channel, DeliveryOutcome], int] = field(default_factory=dict)
-    down: Mapping[Channel, str] = field(default_factory=dict)  # channel -> the error
-
-    def count(self, outcome: DeliveryOutcome, channel: Channel | None = None) -> int:
-        """Rows with this outcome, on one channel or on all."""
-        return sum(
-            n
-            for (on, out), n in self.counts.items()
-            if out is outcome and (channel is None or on is channel)
-        )
+    batches: Sequence[DeliveryBatch]
+    reads: ClaimReads
 
 
 @dataclass
 class _Run:
-    """What one ``run_once`` has done so far."""
+    """What one ``run_once`` has done so far, and what it has in flight."""
 
     started: datetime
+    slots: dict[Channel, asyncio.Semaphore] = field(default_factory=dict)
     tally: Counter[tuple[Channel, DeliveryOutcome]] = field(default_factory=Counter)
     down: dict[Channel, str] = field(default_factory=dict)
+    pending: Outcomes = field(default_factory=Outcomes)  # finished, not yet written
+    flight: set[asyncio.Task[None]] = field(default_factory=set)
 
     def report(self) -> DispatchReport:
         return DispatchReport(dict(self.tally), dict(self.down))
@@ -140,9 +163,10 @@ class Dispatcher:
         self._batch_limit = batch_limit
         self.status = status or ChannelStatus(clock)
         self._lease = lease
-        self.progress = progress  # awaited after each message: the daemon's heartbeat
+        self.progress = progress  # awaited after each wave of messages: the daemon's heartbeat
         planner = digests or DigestPlanner(store, clock)
         self._messages = MessageBuilder(store, self._notifiers, build_links, planner)
+        self._wave = max((concurrency_of(n) for n in self._notifiers.values()), default=1)
         self._lock = asyncio.Lock()
         self._run = _Run(datetime.min.replace(tzinfo=UTC))
 
@@ -153,32 +177,151 @@ class Dispatcher:
     async def run_once(self, now: datetime | None = None) -> DispatchReport:
         """Send everything due at ``now`` (default: the clock) until nothing is due."""
         async with self._lock:
-            self._run = run = _Run(now or self._clock())
-            while active := self._active(run):
-                batches = await self._store.claim_due(
-                    run.started, self._batch_limit, active, lease=self._lease
-                )
-                if not batches:
-                    break
+            self._run = _Run(now or self._clock(), self._new_slots())
+            claim = await self._claim()
+            while claim.batches:
+                # The next claim is taken and read while this one is sent: the database
+                # works on it while the loop builds and sends messages.
+                ahead = asyncio.create_task(self._claim())
                 try:
-                    await self._send(batches)
-                except BaseException:  # cancelled past the shutdown grace, or a store error
-                    await self._release_unsent(batches)
+                    await self._send(claim)
+                    following = await ahead
+                except BaseException as exc:  # a store error, or cancelled past the grace
+                    await asyncio.shield(self._give_back(claim, ahead, exc))
                     raise
-            return run.report()
+                # Taken early, an empty claim may miss rows queued since (a fall back).
+                claim = following if following.batches else await self._claim()
+            return self._run.report()
 
-    async def _send(self, batches: Sequence[DeliveryBatch]) -> None:
-        for batch in batches:
-            for plan in await self._messages.plan(batch, self._now()):
-                await self._settle(batch, plan)
-                if self.progress is not None:
-                    await self.progress()
+    async def _claim(self) -> Claim:
+        active = self._active(self._run)
+        if not active:
+            return Claim((), ClaimReads())
+        batches = await self._store.claim_due(
+            self._run.started, self._batch_limit, active, lease=self._lease
+        )
+        return Claim(batches, await self._messages.read(batches))
 
-    async def _release_unsent(self, batches: Sequence[DeliveryBatch]) -> None:
-        """Give back what this run claimed and did not settle, so the next process need not
-        wait for the lease (a message cut off mid-send may then go twice: at least once)."""
-        ids = [d.id for b in batches for d in b.deliveries]
-        await asyncio.shield(self._store.release(ids, self._now()))  # only 'sending' rows
+    def _new_slots(self) -> dict[Channel, asyncio.Semaphore]:
+        return {c: asyncio.Semaphore(concurrency_of(n)) for c, n in self._notifiers.items()}
+
+    async def _send(self, claim: Claim) -> None:
+        """Send the claim's messages, several at a time, writing outcomes wave by wave."""
+        try:
+            for batch in claim.batches:
+                await self._send_batch(batch, claim.reads)
+            await asyncio.gather(*self._run.flight)  # the sends never raise but cancelled
+            await self._flush()
+        except BaseException:
+            await self._abort()
+            raise
+
+    async def _send_batch(self, batch: DeliveryBatch, reads: ClaimReads) -> None:
+        if batch.channel in self._run.down:  # went down earlier in this run: not even built
+            self._run.pending.released.extend(d.id for d in batch.deliveries)
+            return
+        for plan in await self._messages.plan(batch, reads, self._now()):
+            for reason, rows in plan.suppressed.items():
+                self._run.pending.suppress(reason, [d.id for d in rows])
+                self._add(batch.channel, DeliveryOutcome.SUPPRESSED, len(rows))
+            if plan.send is not None and plan.rows:
+                await self._start(batch, plan.rows, plan.send)
+
+    async def _start(self, batch: DeliveryBatch, rows: list[Delivery], send: Send) -> None:
+        """Put the message in flight once its channel has a free slot, after writing the
+        outcomes of the messages that finished meanwhile if they make a wave."""
+        ids, run = [d.id for d in rows], self._run
+        slot = run.slots[batch.channel]
+        await slot.acquire()
+        try:
+            if run.pending.messages >= self._wave:
+                await self._flush()
+            if batch.channel in run.down:  # went down while we waited
+                run.pending.released.extend(ids)
+            elif await self._hold(batch, ids):
+                task = asyncio.create_task(self._deliver(batch, rows, send, slot))
+                run.flight.add(task)
+                task.add_done_callback(run.flight.discard)
+                return
+        except BaseException:
+            slot.release()
+            raise
+        slot.release()
+
+    async def _deliver(
+        self, batch: DeliveryBatch, rows: Sequence[Delivery], send: Send, slot: asyncio.Semaphore
+    ) -> None:
+        """One message in flight: its outcome is noted, to be written with its wave."""
+        try:
+            await send()
+        except Exception as exc:  # what each delivery error means: ``_undelivered``
+            self._undelivered(batch, rows, exc)
+        else:
+            self._run.pending.sent.extend(d.id for d in rows)
+            self._add(batch.channel, DeliveryOutcome.SENT, len(rows))
+            self.status.up(batch.channel)  # a probe of a waiting channel went through
+        finally:
+            self._run.pending.messages += 1
+            slot.release()
+
+    def _undelivered(self, batch: DeliveryBatch, rows: Sequence[Delivery], exc: Exception) -> None:
+        ids, pending = [d.id for d in rows], self._run.pending
+        if isinstance(exc, ChannelDownError):
+            pending.released.extend(ids)
+            self._down(batch.channel, exc)
+        elif isinstance(exc, PermanentDeliveryError):
+            pending.fail(exc.reason, ids)
+            self._add(batch.channel, DeliveryOutcome.FAILED, len(ids))
+            if exc.recipient_unreachable:  # what follows is the policy's call, once written
+                pending.unreachable.append((batch, list(rows), exc.reason))
+        else:  # transient, or a bug in one message: retry, never stall
+            if not isinstance(exc, TransientDeliveryError):
+                key = batch_key(batch, rows)
+                log.error("delivering %s failed unexpectedly", key, exc_info=exc)
+            self._retry(batch.channel, rows, _describe(exc))
+
+    async def _abort(self) -> None:
+        """Cancel what is in flight: its rows stay 'sending', for ``_give_back``."""
+        flight = list(self._run.flight)
+        for task in flight:
+            task.cancel()
+        await asyncio.gather(*flight, return_exceptions=True)
+
+    async def _flush(self) -> None:
+        """Write the outcomes noted so far, in one transaction (tried again if it fails),
+        while the messages in flight go on; then the daemon's heartbeat."""
+        outcomes, self._run.pending = self._run.pending, Outcomes()
+        if not outcomes.empty:
+            await self._write(outcomes)
+        if self.progress is not None:
+            await self.progress()
+
+    async def _write(self, outcomes: Outcomes) -> None:
+        what = f"recording {outcomes.messages} messages"
+        await retried(what, partial(self._record, outcomes))
+        for batch, rows, reason in outcomes.unreachable:
+            await self._unreachable(batch, rows, reason)
+
+    async def _record(self, outcomes: Outcomes) -> None:
+        await write_outcomes(self._store, outcomes, self._now())
+
+    async def _give_back(
+        self, claim: Claim, ahead: asyncio.Task[Claim], error: BaseException
+    ) -> None:
+        """After ``error`` mid-claim: record what finished if we can, then give back every
+        row of this claim and the next one still in 'sending', so none waits for its lease
+        (a message cut off mid-send, or whose outcome could not be written, may go again:
+        at least once). What fails here is noted on ``error``, which the caller raises."""
+        outcomes, self._run.pending = self._run.pending, Outcomes()
+        batches = list(claim.batches)
+        with suppress(Exception, asyncio.CancelledError):
+            batches += (await ahead).batches
+        claimed = Outcomes(released=[d.id for b in batches for d in b.deliveries])
+        for what, todo in (("recording finished messages", outcomes), ("giving back", claimed)):
+            try:
+                await retried(what, partial(self._record, todo))
+            except Exception as exc:
+                error.add_note(f"then {what} failed too: {exc}")
 
     def _active(self, run: _Run) -> list[Channel]:
         now = self._clock()
@@ -198,37 +341,6 @@ class Dispatcher:
         if rows:
             self._run.tally[channel, outcome] += rows
 
-    async def _settle(self, batch: DeliveryBatch, plan: Plan) -> None:
-        for reason, rows in plan.suppressed.items():
-            await self._store.mark_suppressed([d.id for d in rows], reason, self._now())
-            self._add(batch.channel, DeliveryOutcome.SUPPRESSED, len(rows))
-        if plan.send is None or not plan.rows:
-            return
-        ids = [d.id for d in plan.rows]
-        if batch.channel in self._run.down:  # went down earlier in this batch
-            await self._store.release(ids, self._now())
-            return
-        if not await self._hold(batch, ids):
-            return
-        try:
-            await plan.send()
-        except ChannelDownError as exc:
-            await self._store.release(ids, self._now())
-            self._down(batch.channel, exc)
-        except PermanentDeliveryError as exc:
-            await self._store.mark_failed(ids, exc.reason, self._now())
-            self._add(batch.channel, DeliveryOutcome.FAILED, len(ids))
-            if exc.recipient_unreachable:  # what follows is the policy's call
-                await self._unreachable(batch, plan.rows, exc.reason)
-        except Exception as exc:  # transient, or a bug in one message: retry, never stall
-            if not isinstance(exc, TransientDeliveryError):
-                log.exception("delivering %s failed unexpectedly", batch_key(batch, plan.rows))
-            await self._retry(batch.channel, plan.rows, _describe(exc))
-        else:
-            await self._store.mark_sent(ids, self._now())
-            self._add(batch.channel, DeliveryOutcome.SENT, len(ids))
-            self.status.up(batch.channel)  # a probe of a waiting channel went through
-
     async def _hold(self, batch: DeliveryBatch, ids: Sequence[int]) -> bool:
         """Renew the claim's lease of these rows before sending them; False (and the rows
         still ours released) when another process took them after our lease ran out."""
@@ -243,28 +355,28 @@ class Dispatcher:
         return False
 
     def _down(self, channel: Channel, exc: ChannelDownError) -> None:
+        if channel in self._run.down:  # another message in flight saw it first
+            return
         self._run.down[channel] = str(exc)
         if isinstance(exc, ChannelUnreachableError):
             self.status.waiting(channel, str(exc), probe=True)
         else:
             self.status.stopped(channel, str(exc))
 
-    async def _retry(self, channel: Channel, rows: Sequence[Delivery], error: str) -> None:
+    def _retry(self, channel: Channel, rows: Sequence[Delivery], error: str) -> None:
         """Reschedule the message as a whole: its rows still in play get one next attempt
         time and one attempt count (the highest), so the retry is the same one message.
         A row that has used up its own attempts (one that joined late does not) fails."""
-        now = self._now()
+        now, pending = self._now(), self._run.pending
         spent = [d.id for d in rows if d.attempts >= self._max_attempts]
         if spent:
-            message = f"gave up after {self._max_attempts} attempts: {error}"
-            await self._store.mark_failed(spent, message, now)
+            pending.fail(f"gave up after {self._max_attempts} attempts: {error}", spent)
             self._add(channel, DeliveryOutcome.FAILED, len(spent))
         again = [d for d in rows if d.id not in spent]
         if again:
             attempts = max(d.attempts for d in again)
             when = now + self.backoff(attempts)
-            retries = dict.fromkeys((d.id for d in again), when)
-            await self._store.retry_later(retries, error, now, attempts=attempts)
+            pending.retries.append((dict.fromkeys((d.id for d in again), when), error, attempts))
             self._add(channel, DeliveryOutcome.RETRIED, len(again))
 
     async def _unreachable(

@@ -1,10 +1,14 @@
 """From claimed outbox rows to messages: who may still get what, and the message itself.
 
-``MessageBuilder.plan`` turns one claimed batch into ``Plan``s: one message to send with
-the rows it carries, plus the rows that may not go any more and why. The rules, checked
-at send time because much can change after a row is queued, are ``bot.delivery.policy``'s
-(paused user, unconfirmed or suppressed address, unreachable Discord user, removed
-subscription, stale confirmation); this module gathers what they need and acts on them.
+``MessageBuilder.read`` reads what a whole claim needs in a few queries (its users, the
+alert owners' subscriptions, the match records and papers of every alert row: a
+``ClaimReads``); ``MessageBuilder.plan`` then turns one claimed batch into ``Plan``s from
+memory: one message to send with the rows it carries, plus the rows that may not go any
+more and why. The rules, checked at send time (the claim's reads, not the queueing's)
+because much can change after a row is queued, are ``bot.delivery.policy``'s (paused user,
+unconfirmed or suppressed address, unreachable Discord user, removed subscription, stale
+confirmation); this module gathers what they need and acts on them. Digests still read
+their own matches (``DigestPlanner.build``).
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from bot.accounts.addresses import LinkBuilder
+from bot.accounts.manage import MANAGE
 from bot.delivery.digests import DigestPlanner
 from bot.delivery.notifier import (
     AlertItem,
     AlertMessage,
     Channel,
     ConfirmationMessage,
+    ManageLinkMessage,
     MatchedSubscription,
     MessageLinks,
     Notifier,
@@ -33,13 +39,14 @@ from bot.delivery.policy import (
     SUBSCRIPTION_REMOVED,
     alert_hold,
     confirm_hold,
+    manage_link_hold,
     moves_to_email,
     owner_hold,
     wanted_subscriptions,
 )
 from bot.delivery.ranking import rank_items
 from bot.errors import PermanentDeliveryError
-from bot.models import Owner, OwnerKind, Subscription, User
+from bot.models import MatchRecord, Owner, OwnerKind, Paper, Subscription, User
 from bot.store.protocols import Delivery, DeliveryBatch, DeliveryKind, Store
 
 
@@ -48,6 +55,13 @@ class ConfirmationSender(Protocol):
     """The email notifier's extra: the double opt-in mail."""
 
     async def send_confirmation(self, message: ConfirmationMessage) -> None: ...
+
+
+@runtime_checkable
+class ManageLinkSender(Protocol):
+    """The email notifier's other extra: a fresh link to the person's page."""
+
+    async def send_manage_link(self, message: ManageLinkMessage) -> None: ...
 
 
 @dataclass
@@ -61,6 +75,19 @@ class Plan:
     def suppress(self, reason: str, deliveries: Sequence[Delivery]) -> Plan:
         self.suppressed.setdefault(reason, []).extend(deliveries)
         return self
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimReads:
+    """What the messages of one claim need, read at once (``MessageBuilder.read``)."""
+
+    users: Mapping[int, User] = field(default_factory=dict)
+    subscriptions: Mapping[Owner, Sequence[Subscription]] = field(default_factory=dict)
+    matches: Mapping[tuple[Owner, str], MatchRecord] = field(default_factory=dict)
+    papers: Mapping[str, Paper] = field(default_factory=dict)
+
+    def user(self, owner: Owner) -> User | None:
+        return self.users.get(int(owner.id)) if owner.kind is OwnerKind.USER else None
 
 
 def recipient_for(owner: Owner, user: User | None, channel: Channel) -> Recipient:
@@ -105,10 +132,24 @@ class MessageBuilder:
         self._links = links
         self._digests = digests
 
-    async def plan(self, batch: DeliveryBatch, now: datetime) -> list[Plan]:
-        user = await self.user(batch.owner)
+    async def read(self, batches: Sequence[DeliveryBatch]) -> ClaimReads:
+        """One read per kind of thing for the whole claim, not four per message."""
+        user_ids = {int(b.owner.id) for b in batches if b.owner.kind is OwnerKind.USER}
+        alerts = [b for b in batches if b.kind is DeliveryKind.ALERT]
+        pairs = {(b.owner, d.paper_key) for b in alerts for d in b.deliveries if d.paper_key}
+        store = self._store
+        return ClaimReads(
+            users=await store.get_users(user_ids) if user_ids else {},
+            subscriptions=await store.subscriptions_of({b.owner for b in alerts}) if alerts else {},
+            matches=await store.matches_for(pairs) if pairs else {},
+            papers=await store.get_papers(sorted({key for _, key in pairs})) if pairs else {},
+        )
+
+    async def plan(self, batch: DeliveryBatch, reads: ClaimReads, now: datetime) -> list[Plan]:
+        """The messages of one batch of the claim ``reads`` was read for."""
+        user = reads.user(batch.owner)
         if batch.kind is DeliveryKind.ALERT:
-            return [await self._alerts(batch, user, now)]
+            return [await self._alerts(batch, reads, user, now)]
         if batch.kind is DeliveryKind.DIGEST:
             return [await self._digest(batch, row, user, now) for row in batch.deliveries]
         return [self._confirmation(batch, row, user, now) for row in batch.deliveries]
@@ -126,7 +167,9 @@ class MessageBuilder:
         moved = await self._store.fall_back_to_email(user.id, keys, now)
         return f"{reason}; sent by email instead" if moved else reason
 
-    async def _alerts(self, batch: DeliveryBatch, user: User | None, now: datetime) -> Plan:
+    async def _alerts(
+        self, batch: DeliveryBatch, reads: ClaimReads, user: User | None, now: datetime
+    ) -> Plan:
         rows = list(batch.deliveries)
         problem = owner_hold(batch.owner, user, batch.channel)
         if problem is not None:
@@ -134,31 +177,35 @@ class MessageBuilder:
                 problem = await self.fall_back(user, rows, problem, now)
             return Plan().suppress(problem, rows)
         plan = Plan()
-        items = await rank_items(
-            self._store, batch.owner, await self._alert_items(batch, rows, user, plan)
-        )
+        items = self._alert_items(batch, reads, rows, user, plan)
+        subs = reads.subscriptions.get(batch.owner, ())
+        items = await rank_items(self._store, batch.owner, items, subs)
         if plan.rows:
             message = AlertMessage(
                 key=batch_key(batch, plan.rows),
                 recipient=recipient_for(batch.owner, user, batch.channel),
                 items=tuple(sorted(items, key=_best_first)),
-                links=self._message_links(user, batch.channel),
+                links=self._message_links(user, batch.channel, now),
                 rate=True,
             )
             plan.send = lambda: self._notifiers[batch.channel].send_alerts(message)
         return plan
 
-    async def _alert_items(
-        self, batch: DeliveryBatch, rows: list[Delivery], user: User | None, plan: Plan
+    def _alert_items(
+        self,
+        batch: DeliveryBatch,
+        reads: ClaimReads,
+        rows: list[Delivery],
+        user: User | None,
+        plan: Plan,
     ) -> list[AlertItem]:
-        keys = [d.paper_key or "" for d in rows]
-        matches = await self._store.get_matches(batch.owner, keys)
-        papers = await self._store.get_papers(keys)
-        subs = {s.id: s for s in await self._store.list_subscriptions(batch.owner)}
+        subs = {s.id: s for s in reads.subscriptions.get(batch.owner, ())}
         email = user.email if user is not None and batch.channel is Channel.EMAIL else None
+        stop_urls: dict[int, str] = {}  # one signed link per subscription and message
         items: list[AlertItem] = []
         for row in rows:
-            match, paper = matches.get(row.paper_key or ""), papers.get(row.paper_key or "")
+            key = row.paper_key or ""
+            match, paper = reads.matches.get((batch.owner, key)), reads.papers.get(key)
             if match is None or paper is None:
                 plan.suppress(MATCH_GONE, [row])
                 continue
@@ -169,7 +216,7 @@ class MessageBuilder:
                 plan.suppress(held, [row])
                 continue
             wanted = wanted_subscriptions(live, batch.channel, fallback)
-            matched = tuple(self._matched(s, match.words, email) for s in wanted)
+            matched = tuple(self._matched(s, match.words, email, stop_urls) for s in wanted)
             feedback = None
             if email and user is not None:  # signed 👍 / 👎 links, for mail
                 sub_id = wanted[0].id if wanted else None
@@ -179,15 +226,20 @@ class MessageBuilder:
         return items
 
     def _matched(
-        self, sub: Subscription, words: tuple[str, ...], address: str | None
+        self,
+        sub: Subscription,
+        words: tuple[str, ...],
+        address: str | None,
+        stop_urls: dict[int, str],
     ) -> MatchedSubscription:
-        url = self._links.stop_subscription_url(address, sub.id) if address else None
-        return MatchedSubscription(sub.id, sub.normalized, words, url)
+        if address and sub.id not in stop_urls:
+            stop_urls[sub.id] = self._links.stop_subscription_url(address, sub.id)
+        return MatchedSubscription(sub.id, sub.normalized, words, stop_urls.get(sub.id))
 
-    def _message_links(self, user: User | None, channel: Channel) -> MessageLinks:
+    def _message_links(self, user: User | None, channel: Channel, now: datetime) -> MessageLinks:
         if user is None or channel is not Channel.EMAIL or not user.email:
             return MessageLinks()
-        return self._links.message_links(user.email)
+        return self._links.message_links(user.email, self._links.manage_url(user, now))
 
     async def _digest(
         self, batch: DeliveryBatch, row: Delivery, user: User | None, now: datetime
@@ -206,6 +258,8 @@ class MessageBuilder:
     ) -> Plan:
         address = str(row.payload.get("address", ""))
         issued = datetime.fromisoformat(str(row.payload.get("issued")))
+        if row.payload.get("purpose") == MANAGE:
+            return self._manage_link(batch, row, user, address, now)
         problem = confirm_hold(user, address, issued, now)
         if problem is not None or user is None:
             return Plan().suppress(problem or NO_USER, [row])
@@ -213,5 +267,19 @@ class MessageBuilder:
         if not isinstance(notifier, ConfirmationSender):
             reason = f"the {batch.channel} channel cannot send confirmations"
             return Plan(send=_fail_permanently(reason), rows=[row])
-        message = self._links.confirmation(row.key, user.id, address, issued)
+        message = self._links.confirmation(row.key, user.id, address, issued, user)
         return Plan(send=lambda: notifier.send_confirmation(message), rows=[row])
+
+    def _manage_link(
+        self, batch: DeliveryBatch, row: Delivery, user: User | None, address: str, now: datetime
+    ) -> Plan:
+        """Signed when sent, so the link carries the generation current at that moment."""
+        problem = manage_link_hold(user, address)
+        if problem is not None or user is None:
+            return Plan().suppress(problem or NO_USER, [row])
+        notifier = self._notifiers[batch.channel]
+        if not isinstance(notifier, ManageLinkSender):
+            reason = f"the {batch.channel} channel cannot send manage links"
+            return Plan(send=_fail_permanently(reason), rows=[row])
+        message = self._links.manage_link(row.key, user, address, now)
+        return Plan(send=lambda: notifier.send_manage_link(message), rows=[row])

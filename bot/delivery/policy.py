@@ -25,7 +25,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.accounts.addresses import CONFIRM_HOURS
+from bot.accounts.addresses import CONFIRM_HOURS, UNSUBSCRIBED
 from bot.messages import SUBSCRIPTION_REMOVED, Channel, PlannedMatch, Route
 from bot.models import DeliveryMode, MatchRecord, Owner, OwnerKind, Subscription, User
 from bot.store.protocols import DeliveryKind
@@ -43,6 +43,7 @@ __all__ = [
     "confirm_hold",
     "email_hold",
     "live_subscriptions",
+    "manage_link_hold",
     "modes_of",
     "moves_to_email",
     "owner_hold",
@@ -203,6 +204,19 @@ def confirm_hold(user: User | None, address: str, issued: datetime, now: datetim
         return "the address is confirmed already"
     if now - issued >= timedelta(hours=CONFIRM_HOURS):
         return "the confirmation expired before it could be sent"
+    return None
+
+
+def manage_link_hold(user: User | None, address: str) -> str | None:
+    """Why a manage-link mail may not go: only to the address the user still holds. The
+    person asked for it just now, so "you unsubscribed" does not stop it (their page is how
+    they resubscribe); a stop for failing deliveries does."""
+    if user is None:
+        return NO_USER
+    if not user.email or user.email.lower() != address.lower():
+        return "the address was changed before the link could be sent"
+    if user.email_suppressed and user.email_suppressed_reason != UNSUBSCRIBED:
+        return email_hold(user)
     return None
 
 

@@ -67,10 +67,13 @@ async def with_reasons(store: Store, ranked: Sequence[Ranked]) -> list[tuple[Pap
     return [(papers[r.key], r, because(r, papers)) for r in ranked if r.key in papers]
 
 
-async def rank_items(store: Store, owner: Owner, items: list[AlertItem]) -> list[AlertItem]:
+async def rank_items(
+    store: Store, owner: Owner, items: list[AlertItem], subs: Sequence[Subscription]
+) -> list[AlertItem]:
     """``items`` carrying the owner's learned relevance and why (unchanged without a model);
-    the message orders them by ``AlertItem.rank``."""
-    ranker = await owner_ranker(store, owner) if items else None
+    the message orders them by ``AlertItem.rank``. ``subs``: the owner's subscriptions, as
+    the claim read them (no read again per message)."""
+    ranker = await owner_ranker(store, owner, subs) if items else None
     if ranker is None:
         return items
     ranked = await ranker.rank([i.paper.key for i in items])

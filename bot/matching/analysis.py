@@ -281,10 +281,31 @@ def key_frequencies(papers: Iterable[PaperTerms]) -> dict[Key, float]:
     return {k: n / total for k, n in counts.items()} if total else {}
 
 
+def surface_words(text: str) -> set[str]:
+    """The distinct words of ``text`` as written (NFC), each a run of letters and digits."""
+    text = unicodedata.normalize("NFC", text)
+    # ASCII: the same words as the regex finds, ten times faster (see tokenize).
+    return set(
+        text.translate(_ASCII_SEPARATORS).split() if text.isascii() else _TOKEN.findall(text)
+    )
+
+
 def surface_forms(text: str) -> dict[str, set[str]]:
     """Folded token → the words of ``text`` (as written) that produce it, for highlighting."""
     out: dict[str, set[str]] = {}
-    for word in _TOKEN.findall(unicodedata.normalize("NFC", text)):
-        for tok in tokenize(fold(word)):
+    for word in surface_words(text):
+        for tok in word_tokens(word):
             out.setdefault(tok, set()).add(word)
     return out
+
+
+@lru_cache(maxsize=1 << 17)
+def word_tokens(word: str) -> tuple[str, ...]:
+    """The folded tokens of one word as written: words recur from paper to paper."""
+    return tuple(tokenize(fold(word)))
+
+
+@lru_cache(maxsize=1 << 17)
+def word_terms(word: str) -> tuple[str, ...]:
+    """The distinct index terms of one word as written."""
+    return tuple(dict.fromkeys(term_key(tok) for tok in word_tokens(word)))

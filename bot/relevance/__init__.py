@@ -3,10 +3,12 @@
 - ``vectors``: the ``Vectorizer`` interface and its TF-IDF implementation (scikit-learn),
   and the compact byte form a vector is stored in;
 - ``corpus``: gives every stored paper its vector, refitting the vocabulary as the corpus
-  grows;
+  grows; keeps the fitted vectorizer loaded once per fit;
 - ``model``: one linear model per user from their 👍 / 👎 and ``like:`` papers, the
-  ranking it gives and why (``because``);
-- ``feedback``: recording, listing and resetting ratings.
+  ranking it gives and why (nearest liked paper, or the words that weighed);
+- ``ranking``: a user's ranker from the store (one small read when they have nothing to
+  learn from);
+- ``similar``: which papers are like a stored one (``like:``).
 
 Imports the store and the foundation only; matching (``like:``), delivery and the service
 import it.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
+from weakref import WeakKeyDictionary
 
 import scipy.sparse as sp
 
@@ -22,7 +23,7 @@ from bot.relevance.vectors import (
     pack_rows,
     paper_text,
 )
-from bot.store.protocols import Store, VectorizerState
+from bot.store.protocols import Store, VectorizerInfo, VectorizerState
 
 REFIT_GROWTH = 1.25
 # Papers transformed per store round trip, and at most in one fit (newest first).
@@ -36,34 +37,47 @@ class VectorReport:
     refitted: bool
 
 
-async def current_vectorizer(store: Store) -> tuple[VectorizerState, Vectorizer] | None:
+# The vectorizer last loaded from each store, with the fit it is: rankings need it for
+# every message, and loading it means reading and parsing a large blob.
+_LOADED: WeakKeyDictionary[Store, tuple[VectorizerInfo, Vectorizer]] = WeakKeyDictionary()
+
+
+async def loaded_vectorizer(store: Store, info: VectorizerInfo) -> Vectorizer | None:
+    """The fitted vectorizer ``info`` describes, read from ``store`` once per fit (None
+    before the first fit). After a refit elsewhere, the newer one is loaded."""
+    cached = _LOADED.get(store)
+    if cached is not None and cached[0] == info:
+        return cached[1]
     state = await store.vectorizer_state()
     if state is None:
         return None
-    return state, load_vectorizer(state.kind, state.state)
+    vectorizer = await asyncio.to_thread(load_vectorizer, state.kind, state.state)
+    _LOADED[store] = (state.info, vectorizer)
+    return vectorizer
 
 
 async def vectorize_new(store: Store, now: datetime) -> VectorReport:
-    """Vectors for every paper that lacks one; refit first if the corpus outgrew the fit."""
-    state = await store.vectorizer_state()
+    """Vectors for every paper that lacks one; refit first if the corpus outgrew the fit.
+    With nothing to do, two small reads: the fitted vectorizer's state is not read."""
+    info = await store.vectorizer_info()
     total = await store.count_papers()
     done, refitted = 0, False
-    if total and (state is None or total >= state.n_docs * REFIT_GROWTH):
-        version = 1 if state is None else state.version + 1
+    if total and (info is None or total >= info.n_docs * REFIT_GROWTH):
+        version = 1 if info is None else info.version + 1
         done, refitted = await refit(store, now, version, total), True
         if done >= total:
             return VectorReport(done, refitted)  # every paper has its vector already
-        state = await store.vectorizer_state()
-    if state is None:
-        return VectorReport(0, False)
-    vectorizer = await asyncio.to_thread(load_vectorizer, state.kind, state.state)
-    while rows := await store.paper_texts(missing_vectors=True, limit=PAGE):
+        info = await store.vectorizer_info()
+    rows = await store.paper_texts(missing_vectors=True, limit=PAGE) if info else []
+    vectorizer = await loaded_vectorizer(store, info) if info and rows else None
+    while vectorizer is not None and info is not None and rows:
         vectors = await asyncio.to_thread(_vectors, vectorizer, rows)
-        if not await store.save_vectors(state.version, vectors):
+        if not await store.save_vectors(info.version, vectors):
             break  # another process refitted meanwhile: it vectorized these too
         done += len(vectors)
         if len(rows) < PAGE:
             break
+        rows = await store.paper_texts(missing_vectors=True, limit=PAGE)
     return VectorReport(done, refitted)
 
 

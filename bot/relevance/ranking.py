@@ -12,11 +12,11 @@ import asyncio
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
+from bot.relevance.corpus import loaded_vectorizer
 from bot.relevance.model import UserModel, train
-from bot.relevance.vectors import Vectorizer, load_vectorizer, stack
-from bot.store.protocols import Rating, Store, VectorizerState
+from bot.relevance.vectors import Vectorizer, stack
+from bot.store.protocols import Rating, Store
 
 # Recent papers the model is trained against (the "rest of the corpus").
 BACKGROUND = 2000
@@ -70,22 +70,28 @@ class Ranker:
 
 async def load_ranker(store: Store, user_id: int, likes: Collection[str] = ()) -> Ranker | None:
     """The user's ranker, or None when there is nothing to learn from: no 👍 and no
-    ``like:`` paper with a vector (``likes``: the papers of their ``like:`` atoms)."""
-    state = await store.vectorizer_state()
-    if state is None:
-        return None
+    ``like:`` paper with a vector (``likes``: the papers of their ``like:`` atoms).
+
+    Ordered for the dispatcher, which asks for every message: a user without a 👍 or a
+    ``like:`` paper costs one small read (their ratings); the vectorizer is loaded once
+    per fit (``loaded_vectorizer``), not per message."""
     feedback = await store.list_feedback(user_id)
     liked = [f.paper_key for f in feedback if f.rating is Rating.LIKE]
     liked += [k for k in sorted(likes) if k not in liked]
+    if not liked:
+        return None  # 👎 alone is no direction to rank by
+    info = await store.vectorizer_info()
+    if info is None:
+        return None
     disliked = [f.paper_key for f in feedback if f.rating is Rating.DISLIKE]
     vectors = await store.get_vectors([*liked, *disliked])
     liked = [k for k in liked if k in vectors]
-    if not liked:
+    vectorizer = await loaded_vectorizer(store, info) if liked else None
+    if vectorizer is None:
         return None
     background = await store.recent_vectors(limit=BACKGROUND)
     rated = frozenset(f.paper_key for f in feedback)
     others = [v for k, v in background.items() if k not in rated and k not in liked]
-    vectorizer = await asyncio.to_thread(_vectorizer, state)
     model = await asyncio.to_thread(_train, vectorizer, vectors, liked, disliked, others)
     return Ranker(store, model, vectorizer, rated | frozenset(liked))
 
@@ -102,9 +108,3 @@ def _train(
     return train(
         stack([vectors[k] for k in liked], dim), liked, stack(bad, dim), stack(others, dim)
     )
-
-
-@lru_cache(maxsize=2)
-def _vectorizer(state: VectorizerState) -> Vectorizer:
-    """Loaded once per fitted version (the state is frozen, hashable by its bytes)."""
-    return load_vectorizer(state.kind, state.state)

@@ -32,9 +32,8 @@ class LikeTargets:
         """Targets without a vector (not stored, or not vectorized yet) match nothing."""
         if not targets:
             return cls((), sp.csr_matrix((0, 0), dtype=np.float32))
-        state = await store.vectorizer_state()
-        found = await store.get_vectors(targets)
-        if state is None or not found:
+        found = await store.get_vectors(targets)  # none before the first fit
+        if not found:
             return cls((), sp.csr_matrix((0, 0), dtype=np.float32))
         keys = sorted(found)
         return cls(keys, stack([found[k] for k in keys], _dimension(found.values())))

@@ -35,9 +35,11 @@ from bot.store.records import (
     DeliveryBatch,
     DeliveryKind,
     DeliveryState,
+    DueDigest,
     Feedback,
     QueuedPapers,
     Rating,
+    VectorizerInfo,
     VectorizerState,
 )
 
@@ -48,6 +50,7 @@ __all__ = [
     "DeliveryBatch",
     "DeliveryKind",
     "DeliveryState",
+    "DueDigest",
     "Feedback",
     "MatchStore",
     "MetaStore",
@@ -57,6 +60,7 @@ __all__ = [
     "Rating",
     "RelevanceStore",
     "Store",
+    "VectorizerInfo",
     "VectorizerState",
 ]
 
@@ -246,6 +250,30 @@ class AccountStore(Protocol):
         """Every subscription (of ``owner`` if given), oldest first."""
         ...
 
+    async def update_subscription(
+        self,
+        sub_id: int,
+        owner: Owner | None,
+        now: datetime,
+        *,
+        query: tuple[str, str] | None = None,
+        paused: bool | None = None,
+    ) -> Subscription:
+        """Change a subscription in place, keeping its id (and the links that name it):
+        ``query`` is (as typed, normalized); ``paused`` stops or resumes its matching.
+        ``NotFoundError`` if missing or another owner's; ``UserError`` when the owner already
+        has the new query in another subscription."""
+        ...
+
+    async def queue_manage_link(
+        self, user_id: int, now: datetime, *, max_per_day: int, revoke: bool = False
+    ) -> Delivery:
+        """Queue one mail with a manage link to the user's address (a 'confirm' row with
+        payload ``purpose`` 'manage', ``address``, ``issued``); with ``revoke``, revoke the
+        older links in the same transaction. ``LimitError`` past ``max_per_day`` such mails
+        in 24 hours (nothing changed); ``UserError`` when there is no address."""
+        ...
+
     async def subscriptions_marker(self) -> int:
         """A number that changes whenever a subscription is added, removed or changed, by
         this process or another (a counter: cheap enough to read before every chunk)."""
@@ -323,8 +351,26 @@ class MatchStore(Protocol):
         """
         ...
 
+    async def create_digests(
+        self, due: Sequence[DueDigest], now: datetime, *, allow_empty: bool = False
+    ) -> list[Delivery]:
+        """``create_digest`` for many owners at once, in a few short transactions.
+
+        The same rules per owner (one digest per owner and date ever, unwanted waiting
+        matches stop waiting, ``matched_by``, ``allow_empty``); returns the digests created,
+        in the order of ``due``. An owner listed twice gets only its first entry.
+        """
+        ...
+
     async def digest_matches(self, delivery_id: int) -> list[MatchRecord]:
         """The matches attached to one digest delivery."""
+        ...
+
+    async def recent_matches(
+        self, owner: Owner, limit: int, *, sent_only: bool = False
+    ) -> list[MatchRecord]:
+        """The owner's newest matches, newest first; ``sent_only``: those whose alert or
+        digest went out."""
         ...
 
 
@@ -379,6 +425,13 @@ class OutboxStore(Protocol):
     async def mark_failed(self, ids: Sequence[int], error: str, now: datetime) -> None: ...
 
     async def mark_suppressed(self, ids: Sequence[int], reason: str, now: datetime) -> None: ...
+
+    async def settle(
+        self, sent: Sequence[int], suppressed: Mapping[str, Sequence[int]], now: datetime
+    ) -> None:
+        """``mark_sent`` of ``sent`` and ``mark_suppressed`` of each reason's rows, in one
+        transaction: what a wave of messages came to, written at once."""
+        ...
 
     async def retry_later(
         self,
@@ -443,6 +496,11 @@ class RelevanceStore(Protocol):
 
     async def vectorizer_state(self) -> VectorizerState | None:
         """The fitted vectorizer in use, or None before the first fit."""
+        ...
+
+    async def vectorizer_info(self) -> VectorizerInfo | None:
+        """Which vectorizer is in use (not its state: a cheap read), or None before the
+        first fit."""
         ...
 
     async def count_papers(self) -> int: ...

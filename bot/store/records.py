@@ -77,6 +77,18 @@ class QueuedPapers:
     versions: Mapping[str, int] = field(default_factory=dict)  # paper key -> version read
 
 
+@dataclass(frozen=True, slots=True)
+class DueDigest:
+    """A digest that is due: whose, for which local date, and its scheduled instant.
+
+    Only matches waiting since ``matched_by`` (at or before it) make it due; ``None``: any.
+    """
+
+    owner: Owner
+    local_date: date
+    matched_by: datetime | None = None
+
+
 class Rating(StrEnum):
     """A reader's verdict on one paper."""
 
@@ -95,6 +107,16 @@ class Feedback:
 
 
 @dataclass(frozen=True, slots=True)
+class VectorizerInfo:
+    """Which vectorizer is fitted, without its (large) state: a cheap read."""
+
+    version: int
+    kind: str
+    n_docs: int
+    fitted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class VectorizerState:
     """The fitted vectorizer every stored vector was made with (``version``)."""
 
@@ -103,3 +125,7 @@ class VectorizerState:
     n_docs: int
     fitted_at: datetime
     state: bytes
+
+    @property
+    def info(self) -> VectorizerInfo:
+        return VectorizerInfo(self.version, self.kind, self.n_docs, self.fitted_at)

@@ -12,7 +12,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TypeVar
 
-from bot.delivery.notifier import AlertMessage, Channel, ConfirmationMessage, DigestMessage
+from bot.delivery.notifier import (
+    AlertMessage,
+    Channel,
+    ConfirmationMessage,
+    DigestMessage,
+    ManageLinkMessage,
+)
 from bot.errors import MessageTooLargeError
 from handlers.email._parts import halve_alerts, halve_digest
 from handlers.email.render import Renderer
@@ -41,6 +47,10 @@ class EmailNotifier(ABC):
 
     async def send_confirmation(self, message: ConfirmationMessage) -> None:
         payload = self.renderer.confirmation_bytes(message)
+        await self._deliver(message.key, payload, message.address)
+
+    async def send_manage_link(self, message: ManageLinkMessage) -> None:
+        payload = self.renderer.manage_link_bytes(message)
         await self._deliver(message.key, payload, message.address)
 
     async def _send_in_parts(

@@ -25,6 +25,7 @@ from bot.delivery.notifier import (
     Channel,
     ConfirmationMessage,
     DigestMessage,
+    ManageLinkMessage,
     MatchedSubscription,
 )
 from bot.errors import ConfigError, PermanentDeliveryError
@@ -220,7 +221,7 @@ class Renderer:
                 text_env.get_template(f"{name}.txt.j2"),
                 html_env.get_template(f"{name}.html.j2"),
             )
-            for name in ("alerts", "digest", "confirmation")
+            for name in ("alerts", "digest", "confirmation", "manage")
         }
         # formataddr encodes a non-ASCII name itself; whitespace runs (a newline in an
         # environment variable) would break the header line.
@@ -282,8 +283,23 @@ class Renderer:
             "code": message.code,
             "url": _confirm_url(message),
             "hours": message.expires_hours,
+            "manage_url": _safe_url(message.manage_url),
         }
         return self._message(message.address, message.key, "confirmation", context, ())
+
+    def manage_link(self, message: ManageLinkMessage) -> EmailMessage:
+        return _parsed(self.manage_link_bytes(message))
+
+    def manage_link_bytes(self, message: ManageLinkMessage) -> bytes:
+        url = _safe_url(message.manage_url)
+        if url is None:
+            raise PermanentDeliveryError(f"manage link is not http(s): {message.manage_url!r}")
+        context = {
+            "subject": "paperbell · your link to manage your subscriptions",
+            "url": url,
+            "days": message.expires_days,
+        }
+        return self._message(message.address, message.key, "manage", context, ())
 
     def _message(
         self, to: str, key: str, template: str, context: dict[str, Any], lists: Sequence[str]

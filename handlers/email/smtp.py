@@ -186,7 +186,11 @@ async def _quit(client: SMTP) -> None:
 
 
 class SmtpTransport:
-    """Up to ``smtp.connections`` concurrent transactions over reused connections."""
+    """Up to ``smtp.connections`` concurrent transactions over reused connections.
+
+    Safe for any number of concurrent senders: each waits for a free connection, and a
+    connection carries one transaction at a time (taken from the idle pool, put back after).
+    """
 
     def __init__(
         self,
@@ -199,6 +203,7 @@ class SmtpTransport:
         self._ehlo_name = ehlo_name
         self._tls_context = tls_context  # None: the system's trust store, verified
         self._idle: list[SMTP] = []
+        self.connections = smtp.connections
         self._slots = asyncio.Semaphore(smtp.connections)
         self._closed = False
         self.connections_opened = 0
@@ -336,6 +341,14 @@ class SmtpNotifier(EmailNotifier):
             logger.warning("%s", self.ehlo_warning)  # once, at startup
         self._sender = smtp.from_address
         self.transport = SmtpTransport(smtp, ehlo_name=ehlo_name, tls_context=tls_context)
+
+    @property
+    def concurrency(self) -> int:
+        """Senders worth running at once: one per pooled connection (``smtp.connections``).
+
+        More would only queue for a connection; the notifier is safe to call from any number.
+        """
+        return self.transport.connections
 
     async def _deliver(self, key: str, payload: bytes, address: str) -> None:
         result = await self.transport.send(self._sender, [address], payload)

@@ -1,27 +1,39 @@
-"""aiohttp.web routes. Thin: read the token, call the core, render a small page.
+"""aiohttp.web routes: the pages (``pages``, ``manage``, ``feeds``, ``feedback``),
+unsubscribe, health.
 
 RFC 8058: ``POST /unsubscribe/{token}`` with ``List-Unsubscribe=One-Click`` unsubscribes and
-answers 200 — no redirect, no cookie. ``GET`` only shows a page with a button, because mail
-scanners follow links and must never unsubscribe anyone. The confirm link works the same
-way: a scanner that opens it must not confirm an address its owner never asked for, and so
-does a 👍 / 👎 link in a mail (``/feedback/{token}``): GET shows what it would record,
-POST records it; a link not signed by us is refused.
+answers 200 — no redirect, no cookie; mail providers send it from their servers without
+``Origin`` or CSRF token (the signed link is the proof), while a browser pressing our
+button sends both, and they are checked. ``GET`` only shows a page with a button,
+because mail scanners follow links and must never unsubscribe anyone. The confirm link and
+a mail's 👍 / 👎 links (``feedback``) work the same way. No GET anywhere changes anything.
 """
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from aiohttp import web
 
-from bot.accounts.addresses import UNSUBSCRIBED
 from bot.daemon.health import Health
-from bot.errors import InvalidTokenError, UserError
-from bot.models import User
+from bot.errors import InvalidTokenError
+from bot.selfservice import SelfService
 from bot.service import Paperbell
+from handlers.web import feedback, feeds, manage, pages
+from handlers.web._context import (
+    HEALTH,
+    LIMITER,
+    RATES,
+    SELF,
+    SERVICE,
+    HealthCheck,
+    PageError,
+    checked_form,
+    new_csrf,
+)
 from handlers.web._guard import (
     GUARD,
     Guard,
@@ -32,125 +44,38 @@ from handlers.web._guard import (
     private_headers,
     shown_path,
 )
+from handlers.web.render import message_page, render_page
+from handlers.web.security import RateLimiter, WebRates, add_security_headers
 
 log = logging.getLogger(__name__)
 
-SERVICE = web.AppKey("service", Paperbell)
-HealthCheck = Callable[[], Awaitable[Health]]
-HEALTH: web.AppKey[HealthCheck] = web.AppKey("health")
-
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light dark"><title>paperbell · {title}</title>
-<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}}
-button{{font:inherit;padding:.5rem 1rem}}</style></head>
-<body><h1>{title}</h1>{body}</body></html>
-"""
-
-
-def page(title: str, body_html: str, status: int = 200) -> web.Response:
-    text = _PAGE.format(title=html.escape(title), body=body_html)
-    response = web.Response(text=text, status=status, content_type="text/html")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
-    return response
-
-
-def _p(text: str) -> str:
-    return f"<p>{html.escape(text)}</p>"
+STATIC = Path(__file__).parent / "static"
+__all__ = ["HEALTH", "SERVICE", "build_web_app", "serve_web"]
 
 
 async def unsubscribe_form(request: web.Request) -> web.Response:
     token = request.match_info["token"]
-    form = (
-        _p("Press the button to stop this email. Nothing happens until you do.")
-        + f'<form method="post" action="/unsubscribe/{html.escape(token, quote=True)}">'
-        '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
-        "<button type=submit>Unsubscribe</button></form>"
+    return render_page(
+        "button.html.j2",
+        "Unsubscribe",
+        lines=["Press the button to stop this email. Nothing happens until you do."],
+        action=f"/unsubscribe/{token}",
+        csrf=new_csrf(request, token),
+        hidden=[("List-Unsubscribe", "One-Click")],
+        button="Unsubscribe",
     )
-    return page("Unsubscribe", form)
 
 
 async def unsubscribe(request: web.Request) -> web.Response:
+    """A mail provider's RFC 8058 POST comes from its servers, without ``Origin`` or a
+    CSRF token (the signed link is the proof); a browser's, from our button, has both."""
+    if "Origin" in request.headers:
+        await checked_form(request, request.match_info["token"])
     try:
         done = await request.app[SERVICE].unsubscribe_link(request.match_info["token"])
     except InvalidTokenError as exc:
-        return page("Link not valid", _p(str(exc)), status=400)
-    return page("Unsubscribed", _p(done))
-
-
-async def confirm_form(request: web.Request) -> web.Response:
-    token = request.match_info["token"]
-    try:
-        address = request.app[SERVICE].confirm_link_address(token)
-    except UserError as exc:
-        return page("Not confirmed", _p(str(exc)), status=400)
-    form = (
-        _p(f"Press the button to confirm {address} for paperbell mail.")
-        + _p("Nothing happens until you do.")
-        + f'<form method="post" action="/confirm/{html.escape(token, quote=True)}">'
-        "<button type=submit>Confirm</button></form>"
-    )
-    return page("Confirm your address", form)
-
-
-async def confirm(request: web.Request) -> web.Response:
-    try:
-        user = await request.app[SERVICE].confirm_link(request.match_info["token"])
-    except UserError as exc:
-        return page("Not confirmed", _p(str(exc)), status=400)
-    if user.email_suppressed:  # confirming never overrides an unsubscribe or a bounce stop
-        return page("Mail stays stopped", _p(confirmed_but_stopped(user)))
-    return page("Address confirmed", _p(f"{user.email} will now get your paperbell mail."))
-
-
-def confirmed_but_stopped(user: User) -> str:
-    if user.email_suppressed_reason == UNSUBSCRIBED:
-        return (
-            f"{user.email} was unsubscribed from all paperbell mail; confirming does not "
-            "resume it. Subscribe again to resume."
-        )
-    why = user.email_suppressed_reason or "mail to it failed"
-    return (
-        f"{user.email} is confirmed, but paperbell sends it nothing ({why}). "
-        "Set or subscribe the address again to resume."
-    )
-
-
-_SAY = {"like": ("👍", "more papers like it"), "dislike": ("👎", "fewer papers like it")}
-
-
-async def feedback_form(request: web.Request) -> web.Response:
-    """What the link would record, and a button; a mail scanner opening it records nothing."""
-    token = request.match_info["token"]
-    service = request.app[SERVICE]
-    try:
-        asked = service.feedback_link_paper(token)
-    except UserError as exc:
-        return page("Link not valid", _p(str(exc)), status=400)
-    paper = await service.paper(asked.paper_key)
-    title = paper.title if paper is not None else asked.paper_key
-    mark, meaning = _SAY[asked.rating]
-    form = (
-        _p(f"Press the button to rate “{title}” {mark}: you will get {meaning}.")
-        + _p("Nothing happens until you do.")
-        + f'<form method="post" action="/feedback/{html.escape(token, quote=True)}">'
-        f"<button type=submit>{mark} Record it</button></form>"
-    )
-    return page("Rate this paper", form)
-
-
-async def feedback(request: web.Request) -> web.Response:
-    try:
-        asked, paper = await request.app[SERVICE].feedback_link(request.match_info["token"])
-    except UserError as exc:
-        return page("Not recorded", _p(str(exc)), status=400)
-    mark, meaning = _SAY[asked.rating]
-    return page(
-        "Thank you",
-        _p(f"Recorded {mark} for “{paper.title}”: from your next mail on, {meaning}."),
-    )
+        return message_page("Link not valid", str(exc), status=400)
+    return message_page("Unsubscribed", done)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -172,33 +97,61 @@ async def _errors(
     """The boundary: an unexpected error is logged once; the visitor sees a short page."""
     try:
         return await handler(request)
+    except PageError as refused:
+        return refused.response
     except web.HTTPException:
         raise
     except Exception:
         log.exception("web request %s %s failed", request.method, shown_path(request))
-        return page("Something went wrong", _p("Please try again later."), status=500)
+        return message_page("Something went wrong", "Please try again later.", status=500)
 
 
 async def _always_ok() -> Health:
     return Health(detail="running")
 
 
+async def _headers(request: web.Request, response: web.StreamResponse) -> None:
+    await private_headers(request, response)
+    add_security_headers(response)
+
+
 def build_web_app(
-    service: Paperbell, health: HealthCheck = _always_ok, limits: WebLimits | None = None
+    service: Paperbell,
+    health: HealthCheck = _always_ok,
+    limits: WebLimits | None = None,
+    rates: WebRates | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[guard_requests, _errors], client_max_size=16 * 1024)
     app[SERVICE] = service
+    app[SELF] = SelfService(service)
     app[HEALTH] = health
     app[GUARD] = Guard(limits or WebLimits())
-    app.on_response_prepare.append(private_headers)
-    app.router.add_get("/unsubscribe/{token}", unsubscribe_form)
-    app.router.add_post("/unsubscribe/{token}", unsubscribe)
-    app.router.add_get("/confirm/{token}", confirm_form)
-    app.router.add_post("/confirm/{token}", confirm)
-    app.router.add_get("/feedback/{token}", feedback_form)
-    app.router.add_post("/feedback/{token}", feedback)
-    app.router.add_get("/healthz", healthz)
+    app[RATES] = rates or WebRates()
+    app[LIMITER] = RateLimiter()
+    app.on_response_prepare.append(_headers)
+    _routes(app.router)
     return app
+
+
+def _routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/", pages.front)
+    router.add_post("/preview", pages.preview)
+    router.add_get("/preview.json", pages.preview_json)
+    router.add_post("/subscribe", pages.subscribe)
+    router.add_get("/confirm/{token}", pages.confirm_form)
+    router.add_post("/confirm/{token}", pages.confirm)
+    router.add_get("/manage", pages.manage_request)
+    router.add_post("/manage", pages.manage_request_post)
+    router.add_get("/manage/{token}", manage.manage)
+    router.add_get("/manage/{token}/export.{fmt:json|bib}", manage.export)
+    router.add_post("/manage/{token}/{action}", manage.manage_action)
+    router.add_get("/feed/{token}.atom", feeds.feed)
+    router.add_get("/unsubscribe/{token}", unsubscribe_form)
+    router.add_post("/unsubscribe/{token}", unsubscribe)
+    router.add_get("/feedback/{token}", feedback.feedback_form)
+    router.add_post("/feedback/{token}", feedback.feedback)
+    router.add_get("/healthz", healthz)
+    router.add_static("/static", STATIC)
 
 
 @asynccontextmanager

@@ -7,6 +7,7 @@ settings pass a check on the way in (``USER_SETTINGS``), raising ``InvalidValueE
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
@@ -42,10 +43,19 @@ USER_COLUMNS = (
     "discord_unreachable",
     "discord_notice_pending",
     "email_suppressed_reason",
+    "manage_generation",
 )
 SUB_COLUMNS = (
-    "id", "owner", "query", "normalized", "deliver", "created_at", "guild_id", "min_relevance"
-)  # fmt: skip
+    "id",
+    "owner",
+    "query",
+    "normalized",
+    "deliver",
+    "created_at",
+    "guild_id",
+    "paused",
+    "min_relevance",
+)
 MATCH_COLUMNS = ("owner", "paper_key", "sub_ids", "words", "score", "matched_at")
 DELIVERY_COLUMNS = (
     "id",
@@ -83,6 +93,7 @@ def placeholders(count: int) -> str:
 def user_from_row(row: Row) -> User:
     (user_id, created, discord_id, email, verified, strikes, suppressed, tz) = row[:8]
     (hour, frequency, weekday, paused, dm_channel, unreachable, notice, reason) = row[8:16]
+    generation = row[16]
     return User(
         id=user_id,
         created_at=_datetime(created),
@@ -100,6 +111,7 @@ def user_from_row(row: Row) -> User:
         discord_unreachable=bool(unreachable),
         discord_notice_pending=bool(notice),
         email_suppressed_reason=reason,
+        manage_generation=generation,
     )
 
 
@@ -109,7 +121,7 @@ def deliver_json(modes: Iterable[DeliveryMode]) -> str:
 
 
 def sub_from_row(row: Row) -> Subscription:
-    sub_id, owner, query, normalized, deliver, created, guild_id, min_relevance = row
+    sub_id, owner, query, normalized, deliver, created, guild_id, paused, min_relevance = row
     return Subscription(
         id=sub_id,
         owner=Owner.parse(owner),
@@ -118,6 +130,7 @@ def sub_from_row(row: Row) -> Subscription:
         deliver=frozenset(DeliveryMode(mode) for mode in json.loads(deliver)),
         created_at=_datetime(created),
         guild_id=guild_id,
+        paused=bool(paused),
         min_relevance=None if min_relevance is None else float(min_relevance),
     )
 
@@ -125,13 +138,36 @@ def sub_from_row(row: Row) -> Subscription:
 def match_from_row(row: Row) -> MatchRecord:
     owner, paper_key, sub_ids, words, score, matched_at = row[:6]
     return MatchRecord(
-        owner=Owner.parse(owner),
+        owner=_owner(owner),
         paper_key=paper_key,
-        sub_ids=tuple(int(i) for i in json.loads(sub_ids)),
-        words=tuple(json.loads(words)),
+        sub_ids=_ids(sub_ids),
+        words=_words(words),
         score=score,
         matched_at=_datetime(matched_at),
     )
+
+
+# A claim or a digest reads thousands of match rows naming a few owners, subscription
+# lists and word lists over and over: each text is decoded once (values are immutable).
+@functools.lru_cache(maxsize=4096)
+def _owner(text: str) -> Owner:
+    return Owner.parse(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ids(text: str) -> tuple[int, ...]:
+    return tuple(int(i) for i in json.loads(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
+# A claim decodes thousands of rows: plain lookups instead of the enums' own calls.
+_CHANNELS = {str(c): c for c in Channel}
+_KINDS = {str(k): k for k in DeliveryKind}
+_STATES = {str(s): s for s in DeliveryState}
 
 
 def delivery_from_row(row: Row) -> Delivery:
@@ -140,16 +176,16 @@ def delivery_from_row(row: Row) -> Delivery:
     return Delivery(
         id=row_id,
         key=key,
-        owner=Owner.parse(owner),
-        channel=Channel(channel),
-        kind=DeliveryKind(kind),
-        state=DeliveryState(state),
+        owner=_owner(owner),
+        channel=_CHANNELS[channel],
+        kind=_KINDS[kind],
+        state=_STATES[state],
         attempts=attempts,
         next_attempt_at=_datetime(next_at),
         created_at=_datetime(created),
         paper_key=paper_key,
         digest_date=None if digest_date is None else date.fromisoformat(digest_date),
-        payload=json.loads(payload),
+        payload={} if payload == "{}" else json.loads(payload),
         last_error=last_error,
         sent_at=opt_datetime(sent_at),
     )

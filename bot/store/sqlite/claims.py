@@ -80,7 +80,8 @@ class ClaimsMixin:
         until, picked = now + lease, [str(c) for c in channels or ()]
         async with self._write("claiming due deliveries") as db:
             groups = await _due_groups(db, iso(now), limit, picked)
-            claimed = await _claim(db, groups, iso(now), iso(until)) if groups else {}
+            raw = await _claim(db, groups, iso(now), iso(until)) if groups else []
+        claimed = _by_group(raw)  # decoded after the commit: the writer is free sooner
         batches = []
         for group in groups:  # in claim order; a group another process took is skipped
             found = sorted(claimed.get(group, ()), key=lambda d: d.id)
@@ -149,7 +150,7 @@ async def _due_groups(
 
 async def _claim(
     db: aiosqlite.Connection, groups: list[Group], stamp: str, until: str
-) -> dict[Group, list[Delivery]]:
+) -> list[Row]:
     owners = list(dict.fromkeys(owner for owner, _, _ in groups))
     sql = _CLAIM.format(
         due=_DUE,
@@ -158,9 +159,12 @@ async def _claim(
         columns=", ".join(rows.DELIVERY_COLUMNS),
     )
     params = (stamp, until, stamp, stamp, *owners, *(v for g in groups for v in g))
+    return list(await db.execute_fetchall(sql, params))
+
+
+def _by_group(found: list[Row]) -> dict[Group, list[Delivery]]:
     claimed: dict[Group, list[Delivery]] = {}
-    for row in await db.execute_fetchall(sql, params):
+    for row in found:
         delivery = rows.delivery_from_row(row)
-        group = (str(delivery.owner), str(delivery.channel), str(delivery.kind))
-        claimed.setdefault(group, []).append(delivery)
+        claimed.setdefault((row[2], row[3], row[4]), []).append(delivery)  # owner, channel, kind
     return claimed

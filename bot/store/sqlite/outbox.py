@@ -20,6 +20,7 @@ from bot.models import MatchRecord, Owner, Paper, User
 from bot.store.protocols import (
     Delivery,
     DeliveryState,
+    DueDigest,
 )
 from bot.store.sqlite import _accounts_codec as rows
 from bot.store.sqlite import _codec as codec
@@ -44,6 +45,9 @@ _OVERDUE = (
     "SELECT channel, count(*), min(next_attempt_at) FROM deliveries"
     " WHERE state = 'pending' AND next_attempt_at <= ? GROUP BY channel"
 )
+_SENT = "SET state = 'sent', sent_at = ?, last_error = NULL, updated_at = ?"
+_SUPPRESSED = "SET state = 'suppressed', last_error = ?, updated_at = ?"
+_SUPPRESSIBLE = "state IN ('pending', 'sending')"
 _WAITING = "digest_wanted = 1 AND digest_id IS NULL"
 # Waiting matches none of whose subscriptions still asks for a digest.
 _STOP_UNWANTED_WAITING = f"""
@@ -52,6 +56,23 @@ UPDATE matches SET digest_wanted = 0 WHERE owner = ? AND {_WAITING} AND NOT EXIS
     JOIN subscriptions AS s ON s.id = j.value
     WHERE s.min_relevance IS NOT NULL
        OR EXISTS (SELECT 1 FROM json_each(s.deliver) AS d WHERE d.value = 'email_digest'))
+"""
+# The same for many owners: the subscriptions that want a digest are found once for all of
+# them (an owner's matches name only that owner's subscriptions), not joined per match.
+_STOP_UNWANTED_WAITING_OF = f"""
+UPDATE matches SET digest_wanted = 0 WHERE owner IN ({{marks}}) AND {_WAITING} AND NOT EXISTS (
+    SELECT 1 FROM json_each(matches.sub_ids) AS j WHERE j.value IN (
+        SELECT s.id FROM subscriptions AS s WHERE s.owner IN ({{marks}}) AND EXISTS (
+            SELECT 1 FROM json_each(s.deliver) AS d WHERE d.value = 'email_digest')))
+"""
+_OLDEST_WAITING_OF = (
+    f"SELECT owner, min(matched_at) FROM matches WHERE owner IN ({{marks}}) AND {_WAITING}"
+    " GROUP BY owner"
+)
+_INSERT_DIGESTS = f"""
+INSERT INTO deliveries (key, owner, channel, kind, digest_date, next_attempt_at, created_at,
+                        updated_at)
+VALUES {{values}} ON CONFLICT DO NOTHING {_DELIVERY_RETURNING}
 """
 _OLDEST_WAITING = f"SELECT min(matched_at) FROM matches WHERE owner = ? AND {_WAITING}"
 _ATTACH_WAITING = f"UPDATE matches SET digest_id = ? WHERE owner = ? AND {_WAITING}"
@@ -152,16 +173,23 @@ class OutboxMixin:
         return frozenset(renewed)
 
     async def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
-        sql = "SET state = 'sent', sent_at = ?, last_error = NULL, updated_at = ?"
-        await self._set_state(ids, sql, "state = 'sending'", iso(now), iso(now))
+        await self._set_state(ids, _SENT, "state = 'sending'", iso(now), iso(now))
 
     async def mark_failed(self, ids: Sequence[int], error: str, now: datetime) -> None:
         sql = "SET state = 'failed', last_error = ?, updated_at = ?"
         await self._set_state(ids, sql, "state = 'sending'", error, iso(now))
 
     async def mark_suppressed(self, ids: Sequence[int], reason: str, now: datetime) -> None:
-        sql = "SET state = 'suppressed', last_error = ?, updated_at = ?"
-        await self._set_state(ids, sql, "state IN ('pending', 'sending')", reason, iso(now))
+        await self._set_state(ids, _SUPPRESSED, _SUPPRESSIBLE, reason, iso(now))
+
+    async def settle(
+        self, sent: Sequence[int], suppressed: Mapping[str, Sequence[int]], now: datetime
+    ) -> None:
+        stamp, rows_in = iso(now), len(sent) + sum(len(ids) for ids in suppressed.values())
+        async with self._write(f"recording the outcome of {rows_in} deliveries") as db:
+            await _update(db, sent, _SENT, "state = 'sending'", stamp, stamp)
+            for reason, ids in suppressed.items():
+                await _update(db, ids, _SUPPRESSED, _SUPPRESSIBLE, reason, stamp)
 
     async def release(self, ids: Sequence[int], now: datetime) -> None:
         sql = "SET state = 'pending', attempts = max(attempts - 1, 0), updated_at = ?"
@@ -187,10 +215,7 @@ class OutboxMixin:
 
     async def _set_state(self, ids: Sequence[int], assign: str, guard: str, *values: Any) -> None:
         async with self._write(f"updating {len(ids)} deliveries") as db:
-            for chunk in _chunks(list(ids)):
-                ids_in = f"id IN ({rows.placeholders(len(chunk))})"
-                sql = f"UPDATE deliveries {assign} WHERE {guard} AND {ids_in}"
-                await db.execute(sql, (*values, *chunk))
+            await _update(db, ids, assign, guard, *values)
 
     async def record_email_strike(
         self, user_id: int, address: str, reason: str, now: datetime, *, strikes: int = 3
@@ -283,6 +308,20 @@ class OutboxMixin:
             await db.execute(_ATTACH_WAITING, (digest.id, who))
         return digest
 
+    async def create_digests(
+        self, due: Sequence[DueDigest], now: datetime, *, allow_empty: bool = False
+    ) -> list[Delivery]:
+        firsts: dict[Owner, DueDigest] = {}
+        for wanted in due:
+            firsts.setdefault(wanted.owner, wanted)
+        first = list(firsts.values())
+        created: dict[Owner, Delivery] = {}
+        for chunk in _chunks(first):
+            async with self._write(f"creating {len(chunk)} digests") as db:
+                for digest in await _create_digests(db, chunk, now, allow_empty=allow_empty):
+                    created[digest.owner] = digest
+        return [created[d.owner] for d in first if d.owner in created]
+
     async def drop_waiting_digest_matches(self, owner: Owner) -> int:
         async with self._write(f"dropping matches waiting for a digest of {owner}") as db:
             cursor = await db.execute(
@@ -302,6 +341,45 @@ class OutboxMixin:
             f"reading matches waiting for a digest of {owner}", sql, str(owner)
         )
         return [rows.match_from_row(row) for row in found]
+
+
+async def _create_digests(
+    db: aiosqlite.Connection, due: Sequence[DueDigest], now: datetime, *, allow_empty: bool
+) -> list[Delivery]:
+    """``create_digest``'s statements, each once for a chunk of distinct owners."""
+    owners = [str(d.owner) for d in due]
+    marks = ", ".join("?" * len(owners))
+    await db.execute(_STOP_UNWANTED_WAITING_OF.format(marks=marks), owners + owners)
+    found = await db.execute_fetchall(_OLDEST_WAITING_OF.format(marks=marks), owners)
+    oldest: dict[str, str | None] = {row[0]: row[1] for row in found}
+    wanted = [d for d in due if _is_due(oldest.get(str(d.owner)), d.matched_by, allow_empty)]
+    if not wanted:
+        return []
+    params = [value for d in wanted for value in _digest_values(d, iso(now))]
+    values = ", ".join(["(?, ?, 'email', 'digest', ?, ?, ?, ?)"] * len(wanted))
+    inserted = await db.execute_fetchall(_INSERT_DIGESTS.format(values=values), params)
+    created = [rows.delivery_from_row(row) for row in inserted]  # not the dates that had one
+    await db.executemany(_ATTACH_WAITING, [(d.id, str(d.owner)) for d in created])
+    return created
+
+
+def _digest_values(due: DueDigest, stamp: str) -> tuple[str, ...]:
+    key = digest_key(due.owner, due.local_date)
+    return (key, str(due.owner), due.local_date.isoformat(), stamp, stamp, stamp)
+
+
+def _is_due(oldest: str | None, matched_by: datetime | None, allow_empty: bool) -> bool:
+    late = matched_by is not None and oldest is not None and oldest > iso(matched_by)
+    return allow_empty or (oldest is not None and not late)
+
+
+async def _update(
+    db: aiosqlite.Connection, ids: Sequence[int], assign: str, guard: str, *values: Any
+) -> None:
+    for chunk in _chunks(list(ids)):
+        ids_in = rows.placeholders(len(chunk))
+        sql = f"UPDATE deliveries {assign} WHERE {guard} AND id IN ({ids_in})"
+        await db.execute(sql, (*values, *chunk))
 
 
 async def _queue_alert(

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 
 from bot.errors import NotFoundError
-from bot.store.records import Feedback, Rating, VectorizerState
+from bot.store.records import Feedback, Rating, VectorizerInfo, VectorizerState
 from bot.store.sqlite import _codec as codec
 from bot.store.sqlite._codec import Row
 
 KEY_CHUNK = 500
 _CURRENT = "(SELECT version FROM vectorizer WHERE id = 1)"
+_SELECT_INFO = "SELECT version, kind, n_docs, fitted_at FROM vectorizer WHERE id = 1"
 _SELECT_STATE = "SELECT version, kind, n_docs, fitted_at, state FROM vectorizer WHERE id = 1"
 _PUT_STATE = """
 INSERT INTO vectorizer (id, version, kind, n_docs, fitted_at, state) VALUES (1, ?, ?, ?, ?, ?)
@@ -55,6 +56,13 @@ class RelevanceMixin:
         return VectorizerState(
             int(version), str(kind), int(n_docs), datetime.fromisoformat(fitted_at), bytes(state)
         )
+
+    async def vectorizer_info(self) -> VectorizerInfo | None:
+        found = await self._read("reading which vectorizer is fitted", _SELECT_INFO)
+        if not found:
+            return None
+        version, kind, n_docs, fitted = found[0]
+        return VectorizerInfo(int(version), str(kind), int(n_docs), datetime.fromisoformat(fitted))
 
     async def count_papers(self) -> int:
         found = await self._read("counting papers", "SELECT count(*) FROM papers")

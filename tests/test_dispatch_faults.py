@@ -1,0 +1,131 @@
+"""The dispatcher when the database fails it while recording outcomes, and who goes first.
+
+A real SQLite store throughout; ``LockedStore`` wraps it and makes ``settle`` (the one
+write that records what a wave of messages came to) raise SQLite's own "database is
+locked" a given number of times.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import cast
+
+import pytest
+
+from bot.delivery.dispatcher import DeliveryOutcome, Dispatcher
+from bot.delivery.notifier import AlertMessage, Channel, ConfirmationMessage
+from bot.delivery.outcomes import SETTLE_TRIES
+from bot.delivery.planning import record_matches
+from bot.models import Owner
+from bot.store.protocols import DeliveryKind, DeliveryState, Store
+from bot.store.sqlite.store import SqliteStore
+from tests.support_outbox import (
+    INSTANT,
+    LINKS,
+    NOW,
+    FrozenClock,
+    RecordingNotifier,
+    add_papers,
+    record,
+    verified_user,
+)
+
+
+class LockedStore:
+    """The store, except that its next ``failures`` settles fail as a locked database."""
+
+    def __init__(self, store: SqliteStore, failures: int) -> None:
+        self._store = store
+        self.failures = failures
+        self.settles = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def settle(
+        self, sent: Sequence[int], suppressed: Mapping[str, Sequence[int]], now: datetime
+    ) -> None:
+        self.settles += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise sqlite3.OperationalError("database is locked")
+        await self._store.settle(sent, suppressed, now)
+
+
+def dispatcher(store: Store | LockedStore, email: RecordingNotifier) -> Dispatcher:
+    return Dispatcher(
+        cast(Store, store), {Channel.EMAIL: email}, LINKS, FrozenClock(), random.Random(1)
+    )
+
+
+async def users_with_alerts(store: Store, users: int, papers: int) -> list[Owner]:
+    """``users`` confirmed users, each matched by the same ``papers`` papers: then only
+    users * papers alert rows are pending (their confirmations were dealt with)."""
+    owners, keys = [], [f"p{n}" for n in range(papers)]
+    await add_papers(store, *keys)
+    for n in range(users):
+        user = await verified_user(store, f"u{n}@example.org")
+        await store.add_subscription(user.owner, "g", "graph", INSTANT, NOW, limit=5)
+        owners.append(user.owner)
+    await dispatcher(store, RecordingNotifier(Channel.EMAIL)).run_once(NOW)
+    for sub in await store.list_subscriptions():
+        await record_matches(store, [record(sub.owner, k, sub.id) for k in keys], NOW)
+    return owners
+
+
+async def alert_states(store: Store) -> set[tuple[DeliveryState, int]]:
+    rows = await store.list_deliveries()
+    return {(d.state, d.attempts) for d in rows if d.kind is DeliveryKind.ALERT}
+
+
+async def sending(store: Store) -> list[int]:
+    return [d.id for d in await store.list_deliveries(state=DeliveryState.SENDING)]
+
+
+async def test_a_settle_that_fails_once_is_tried_again(sqlite_store: SqliteStore) -> None:
+    await users_with_alerts(sqlite_store, 6, 3)
+    locked, email = LockedStore(sqlite_store, failures=1), RecordingNotifier(Channel.EMAIL)
+    report = await dispatcher(locked, email).run_once()
+    assert report.count(DeliveryOutcome.SENT) == 6 * 3
+    assert await sending(sqlite_store) == []
+    assert await alert_states(sqlite_store) == {(DeliveryState.SENT, 1)}
+    assert len(email.sent) == 6  # each message once: the failed write was tried again
+    assert locked.settles >= 2
+
+
+async def test_a_settle_that_keeps_failing_gives_the_rows_back(
+    sqlite_store: SqliteStore,
+) -> None:
+    owners = await users_with_alerts(sqlite_store, 6, 3)
+    locked, email = LockedStore(sqlite_store, failures=10**6), RecordingNotifier(Channel.EMAIL)
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        await dispatcher(locked, email).run_once()
+    assert locked.settles >= SETTLE_TRIES  # tried again, then gave up
+    assert await sending(sqlite_store) == []  # nothing left to wait for its lease
+    assert await alert_states(sqlite_store) == {(DeliveryState.PENDING, 0)}
+    # The database is back: the next run sends everything (some messages a second time).
+    again = RecordingNotifier(Channel.EMAIL)
+    report = await dispatcher(sqlite_store, again).run_once()
+    assert report.count(DeliveryOutcome.SENT) == 6 * 3
+    assert sorted(m.recipient.owner_id for m in again.sent) == sorted(int(o.id) for o in owners)
+    assert await alert_states(sqlite_store) == {(DeliveryState.SENT, 1)}
+
+
+async def test_a_confirmation_jumps_a_backlog_of_alerts(store: Store) -> None:
+    await users_with_alerts(store, 250, 20)
+    backlog = await store.list_deliveries(state=DeliveryState.PENDING)
+    assert len(backlog) == 5000
+    assert {d.kind for d in backlog} == {DeliveryKind.ALERT}
+    newcomer = await store.get_or_create_user(discord_id="new", now=NOW)
+    await store.set_email(newcomer.id, "new@example.org", NOW)  # queued after the alerts
+    email = RecordingNotifier(Channel.EMAIL)
+    report = await dispatcher(store, email).run_once(NOW)
+    first, *rest = email.sent
+    assert isinstance(first, ConfirmationMessage)
+    assert first.address == "new@example.org"
+    assert len(rest) == 250
+    assert all(isinstance(m, AlertMessage) for m in rest)
+    assert report.count(DeliveryOutcome.SENT) == 5001
