@@ -24,7 +24,8 @@ vectors for 2,000 new papers through ``vectorize_new`` into SQLite (a first fit:
 slowest case, as it fits the vocabulary too; wall time), training + scoring 2,000 papers
 for one user (the model alone: ``train`` then ``scores``, in CPU time, the median of six
 readers; also the whole ``load_ranker`` + ``rank`` with its SQLite reads, wall time, no
-target), and the bytes of a stored vector.
+target; and ``load_ranker`` for a reader without feedback, what every message of such a
+reader costs the dispatcher), and the bytes of a stored vector.
 """
 
 from __future__ import annotations
@@ -179,6 +180,7 @@ async def speed(folder: Path) -> dict[str, Any]:
         vectors = await store.recent_vectors()
         blobs = list(vectors.values())
         model_ms, whole_ms = await _train_and_score(store, vectors, papers)
+        nothing_ms = await _nothing_to_learn(store)
     finally:
         await store.close()
     nnz = [len(b) // 8 for b in blobs]
@@ -187,6 +189,7 @@ async def speed(folder: Path) -> dict[str, Any]:
         "vectorize_seconds": round(vector_seconds, 3),
         "train_and_score_ms": round(statistics.median(model_ms), 2),
         "load_rank_with_sqlite_ms": round(statistics.median(whole_ms), 1),
+        "load_ranker_no_feedback_ms": round(statistics.median(nothing_ms), 3),
         "bytes_per_vector": round(statistics.fmean(len(b) for b in blobs), 1),
         "entries_per_vector": round(statistics.fmean(nnz), 1),
     }
@@ -219,6 +222,17 @@ async def _train_and_score(
         await ranker.rank([p.key for p in papers])
         whole_ms.append((time.perf_counter() - start) * 1000)
     return model_ms[1:], whole_ms[1:]  # the first pays for imports and caches
+
+
+async def _nothing_to_learn(store: Store) -> list[float]:
+    """What the dispatcher pays per message for a reader without 👍 or ``like:``."""
+    user = await store.get_or_create_user(discord_id="speed-none", now=NOW)
+    times = []
+    for _ in range(21):
+        start = time.perf_counter()
+        assert await load_ranker(store, user.id) is None
+        times.append((time.perf_counter() - start) * 1000)
+    return times[1:]
 
 
 def targets(q: dict[str, Any], s: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -274,6 +288,7 @@ def render(report: dict[str, Any]) -> str:
         f"vectors for {s['papers']:,} new papers: {s['vectorize_seconds']:.2f} s (with a fit)",
         f"train + score {s['papers']:,} papers: {s['train_and_score_ms']:.1f} ms "
         f"(with SQLite reads: {s['load_rank_with_sqlite_ms']:.0f} ms)",
+        f"a reader with nothing to learn from: {s['load_ranker_no_feedback_ms']:.2f} ms a message",
         f"stored vector: {s['bytes_per_vector']:.0f} bytes ({s['entries_per_vector']:.0f} entries)",
         "targets:",
     ]

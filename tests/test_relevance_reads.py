@@ -1,7 +1,7 @@
 """What learned relevance costs the dispatcher, counted on the real SQLite store: a reader
 with nothing to learn from costs one small read per message (their ratings) and never the
-vectorizer's state; a reader with 👍 gets the vectorizer loaded once per fit, not per
-message."""
+vectorizer's state; a reader with 👍 gets the vectorizer loaded once per fit and their
+model trained once per change, not per message."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ async def test_a_digest_for_a_reader_without_feedback_reads_no_vectors(store: St
     assert counting.calls["list_feedback"] == 1
 
 
-async def test_a_reader_with_feedback_loads_the_vectorizer_once_per_fit(store: Store) -> None:
+async def test_a_reader_with_feedback_loads_and_trains_once_per_change(store: Store) -> None:
     await store_corpus(store, NOW)
     ada = await verified_user(store, "ada@example.org", timezone="UTC")
     await store.rate(ada.id, dict.fromkeys(DIFFUSION[:2], Rating.LIKE), NOW)
@@ -119,6 +119,15 @@ async def test_a_reader_with_feedback_loads_the_vectorizer_once_per_fit(store: S
         await one_message(key)
     assert counting.calls["vectorizer_info"] == counting.calls["list_feedback"] == 3
     assert counting.calls["vectorizer_state"] == 1  # the state blob once, then cached
+    # Trained once: the background (2,000 vectors) read once; later messages only read
+    # the newest paper's key to see that nothing changed.
+    assert counting.calls["recent_vectors"] == 1 + 3
+
+    # A new 👍 trains again (the vectorizer stays cached).
+    await store.rate(ada.id, {REASONING[2]: Rating.LIKE}, NOW)
+    await one_message(REASONING[3])
+    assert counting.calls["recent_vectors"] == 1 + 3 + 2
+    assert counting.calls["vectorizer_state"] == 1
 
     # A refit elsewhere is noticed by its version: loaded once more, then cached again.
     state = await store.vectorizer_state()
@@ -128,3 +137,4 @@ async def test_a_reader_with_feedback_loads_the_vectorizer_once_per_fit(store: S
     for key in (DIFFUSION[4], REASONING[1]):
         await one_message(key)
     assert counting.calls["vectorizer_state"] == 2
+    assert counting.calls["recent_vectors"] == 1 + 3 + 2 + 3
