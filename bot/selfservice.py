@@ -317,7 +317,8 @@ class SelfService:
         received = await self._received(user, 10_000, sent_only=True)
         if fmt == "bib":
             return export_bibtex(subs, received)
-        return export_json(user, subs, received, self.core.clock())
+        ratings = await self.store.list_feedback(user.id)
+        return export_json(user, subs, received, self.core.clock(), ratings)
 
     async def feed(self, token: str) -> FeedData:
         key = await self.open(token, purpose=FEED)

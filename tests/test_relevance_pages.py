@@ -194,3 +194,18 @@ async def test_manage_page_counts_like_subscriptions(
     status, text = await get_text(http, base + page)
     assert status == 200
     assert f"{expected.count} of {expected.total} papers in the last 7 days" in text
+
+
+async def test_json_export_carries_ratings_and_the_relevance_floor(
+    service: Paperbell, web: tuple[str, aiohttp.ClientSession]
+) -> None:
+    base, http = web
+    user, page = await reader(service)
+    [sub] = await service.store.list_subscriptions(user.owner)
+    await service.set_min_relevance(user.owner, sub.id, 0.4)
+    await service.rate(user.id, like=DIFFUSION[:1], dislike=DIFFUSION[1:2])
+    status, body = await get_text(http, f"{base}{page}/export.json")
+    data = json.loads(body)
+    assert status == 200 and data["subscriptions"][0]["min_relevance"] == 0.4
+    ratings = {r["key"]: r["rating"] for r in data["ratings"]}
+    assert ratings == {DIFFUSION[0]: "like", DIFFUSION[1]: "dislike"}
