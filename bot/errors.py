@@ -157,3 +157,31 @@ class SchemaTooNewError(ConfigError, StoreError):
 
     A configuration error (exit 78) so a service manager does not restart into it forever.
     """
+
+
+class UnknownPapersError(NotFoundError):
+    """Paper ids that name no stored paper; one line per id."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+        super().__init__(
+            "\n".join(
+                f"no stored paper {key}: check the id with `paperbell papers` or `paperbell search`"
+                for key in keys
+            )
+        )
+
+
+class NoFeedbackError(UserError):
+    """A ranking was asked for but the person has not said what they like yet."""
+
+    def __init__(self, how: str = "") -> None:
+        super().__init__(
+            "nothing to learn from yet: rate a few papers first"
+            + (f" ({how})" if how else "")
+            + ", or subscribe to papers like one you know with like:ARXIV_ID"
+        )
+
+
+class UnknownLikeError(NotFoundError, UsageError):
+    """A ``like:`` names a paper that is not stored: a bad query (the CLI exits 2)."""

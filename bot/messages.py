@@ -74,10 +74,31 @@ class MatchedSubscription:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedbackLinks:
+    """Signed links that record a 👍 or 👎 on one paper (a confirm page first)."""
+
+    like: str
+    dislike: str
+
+
+@dataclass(frozen=True, slots=True)
 class AlertItem:
+    """One paper in a message. ``score``: how well the words matched; ``relevance``: the
+    reader's learned model (None without one), which orders the message when present;
+    ``because``: why, in a few words."""
+
     paper: Paper
     subscriptions: tuple[MatchedSubscription, ...]
     score: float = 0.0
+    relevance: float | None = None
+    because: str = ""
+    feedback: FeedbackLinks | None = None  # signed 👍 / 👎 links (email only)
+
+    @property
+    def rank(self) -> tuple[float, float, int, str]:
+        """Sort key, best first: learned relevance, then matched words, then upvotes."""
+        learned = -self.relevance if self.relevance is not None else 0.0
+        return (learned, -self.score, -(self.paper.upvotes or 0), self.paper.key)
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -103,6 +124,7 @@ class AlertMessage:
     recipient: Recipient
     items: tuple[AlertItem, ...]
     links: MessageLinks = field(default_factory=MessageLinks)
+    rate: bool = False  # offer 👍 / 👎 / "more like this" where the channel can (Discord)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +142,7 @@ class DigestMessage:
     more: int = 0  # papers left out past the digest limit: "and N more", never a silent drop
     source_notes: tuple[str, ...] = ()  # "arXiv had no announcement today", ...
     links: MessageLinks = field(default_factory=MessageLinks)
+    rate: bool = False  # offer 👍 / 👎 / "more like this" where the channel can (Discord)
 
     @property
     def paper_count(self) -> int:

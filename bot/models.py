@@ -288,6 +288,13 @@ class Subscription:
     created_at: datetime
     guild_id: str | None = None  # for channel subscriptions
     paused: bool = False  # kept, but matches nothing until resumed
+    # Instant alerts the owner's learned model scores below this (0-1) wait for the digest.
+    min_relevance: float | None = None
+
+    @property
+    def digest_for_held(self) -> bool:
+        """Whether it sends digests, or keeps a digest for the alerts it holds back."""
+        return DeliveryMode.EMAIL_DIGEST in self.deliver or self.min_relevance is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ and nothing else (``bot.accounts.manage``).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -26,10 +27,10 @@ from bot.accounts.manage import (
     open_token,
 )
 from bot.errors import LimitError, UserError
-from bot.matching.matcher import Matcher
-from bot.matching.query import parse_query, render
+from bot.matching.query import Query, parse_query, render
+from bot.matching.trial import try_queries
 from bot.models import DeliveryMode, DigestFrequency, Paper, SourceKind, Subscription, User
-from bot.service import Paperbell, QueryTest, check_timezone
+from bot.service import Learned, Paperbell, QueryTest, check_timezone
 from bot.settings import SourceConfig
 
 HIT_DAYS = 7
@@ -91,6 +92,7 @@ class ManagePage:
     subscriptions: tuple[SubscriptionLine, ...]
     received: tuple[Received, ...]
     feed_url: str
+    learned: tuple[Learned, ...] = ()  # the 👍 / 👎 their ranking learns from, newest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,21 +216,20 @@ class SelfService:
         )
         received = await self._received(user, RECENT_PAPERS, sent_only=True)
         fresh = manage_token(self.core.signer, user, self.core.clock())
-        return ManagePage(user, fresh, lines, tuple(received), links.feed_url(user))
+        learned = tuple(await self.core.learned(user.id))
+        return ManagePage(user, fresh, lines, tuple(received), links.feed_url(user), learned)
 
     async def _hits(self, subs: list[Subscription]) -> tuple[dict[int, int], int]:
         papers = await self.store.list_papers(since=self.core.clock() - timedelta(days=HIT_DAYS))
-        matcher = Matcher()
+        queries: dict[int, Query] = {}
         for sub in subs:
             try:
-                matcher.add(sub.id, parse_query(sub.query, sources=self.core.source_names))
+                queries[sub.id] = parse_query(sub.query, sources=self.core.source_names)
             except UserError:
                 continue  # stored by an older paperbell with other rules: no rate to show
-        counts: dict[int, int] = {}
-        for paper in papers:
-            for match in matcher.match(paper):
-                counts[match.sub_id] = counts.get(match.sub_id, 0) + 1
-        return counts, len(papers)
+        found = await try_queries(self.store, queries, papers)
+        counts = Counter(match.sub_id for _, match in found)
+        return dict(counts), len(papers)
 
     async def _received(self, user: User, limit: int, *, sent_only: bool) -> list[Received]:
         records = await self.store.recent_matches(user.owner, limit, sent_only=sent_only)
@@ -298,13 +299,26 @@ class SelfService:
             await self.store.suppress_email(user.email, UNSUBSCRIBED, self.core.clock())
         return (await self.open(token)).user
 
+    async def reset_learned(self, token: str) -> int:
+        """Forget every 👍 / 👎 of the token's holder; how many there were."""
+        return await self.core.reset_learned((await self.open(token)).user.id)
+
+    async def min_relevance(self, token: str, sub_id: int, percent: str) -> Subscription:
+        """Instant alerts of ``sub_id`` scored below ``percent`` % wait for the digest
+        (empty: every alert goes out at once)."""
+        user = (await self.open(token)).user
+        text = percent.strip().removesuffix("%").strip()
+        value = _check_int("min_relevance", text, 0, 100) / 100 if text else None
+        return await self.core.set_min_relevance(user.owner, sub_id, value)
+
     async def export(self, token: str, fmt: str) -> str:
         user = (await self.open(token)).user
         subs = await self.store.list_subscriptions(user.owner)
         received = await self._received(user, 10_000, sent_only=True)
         if fmt == "bib":
             return export_bibtex(subs, received)
-        return export_json(user, subs, received, self.core.clock())
+        ratings = await self.store.list_feedback(user.id)
+        return export_json(user, subs, received, self.core.clock(), ratings)
 
     async def feed(self, token: str) -> FeedData:
         key = await self.open(token, purpose=FEED)

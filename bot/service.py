@@ -6,7 +6,7 @@ person can get wrong raises a ``UserError`` whose text is the message to show th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -17,14 +17,24 @@ from bot.accounts.addresses import LinkBuilder
 from bot.accounts.tokens import Signer
 from bot.delivery.digests import DigestPlanner
 from bot.delivery.notifier import DigestMessage
-from bot.errors import NotFoundError, UserError
-from bot.matching.matcher import Matcher
-from bot.matching.query import parse_query, render
+from bot.delivery.ranking import owner_ranker, with_reasons
+from bot.errors import (
+    NoFeedbackError,
+    NotFoundError,
+    UnknownLikeError,
+    UnknownPapersError,
+    UsageError,
+    UserError,
+)
+from bot.matching.query import Query, like_keys, paper_key, parse_query, render
 from bot.matching.search import search_papers
 from bot.matching.step import SubscriptionIndex
+from bot.matching.trial import try_queries
 from bot.models import DeliveryMode, DigestFrequency, Owner, Paper, Subscription, User
+from bot.relevance.corpus import vectorize_new
+from bot.relevance.ranking import Ranker
 from bot.settings import Settings
-from bot.store.protocols import Store
+from bot.store.protocols import Feedback, Rating, Store
 
 Clock = Callable[[], datetime]
 TOO_MANY_PER_DAY = 20  # more than this and a subscription floods; say so
@@ -74,6 +84,21 @@ class Subscribed:
     test: QueryTest
 
 
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    paper: Paper
+    score: float
+    because: str
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """One rating the model learns from, with its paper."""
+
+    feedback: Feedback
+    paper: Paper | None
+
+
 @cache
 def timezone_names() -> tuple[str, ...]:
     return tuple(sorted(available_timezones()))
@@ -117,8 +142,10 @@ class Paperbell:
         deliver: frozenset[DeliveryMode],
         *,
         guild_id: str | None = None,
+        min_relevance: float | None = None,
     ) -> Subscribed:
-        parsed = parse_query(query, sources=self.source_names)
+        check_min_relevance(min_relevance)
+        parsed = await self._parse(query)
         sub = await self.store.add_subscription(
             owner,
             query.strip(),
@@ -127,6 +154,7 @@ class Paperbell:
             self.clock(),
             limit=self.settings.max_subscriptions,
             guild_id=guild_id,
+            min_relevance=min_relevance,
         )
         self.index.add(sub, parsed)
         return Subscribed(sub, await self.test_query(query))
@@ -144,11 +172,10 @@ class Paperbell:
     async def test_query(self, query: str, *, days: int = 7, examples: int = 3) -> QueryTest:
         if not 1 <= days <= 365:
             raise UserError(f"days must be between 1 and 365, not {days}")
-        parsed = parse_query(query, sources=self.source_names)
+        parsed = await self._parse(query)
         papers = await self.store.list_papers(since=self.clock() - timedelta(days=days))
-        matcher = Matcher()
-        matcher.add(0, parsed)
-        hits = [PaperHit(p, m.matched_words, m.score) for p in papers for m in matcher.match(p)]
+        found = await try_queries(self.store, {0: parsed}, papers)
+        hits = [PaperHit(p, m.matched_words, m.score) for p, m in found]
         hits.sort(key=lambda h: (h.score, h.paper.upvotes or 0), reverse=True)
         return QueryTest(
             query=query,
@@ -162,8 +189,104 @@ class Paperbell:
 
     async def search(self, text: str, *, limit: int = 5) -> list[Paper]:
         """Stored papers ``text`` matches, read as a subscription query (bot.matching.search)."""
-        query = parse_query(text, sources=self.source_names)
-        return await search_papers(self.store, query, limit)
+        return await search_papers(self.store, await self._parse(text), limit)
+
+    async def _parse(self, text: str) -> Query:
+        """``text`` parsed; a ``like:`` naming a paper we do not have is refused."""
+        parsed = parse_query(text, sources=self.source_names)
+        wanted = like_keys(parsed)
+        if wanted:
+            await vectorize_new(self.store, self.clock())  # a paper stored a moment ago
+            known = await self.store.get_vectors(wanted)
+            if missing := sorted(wanted - known.keys()):
+                raise UnknownLikeError(
+                    f"like:{missing[0]}: no stored paper has that id; "
+                    "pick one from `paperbell papers` or `paperbell search`"
+                )
+        return parsed
+
+    # --- learned relevance --------------------------------------------------------------
+
+    async def rate(
+        self,
+        user_id: int,
+        *,
+        like: Sequence[str] = (),
+        dislike: Sequence[str] = (),
+        sub_id: int | None = None,
+        sub_ids: Mapping[str, int] | None = None,
+    ) -> dict[str, Rating]:
+        """Record 👍 / 👎 on papers (ids as people write them). Nothing is recorded if any
+        id is bad: ``UnknownPapersError`` names each, one line apiece."""
+        ratings, bad = check_ratings(like, dislike)
+        known = await self.store.get_papers(list(ratings))
+        missing = [k for k in ratings if k not in known]
+        if bad:  # every problem at once, one line each
+            raise UsageError("\n".join([*bad, *str(UnknownPapersError(missing)).splitlines()]))
+        if missing:
+            raise UnknownPapersError(missing)
+        subs = dict.fromkeys(ratings, sub_id) if sub_id is not None else {}
+        subs |= {paper_key(k) or k: s for k, s in (sub_ids or {}).items()}
+        await self.store.rate(user_id, ratings, self.clock(), subs or None)
+        return ratings
+
+    async def learned(self, user_id: int) -> list[Learned]:
+        """What the user's model learns from: their ratings, newest first."""
+        feedback = await self.store.list_feedback(user_id)
+        papers = await self.store.get_papers([f.paper_key for f in feedback])
+        return [Learned(f, papers.get(f.paper_key)) for f in feedback]
+
+    async def reset_learned(self, user_id: int) -> int:
+        """Forget the user's ratings; how many there were."""
+        return await self.store.reset_feedback(user_id)
+
+    async def recommend(
+        self, user_id: int, *, days: int = 7, limit: int = 10
+    ) -> list[Recommendation]:
+        """The best unrated papers of the last ``days`` for the user, by their model.
+        Raises ``NoFeedbackError`` when there is nothing to learn from yet."""
+        _check_range("days", days, 1, 365)
+        _check_range("limit", limit, 1, 100)
+        await vectorize_new(self.store, self.clock())
+        ranker = await self.ranker(user_id)
+        if ranker is None:
+            raise NoFeedbackError()
+        ranked = await ranker.recommend(self.clock() - timedelta(days=days), limit)
+        return [
+            Recommendation(p, r.score, why) for p, r, why in await with_reasons(self.store, ranked)
+        ]
+
+    async def set_min_relevance(
+        self, owner: Owner | None, sub_id: int, value: float | None
+    ) -> Subscription:
+        """Instant alerts of ``sub_id`` scored below ``value`` wait for the digest (None:
+        every alert goes out)."""
+        check_min_relevance(value)
+        return await self.store.set_min_relevance(sub_id, owner, value, self.clock())
+
+    def feedback_link_paper(self, token: str) -> accounts.FeedbackRequest:
+        """What a feedback link would record, without recording it (the confirm page)."""
+        return accounts.read_feedback_link(self.signer, token, self.clock())
+
+    async def feedback_link(self, token: str) -> tuple[accounts.FeedbackRequest, Paper]:
+        """Record the rating a signed feedback link carries; the paper it was about."""
+        request = accounts.read_feedback_link(self.signer, token, self.clock())
+        paper = await self.store.get_paper(request.paper_key)
+        if paper is None or await self.store.get_user(request.user_id) is None:
+            raise NotFoundError("that paper or account is no longer stored; nothing was recorded")
+        await self.rate(
+            request.user_id,
+            like=[paper.key] if request.rating is Rating.LIKE else [],
+            dislike=[paper.key] if request.rating is Rating.DISLIKE else [],
+            sub_id=request.sub_id,
+        )
+        return request, paper
+
+    async def paper(self, key: str) -> Paper | None:
+        return await self.store.get_paper(key)
+
+    async def ranker(self, user_id: int) -> Ranker | None:
+        return await owner_ranker(self.store, Owner.user(user_id))
 
     # --- people -------------------------------------------------------------------------
 
@@ -250,6 +373,35 @@ class Paperbell:
         if user is None:
             raise NotFoundError(f"no user #{user_id}")
         return user
+
+
+def check_min_relevance(value: float | None) -> None:
+    if value is not None and not 0 <= value <= 1:
+        raise UsageError(f"min_relevance must be between 0 and 1, not {value:g}")
+
+
+def check_ratings(
+    like: Sequence[str], dislike: Sequence[str]
+) -> tuple[dict[str, Rating], list[str]]:
+    """Paper ids as typed → stored keys and ratings, and a line for each id that is no
+    paper id or is both liked and disliked."""
+    out: dict[str, Rating] = {}
+    bad: list[str] = []
+    for rating, ids in ((Rating.LIKE, like), (Rating.DISLIKE, dislike)):
+        for text in ids:
+            key = paper_key(text)
+            if key is None:
+                bad.append(
+                    f"{text!r} is not a paper id: write an arXiv id like 2406.11779 "
+                    "or a key as `paperbell papers` shows it"
+                )
+            elif out.get(key, rating) is not rating:
+                bad.append(f"{key} is both liked and disliked: choose one")
+            else:
+                out[key] = rating
+    if not out and not bad:
+        raise UsageError("name at least one paper to like or dislike")
+    return out, bad
 
 
 def check_timezone(name: str) -> str:

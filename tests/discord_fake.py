@@ -43,6 +43,7 @@ from tests.discord_fake_interactions import (
     InteractionHandle,
     Invocation,
     OptionValue,
+    build_component_interaction,
     build_interaction,
     default_channel,
 )
@@ -369,6 +370,35 @@ class FakeDiscord:
         )
         inv = dataclasses.replace(inv, focused=focused)
         return await self._send(inv, AUTOCOMPLETE, True)
+
+    async def click(
+        self,
+        message: JSON,
+        custom_id: str,
+        values: Sequence[str] = (),
+        *,
+        user: FakeUser | int,
+        guild: FakeGuild | int | None = None,
+    ) -> InteractionHandle:
+        """Dispatch INTERACTION_CREATE (type 3): ``user`` clicks a button or picks
+        ``values`` in a select menu of ``message`` (a message the bot posted)."""
+        channel = int(message["channel_id"])
+        inv = self._invocation(
+            "",
+            options=None,
+            user=user,
+            guild=guild,
+            channel=channel,
+            subcommand=None,
+            group=None,
+            locale="en-US",
+        )
+        record, payload = build_component_interaction(
+            self.state, inv, message, custom_id, list(values)
+        )
+        self.state.interactions[record.id] = record
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return InteractionHandle(self.state, record, self.timeout)
 
     def _invocation(
         self,

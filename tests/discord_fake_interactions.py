@@ -315,3 +315,59 @@ class InteractionHandle:
             within=self.within,
             what=f"{what} of /{self.record.name} (interaction {self.record.id})",
         )
+
+
+MESSAGE_COMPONENT = 3
+_SELECT_TYPES = frozenset({3, 5, 6, 7, 8})
+
+
+def _component(message: JSON, custom_id: str) -> JSON | None:
+    for row in message.get("components") or []:
+        for component in row.get("components") or []:
+            if component.get("custom_id") == custom_id:
+                return dict(component)
+    return None
+
+
+def build_component_interaction(
+    state: DiscordState, inv: Invocation, message: JSON, custom_id: str, values: list[str]
+) -> tuple[InteractionRecord, JSON]:
+    """A click on a button or a choice in a select menu of ``message``, as Discord sends it.
+    Like Discord it refuses what the message does not offer: an unknown custom id, a value
+    that is no option, more or fewer choices than the menu allows."""
+    component = _component(message, custom_id)
+    if component is None:
+        raise CommandUnavailableError(f"the message has no component {custom_id!r}")
+    data: JSON = {"custom_id": custom_id, "component_type": component["type"]}
+    if component["type"] in _SELECT_TYPES:
+        offered = {o["value"] for o in component.get("options") or []}
+        low, high = component.get("min_values", 1), component.get("max_values", 1)
+        if not set(values) <= offered or not low <= len(values) <= high:
+            raise CommandUnavailableError(f"{values!r} is not a valid choice in {custom_id!r}")
+        data["values"] = list(values)
+    record = InteractionRecord(
+        id=state.next_id(),
+        token=f"aW50ZXJhY3Rpb24.{secrets.token_urlsafe(48)}",
+        type=MESSAGE_COMPONENT,
+        name=custom_id,
+        guild_id=inv.guild.id if inv.guild else None,
+        channel_id=inv.channel_id,
+        user_id=inv.user.id,
+    )
+    bot_perms = inv.guild.permissions_of(state.bot.id) if inv.guild else MEMBER_PERMISSIONS
+    payload: JSON = {
+        "id": str(record.id),
+        "application_id": str(state.application_id),
+        "type": MESSAGE_COMPONENT,
+        "token": record.token,
+        "version": 1,
+        "data": data,
+        "message": message,
+        "channel_id": str(inv.channel_id),
+        "locale": inv.locale,
+        "app_permissions": str(bot_perms),
+        "entitlements": [],
+        "attachment_size_limit": 10 * 1024 * 1024,
+        **_place(state, inv),
+    }
+    return record, payload

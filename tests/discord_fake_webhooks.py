@@ -18,6 +18,7 @@ from tests.discord_fake_validate import Problem, choices_problems, message_probl
 from tests.discord_fake_wire import ApiError, build_message, check_message, json_response, state_of
 
 AUTOCOMPLETE = 4
+MESSAGE_COMPONENT = 3
 CHAT_INPUT_COMMAND_MESSAGE = 20
 LOADING = 128  # message flag while a deferred response "thinks"
 _EDITABLE = ("content", "embeds", "components", "attachments")
@@ -25,6 +26,8 @@ _EDITABLE = ("content", "embeds", "components", "attachments")
 
 def _callback_problems(record: InteractionRecord, kind: int, data: JSON) -> list[Problem]:
     allowed = {8} if record.type == AUTOCOMPLETE else {4, 5, 9}
+    if record.type == MESSAGE_COMPONENT:
+        allowed = {4, 5, 6, 7, 9}  # a click may also update the message it is on
     if kind not in allowed:
         message = f"Response type {kind} is not valid for interaction type {record.type}."
         return [Problem("type", "INTERACTION_RESPONSE_TYPE_INVALID", message)]

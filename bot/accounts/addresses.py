@@ -31,15 +31,15 @@ from bot.accounts.manage import MANAGE_DAYS, feed_token, manage_token
 from bot.accounts.tokens import Signer
 from bot.address import check_email_address as check_email_address  # noqa: PLC0414 - re-exported
 from bot.errors import InvalidTokenError, InvalidValueError, LimitError, NotFoundError
-from bot.messages import ConfirmationMessage, ManageLinkMessage, MessageLinks
+from bot.messages import ConfirmationMessage, FeedbackLinks, ManageLinkMessage, MessageLinks
 from bot.models import DeliveryMode, User
 from bot.settings import Settings
-from bot.store.protocols import Delivery, DeliveryKind, DeliveryState, Store
+from bot.store.protocols import Delivery, DeliveryKind, DeliveryState, Rating, Store
 
 CONFIRM_HOURS = 24
 CONFIRMATIONS_PER_DAY = 3
 MAX_WRONG_CODES = 5  # per address and 24 hours: guessing 1 in a million stays hopeless
-CONFIRM, UNSUBSCRIBE = "confirm", "unsubscribe"
+CONFIRM, UNSUBSCRIBE, FEEDBACK = "confirm", "unsubscribe", "feedback"
 UNSUBSCRIBED = "you unsubscribed"
 EMAIL_MODES = frozenset({DeliveryMode.EMAIL_INSTANT, DeliveryMode.EMAIL_DIGEST})
 
@@ -83,6 +83,18 @@ class LinkBuilder:
 
     def stop_subscription_url(self, address: str, sub_id: int) -> str:
         return _unsubscribe_url(self, address, sub_id)
+
+    def feedback_links(self, user_id: int, paper_key: str, sub_id: int | None) -> FeedbackLinks:
+        """👍 / 👎 links for one paper of one reader's mail; they do not expire (a paper
+        may be rated weeks later), and only ever record that one rating."""
+
+        def url(rating: Rating) -> str:
+            payload: dict[str, object] = {"user": user_id, "paper": paper_key, "r": str(rating)}
+            if sub_id is not None:
+                payload["sub"] = sub_id
+            return self._url(FEEDBACK, self.signer.sign(FEEDBACK, payload))
+
+        return FeedbackLinks(like=url(Rating.LIKE), dislike=url(Rating.DISLIKE))
 
     def confirm_url(self, user_id: int, address: str, issued: datetime) -> str:
         payload = {"user": user_id, "email": address, "iat": int(issued.timestamp())}
@@ -357,6 +369,27 @@ async def _stop_subscription_email(store: Store, address: str, sub_id: int, now:
             await store.remove_subscription(sub.id, user.owner, now)
     except NotFoundError:
         return  # removed meanwhile: what was asked is done
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRequest:
+    """What a signed feedback link asks: a rating of one paper by one user."""
+
+    user_id: int
+    paper_key: str
+    rating: Rating
+    sub_id: int | None
+
+
+def read_feedback_link(signer: Signer, token: str, now: datetime) -> FeedbackRequest:
+    """The request a feedback link carries; ``InvalidTokenError`` for a forged one."""
+    data = signer.verify(FEEDBACK, token, now)
+    user, paper, rating, sub = data.get("user"), data.get("paper"), data.get("r"), data.get("sub")
+    if not isinstance(user, int) or not isinstance(paper, str) or rating not in set(Rating):
+        raise InvalidTokenError("this link is not valid")
+    if not (sub is None or isinstance(sub, int)):
+        raise InvalidTokenError("this link is not valid")
+    return FeedbackRequest(user, paper, Rating(str(rating)), sub)
 
 
 async def remove_email(store: Store, user_id: int, now: datetime) -> User:

@@ -1,4 +1,5 @@
-"""A person's data to take away: subscriptions and received papers as JSON and BibTeX."""
+"""A person's data to take away: subscriptions, received papers and their 👍 / 👎 as JSON;
+the papers as BibTeX."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.models import MatchRecord, Paper, Subscription, User
+from bot.store.protocols import Feedback
 
 EXPORT_VERSION = 1
 
@@ -21,7 +23,11 @@ class Received:
 
 
 def export_json(
-    user: User, subs: Sequence[Subscription], received: Sequence[Received], now: datetime
+    user: User,
+    subs: Sequence[Subscription],
+    received: Sequence[Received],
+    now: datetime,
+    ratings: Sequence[Feedback] = (),
 ) -> str:
     body = {
         "version": EXPORT_VERSION,
@@ -36,6 +42,10 @@ def export_json(
         },
         "subscriptions": [_sub_json(s) for s in subs],
         "papers": [_received_json(r) for r in received],
+        "ratings": [
+            {"key": f.paper_key, "rating": str(f.rating), "rated_at": f.rated_at.isoformat()}
+            for f in ratings
+        ],
     }
     return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
 
@@ -47,6 +57,7 @@ def _sub_json(sub: Subscription) -> dict[str, object]:
         "normalized": sub.normalized,
         "deliver": sorted(str(m) for m in sub.deliver),
         "paused": sub.paused,
+        "min_relevance": sub.min_relevance,
         "created_at": sub.created_at.isoformat(),
     }
 

@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli.accounts import add_account_commands
     from bot.cli.ops import add_ops_commands
     from bot.cli.papers import add_paper_commands
+    from bot.cli.relevance import add_relevance_commands
     from bot.cli.subscriptions import add_subscription_commands
 
     parser = Parser(
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_paper_commands(commands)
     add_subscription_commands(commands)
     add_account_commands(commands)
+    add_relevance_commands(commands)
     add_ops_commands(commands)
     return parser
 
@@ -91,7 +93,8 @@ def _main(argv: list[str]) -> int:
         if validate is not None:
             validate(args)  # a bad argument is refused before anything is created
     except UserError as exc:
-        print(f"paperbell: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:
+            print(f"paperbell: {line}", file=sys.stderr)
         return user_error_code(exc)
     try:
         settings = _settings(read_only=getattr(args, "read_only", False))
@@ -129,7 +132,8 @@ def _run(work: Awaitable[int]) -> int:
     except UserError as exc:
         code = user_error_code(exc)
         label = "configuration error: " if code is ExitCode.CONFIG else ""
-        print(f"paperbell: {label}{exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:  # one line per problem, each prefixed
+            print(f"paperbell: {label}{line}", file=sys.stderr)
         return code
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED

@@ -14,7 +14,7 @@ from bot.daemon.resources import open_resources
 from bot.errors import NotFoundError
 from bot.exitcodes import ExitCode
 from bot.models import DeliveryMode, Owner, OwnerKind
-from bot.service import Paperbell, QueryTest, SubscriptionView
+from bot.service import Paperbell, QueryTest, SubscriptionView, check_min_relevance
 from bot.settings import Settings
 from bot.store.protocols import AccountStore
 
@@ -35,8 +35,14 @@ def add_subscription_commands(commands: Any) -> None:
     sub = commands.add_parser("subscribe", help="subscribe an email address to a query")
     sub.add_argument("--email", required=True, metavar="ADDR")
     sub.add_argument("--deliver", choices=sorted(DELIVERIES), default="digest")
+    sub.add_argument(
+        "--min-relevance",
+        type=float,
+        metavar="0-1",
+        help="instant alerts your learned model scores below this wait for the digest",
+    )
     add_query(sub)
-    sub.set_defaults(handler=cmd_subscribe)
+    sub.set_defaults(handler=cmd_subscribe, validate=_validate_subscribe)
 
     subs = commands.add_parser("subscriptions", help="list subscriptions")
     subs.add_argument("--email", metavar="ADDR", help="only this address's")
@@ -46,6 +52,10 @@ def add_subscription_commands(commands: Any) -> None:
     unsub = commands.add_parser("unsubscribe", help="remove a subscription by its number")
     unsub.add_argument("id", type=positive_int)
     unsub.set_defaults(handler=cmd_unsubscribe)
+
+
+def _validate_subscribe(args: argparse.Namespace) -> None:
+    check_min_relevance(args.min_relevance)
 
 
 def add_query(parser: argparse.ArgumentParser) -> None:
@@ -105,10 +115,14 @@ async def cmd_subscribe(args: argparse.Namespace, settings: Settings) -> int:
     async with open_resources(settings) as res:
         request = await res.service.account_for_email(args.email)
         user = request.user
-        done = await res.service.subscribe(user.owner, args.query, DELIVERIES[args.deliver])
+        done = await res.service.subscribe(
+            user.owner, args.query, DELIVERIES[args.deliver], min_relevance=args.min_relevance
+        )
         confirmation = await send_confirmation(res, request)  # it goes out now, if it can
     sub = done.subscription
     print(f"subscription #{sub.id} for {user.email}: {sub.normalized}")
+    if sub.min_relevance is not None:
+        print(f"instant alerts scored below {sub.min_relevance:g} wait for the digest")
     print(f"it would have matched {done.test.count} paper(s) in the last {done.test.days} days")
     if confirmation:
         print(confirmation)
@@ -165,6 +179,7 @@ def sub_json(view: SubscriptionView, owner: str) -> dict[str, object]:
         "matches": view.matches,
         "paused": sub.paused,
         "created": sub.created_at.isoformat(),
+        "min_relevance": sub.min_relevance,
     }
 
 

@@ -16,7 +16,7 @@ a paper matched at 02:00 waits for the next 08:00 digest instead of setting off 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -32,6 +32,7 @@ from bot.delivery.notifier import (
     Recipient,
     RecipientKind,
 )
+from bot.delivery.ranking import owner_ranker, with_reasons
 from bot.models import (
     DeliveryMode,
     DigestFrequency,
@@ -154,9 +155,13 @@ class DigestEntry:
     paper: Paper
     subs: tuple[Subscription, ...]
 
+    relevance: float | None = None  # the reader's learned model, when they have one
+    because: str = ""
+
     @property
-    def rank(self) -> tuple[float, int, str]:
-        return (-self.record.score, -(self.paper.upvotes or 0), self.paper.key)
+    def rank(self) -> tuple[float, float, int, str]:
+        learned = -self.relevance if self.relevance is not None else 0.0
+        return (learned, -self.record.score, -(self.paper.upvotes or 0), self.paper.key)
 
 
 def compose_digest(
@@ -168,10 +173,11 @@ def compose_digest(
     max_papers: int,
     notes: tuple[str, ...],
     links: LinkBuilder | None,
+    reader: int | None = None,
     manage: str | None = None,
 ) -> DigestMessage:
     """Sections per subscription, best first; at most ``max_papers`` papers, the rest in
-    ``more``."""
+    ``more``. ``reader``: the user's id, for the signed 👍 / 👎 links (with ``links``)."""
     ranked = sorted(entries, key=lambda e: e.rank)
     shown = ranked[:max_papers]
     address = recipient.address
@@ -179,7 +185,12 @@ def compose_digest(
     heads: dict[int, MatchedSubscription] = {}
     for entry in shown:
         matched = tuple(_matched(sub, entry.record, address, links) for sub in entry.subs)
-        item = AlertItem(entry.paper, matched, entry.record.score)
+        feedback = None
+        if links is not None and reader is not None:
+            feedback = links.feedback_links(reader, entry.paper.key, entry.subs[0].id)
+        item = AlertItem(
+            entry.paper, matched, entry.record.score, entry.relevance, entry.because, feedback
+        )
         for head in matched:
             heads.setdefault(head.sub_id, head)
             by_sub.setdefault(head.sub_id, []).append(item)
@@ -193,6 +204,7 @@ def compose_digest(
         more=len(ranked) - len(shown),
         source_notes=notes,
         links=links.message_links(address, manage) if links and address else MessageLinks(),
+        rate=reader is not None,
     )
 
 
@@ -321,15 +333,13 @@ class DigestPlanner:
             max_papers=self._max_papers,
             notes=notes,
             links=links,
+            reader=user.id,
             manage=manage,
         )
 
     async def _entries(self, user: User, records: Sequence[MatchRecord]) -> list[DigestEntry]:
-        subs = {
-            s.id: s
-            for s in await self._store.list_subscriptions(user.owner)
-            if DeliveryMode.EMAIL_DIGEST in s.deliver
-        }
+        owned = await self._store.list_subscriptions(user.owner)
+        subs = {s.id: s for s in owned if s.digest_for_held}
         papers = await self._store.get_papers([r.paper_key for r in records])
         entries = []
         for record in records:
@@ -337,4 +347,19 @@ class DigestPlanner:
             paper = papers.get(record.paper_key)
             if wanted and paper is not None:
                 entries.append(DigestEntry(record, paper, wanted))
-        return entries
+        return await self._ranked(user, entries, owned)
+
+    async def _ranked(
+        self, user: User, entries: list[DigestEntry], subs: Sequence[Subscription]
+    ) -> list[DigestEntry]:
+        """Entries with the reader's learned relevance and why, when they have a model."""
+        ranker = await owner_ranker(self._store, user.owner, subs) if entries else None
+        if ranker is None:
+            return entries
+        ranked = await ranker.rank([e.paper.key for e in entries])
+        reasons = {p.key: (r.score, why) for p, r, why in await with_reasons(self._store, ranked)}
+        out = []
+        for entry in entries:
+            score, why = reasons.get(entry.paper.key, (0.0, ""))
+            out.append(replace(entry, relevance=score, because=why))
+        return out

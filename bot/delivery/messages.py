@@ -44,6 +44,7 @@ from bot.delivery.policy import (
     owner_hold,
     wanted_subscriptions,
 )
+from bot.delivery.ranking import rank_items
 from bot.errors import PermanentDeliveryError
 from bot.models import MatchRecord, Owner, OwnerKind, Paper, Subscription, User
 from bot.store.protocols import Delivery, DeliveryBatch, DeliveryKind, Store
@@ -107,8 +108,8 @@ def batch_key(batch: DeliveryBatch, rows: Sequence[Delivery]) -> str:
     return f"alerts:{batch.channel}:{batch.owner}:{digest[:16]}"
 
 
-def _best_first(item: AlertItem) -> tuple[float, int, str]:
-    return (-item.score, -(item.paper.upvotes or 0), item.paper.key)
+def _best_first(item: AlertItem) -> tuple[float, float, int, str]:
+    return item.rank
 
 
 def _fail_permanently(reason: str) -> Callable[[], Awaitable[None]]:
@@ -177,12 +178,15 @@ class MessageBuilder:
             return Plan().suppress(problem, rows)
         plan = Plan()
         items = self._alert_items(batch, reads, rows, user, plan)
+        subs = reads.subscriptions.get(batch.owner, ())
+        items = await rank_items(self._store, batch.owner, items, subs)
         if plan.rows:
             message = AlertMessage(
                 key=batch_key(batch, plan.rows),
                 recipient=recipient_for(batch.owner, user, batch.channel),
                 items=tuple(sorted(items, key=_best_first)),
                 links=self._message_links(user, batch.channel, now),
+                rate=True,
             )
             plan.send = lambda: self._notifiers[batch.channel].send_alerts(message)
         return plan
@@ -213,7 +217,11 @@ class MessageBuilder:
                 continue
             wanted = wanted_subscriptions(live, batch.channel, fallback)
             matched = tuple(self._matched(s, match.words, email, stop_urls) for s in wanted)
-            items.append(AlertItem(paper, matched, match.score))
+            feedback = None
+            if email and user is not None:  # signed 👍 / 👎 links, for mail
+                sub_id = wanted[0].id if wanted else None
+                feedback = self._links.feedback_links(user.id, paper.key, sub_id)
+            items.append(AlertItem(paper, matched, match.score, feedback=feedback))
             plan.rows.append(row)
         return items
 

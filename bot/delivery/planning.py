@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from bot.delivery.policy import plan_match
+from bot.delivery.ranking import owner_ranker
 from bot.messages import PlannedMatch
 from bot.models import MatchRecord, Owner, OwnerKind, Subscription, User
 from bot.store.protocols import Store
@@ -39,8 +40,29 @@ async def plan_matches(
     lookup = subscription or await _stored_lookup(store, owners)
     user_ids = [int(o.id) for o in owners if o.kind is OwnerKind.USER]
     users = await store.get_users(user_ids) if user_ids else {}
-    planned = (plan_match(r, _live(r, lookup), _user(r.owner, users)) for r in records)
+    scores = await _relevance(store, records, lookup)
+    planned = (
+        plan_match(r, _live(r, lookup), _user(r.owner, users), scores.get((r.owner, r.paper_key)))
+        for r in records
+    )
     return [p for p in planned if p is not None]
+
+
+async def _relevance(
+    store: Store, records: Sequence[MatchRecord], lookup: SubscriptionLookup
+) -> dict[tuple[Owner, str], float]:
+    """The learned relevance of each record's paper to its owner, only for owners with a
+    subscription that holds alerts below a ``min_relevance`` (the only ones who need it)."""
+    wanted: dict[Owner, list[str]] = {}
+    for r in records:
+        if any(s.min_relevance is not None for s in _live(r, lookup)):
+            wanted.setdefault(r.owner, []).append(r.paper_key)
+    out: dict[tuple[Owner, str], float] = {}
+    for owner, keys in wanted.items():
+        ranker = await owner_ranker(store, owner)
+        if ranker is not None:
+            out.update(((owner, r.key), r.score) for r in await ranker.rank(keys))
+    return out
 
 
 async def record_matches(

@@ -101,21 +101,34 @@ def live_subscriptions(
 
 
 def plan_match(
-    record: MatchRecord, subs: Sequence[Subscription], user: User | None
+    record: MatchRecord,
+    subs: Sequence[Subscription],
+    user: User | None,
+    relevance: float | None = None,
 ) -> PlannedMatch | None:
     """What one new match calls for, given its owner's subscriptions and user (``None``
-    for a channel); ``None`` when every subscription that caught it is gone."""
+    for a channel); ``None`` when every subscription that caught it is gone.
+
+    ``relevance``: the owner's learned score of the paper (None: no model). A subscription
+    whose ``min_relevance`` it falls below holds its instant alerts: the paper waits for
+    the user's digest instead. Without a model nothing is held (nothing to judge by)."""
     live = live_subscriptions(record, subs)
     if not live:
         return None
-    modes = modes_of(live)
     if len(live) != len(record.sub_ids):  # only the live ones stay on the record
         record = replace(record, sub_ids=tuple(s.id for s in live))
-    return PlannedMatch(
-        record,
-        digest=wants_digest(record.owner, modes),
-        alerts=alert_routes(record.owner, modes, user),
+    held = [s for s in live if _below(s, relevance)]
+    alerting = [s for s in live if s not in held]
+    digest = wants_digest(record.owner, modes_of(live)) or (
+        bool(held) and record.owner.kind is OwnerKind.USER
     )
+    return PlannedMatch(
+        record, digest=digest, alerts=alert_routes(record.owner, modes_of(alerting), user)
+    )
+
+
+def _below(sub: Subscription, relevance: float | None) -> bool:
+    return sub.min_relevance is not None and relevance is not None and relevance < sub.min_relevance
 
 
 # --- send time ------------------------------------------------------------------------------

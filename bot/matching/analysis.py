@@ -24,8 +24,9 @@ Index keys (``PaperTerms.keys``) carry a namespace so one set holds every field:
 term is "title or abstract", ``ti:`` restricts it to the title, a pair of words
 ``("in", "context")`` is two adjacent words of the title or of the abstract (unstemmed:
 phrase search), ``au:`` is a word of an author's name, ``cat:``/``cat*:`` a category and
-its prefixes, ``src:`` a source. ``pre:``/``au*:`` keys (word prefixes) are not stored:
-a matcher derives the few it needs from ``words``/``author_words``.
+its prefixes, ``src:`` a source, ``like:`` a stored paper this one is similar to (added by
+the match step from the papers' vectors, ``with_likes``). ``pre:``/``au*:`` keys (word
+prefixes) are not stored: a matcher derives the few it needs from ``words``/``author_words``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import chain, pairwise
 from typing import TypeAlias
@@ -51,6 +52,8 @@ AUTHOR_PREFIX_NS = "au*:"
 CAT_NS = "cat:"
 CAT_PREFIX_NS = "cat*:"
 SOURCE_NS = "src:"
+# A paper similar to a stored one (``like:``): added per paper by ``with_likes``.
+LIKE_NS = "like:"
 
 # An index key: a namespaced string, or a pair of adjacent words.
 Key: TypeAlias = str | tuple[str, str]
@@ -250,6 +253,12 @@ def analyze_paper(paper: Paper) -> PaperTerms:
         keys, hays, paper.upvotes, title_words | abstract_words, author_words, abstract_terms,
         title, abstract, authors,
     )  # fmt: skip
+
+
+def with_likes(terms: PaperTerms, similar: Iterable[str]) -> PaperTerms:
+    """``terms`` holding a ``like:`` key for each stored paper it is similar to."""
+    extra = [spaced_key(LIKE_NS, key) for key in similar]
+    return replace(terms, keys=terms.keys.union(extra)) if extra else terms
 
 
 @lru_cache(maxsize=1024)

@@ -23,10 +23,10 @@ speed, never results.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Collection, Container, Iterable, Mapping
 from typing import Any
 
-from bot.matching.analysis import Key, PaperTerms, analyze_paper
+from bot.matching.analysis import Key, PaperTerms, analyze_paper, with_likes
 from bot.matching.explain import Explainer, Match, static_leaves
 from bot.matching.presearcher import PathIndex
 from bot.matching.program import Program, compile_query, evaluate, plan
@@ -103,8 +103,9 @@ class Matcher:
             del self._shared[compiled.program]
         return True
 
-    def match(self, paper: Paper) -> list[Match]:
-        return self.match_terms(analyze_paper(paper))
+    def match(self, paper: Paper, likes: Collection[str] = ()) -> list[Match]:
+        """``likes``: the stored papers ``paper`` is similar to (for ``like:``)."""
+        return self.match_terms(with_likes(analyze_paper(paper), likes))
 
     def match_terms(self, terms: PaperTerms, only: Container[int] | None = None) -> list[Match]:
         """Every subscription ``terms`` matches, by ``sub_id``, with words and score;

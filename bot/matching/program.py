@@ -4,7 +4,7 @@ A program is nested tuples with interned strings (about 60 bytes a node, strings
 between subscriptions), so 100k subscriptions stay well under 1 KB each:
 
 - ``(KEY, key)``: the paper holds this index key (a stemmed word, a title word, an author
-  word, a category or category prefix, a source);
+  word, a category or category prefix, a source, a ``like:`` paper it is similar to);
 - ``(ABSTRACT_TERM, term)``: the abstract holds this index term;
 - ``(PHRASE, hay, needle)``: ``" w1 w2 "`` occurs in haystack ``hay``;
 - ``(PREFIX, hay, needle)``: ``" pre"`` occurs in haystack ``hay``;
@@ -36,6 +36,7 @@ from bot.matching.analysis import (
     HAY_ANY,
     HAY_AUTHOR,
     HAY_TITLE,
+    LIKE_NS,
     PREFIX_NS,
     SOURCE_NS,
     TITLE_NS,
@@ -48,6 +49,7 @@ from bot.matching.query.ast import (
     Cat,
     Field,
     Leaf,
+    Like,
     Not,
     Or,
     Phrase,
@@ -80,7 +82,7 @@ def compile_query(q: Query) -> Program:
     return _compile_leaf(q)
 
 
-def _compile_leaf(q: Leaf) -> Program:
+def _compile_leaf(q: Leaf) -> Program:  # noqa: PLR0911 - one return per kind of leaf
     if isinstance(q, Term):
         if q.field is Field.ABSTRACT:
             return (ABSTRACT_TERM, _intern(term_key(q.word)))
@@ -95,6 +97,8 @@ def _compile_leaf(q: Leaf) -> Program:
         return (KEY, _intern((CAT_PREFIX_NS if q.prefix else CAT_NS) + q.value))
     if isinstance(q, Source):
         return (KEY, _intern(SOURCE_NS + q.name))
+    if isinstance(q, Like):
+        return (KEY, _intern(LIKE_NS + q.key))
     return (UPVOTES, q.at_least)
 
 

@@ -7,7 +7,7 @@ FTS5 term loose enough to hold every word the matcher would accept (a stem is se
 shorter prefix, since ``capability`` stems to ``capabl``). The one known gap: letters the
 matcher spells out and FTS5's unicode61 does not (``ß``, ``æ``, ``β`` → ``beta``) can hide
 a paper from ``search`` that a subscription would still match. Parts the index cannot
-express (``NOT``, filters) are left to the matcher; a query with nothing for the index
+express (``NOT``, filters, ``like:``) are left to the matcher; a query with nothing for the index
 pages through every paper, newest first.
 """
 
@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from bot.matching.analysis import term_key
 from bot.matching.matcher import Matcher
-from bot.matching.query import And, Field, Or, Phrase, Prefix, Query, Term
+from bot.matching.query import And, Field, Or, Phrase, Prefix, Query, Term, like_keys
 from bot.models import Paper
-from bot.store.protocols import PaperStore
+from bot.relevance.similar import LikeTargets
+from bot.store.protocols import Store
 
 PAGE = 200
 # Every word with a stem S starts with S minus its last letter (Snowball rewrites only that
@@ -26,16 +27,18 @@ STEM_SLACK = 1
 MIN_PREFIX = 3
 
 
-async def search_papers(store: PaperStore, query: Query, limit: int) -> list[Paper]:
+async def search_papers(store: Store, query: Query, limit: int) -> list[Paper]:
     """Up to ``limit`` papers matching ``query`` (from ``parse_query``), best first."""
     matcher = Matcher()
     matcher.add(0, query)
     match = fts_match(query)
+    targets = await LikeTargets.load(store, like_keys(query))
     hits: list[Paper] = []
     offset = 0
     while len(hits) < limit:
         page = await store.search_candidates(match, PAGE, offset)
-        hits += [paper for paper in page if matcher.match(paper)]
+        likes = await targets.similar(store, [p.key for p in page])
+        hits += [p for p in page if matcher.match(p, likes.get(p.key, frozenset()))]
         if len(page) < PAGE:
             break
         offset += PAGE

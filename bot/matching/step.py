@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.errors import QueryError
-from bot.matching.analysis import Key, analyze_paper, key_frequencies
+from bot.matching.analysis import Key, analyze_paper, key_frequencies, with_likes
 from bot.matching.matcher import Match, Matcher
-from bot.matching.query import STORED_LIMITS, Query, Upvotes, leaves, parse_query
+from bot.matching.query import STORED_LIMITS, Query, Upvotes, leaves, like_keys, parse_query
 from bot.messages import PlannedMatch
 from bot.models import MatchRecord, Owner, Paper, Subscription
+from bot.relevance.corpus import vectorize_new
+from bot.relevance.similar import LikeTargets
 from bot.store.protocols import Store
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ class SubscriptionIndex:
         # The store's subscriptions as last synced; None until loaded.
         self._marker: int | None = None
         self._unparsable: set[int] = set()
+        # The papers each subscription's ``like:`` atoms name.
+        self._likes: dict[int, frozenset[str]] = {}
 
     def __len__(self) -> int:
         return len(self._subs)
@@ -70,11 +74,18 @@ class SubscriptionIndex:
         self._subs[sub.id] = sub
         if any(isinstance(leaf, Upvotes) for leaf in leaves(query)):
             self._upvote_subs.add(sub.id)
+        if likes := like_keys(query):
+            self._likes[sub.id] = likes
 
     def remove(self, sub_id: int) -> None:
         if self._subs.pop(sub_id, None) is not None:
             self.matcher.remove(sub_id)
             self._upvote_subs.discard(sub_id)
+            self._likes.pop(sub_id, None)
+
+    def like_targets(self) -> frozenset[str]:
+        """Every paper a ``like:`` atom of some subscription names."""
+        return frozenset[str]().union(*self._likes.values())
 
     async def load(self, store: Store) -> None:
         """Compile every stored subscription."""
@@ -115,11 +126,20 @@ class SubscriptionIndex:
             self._unparsable.add(sub.id)  # warned once, not at every sync
             log.warning("subscription %s no longer parses (%s); skipped", sub.id, exc)
 
-    def records(self, paper: Paper, now: datetime, *, upvotes_only: bool) -> list[MatchRecord]:
-        """One record per owner whose subscriptions match ``paper``."""
+    def records(
+        self,
+        paper: Paper,
+        now: datetime,
+        *,
+        upvotes_only: bool,
+        likes: frozenset[str] = frozenset(),
+    ) -> list[MatchRecord]:
+        """One record per owner whose subscriptions match ``paper``; ``likes``: the
+        stored papers it is similar to (``like:``)."""
         by_owner: dict[Owner, list[Match]] = defaultdict(list)
         wanted = self._upvote_subs if upvotes_only else self._subs
-        for match in self.matcher.match_terms(analyze_paper(paper), only=wanted):
+        terms = with_likes(analyze_paper(paper), likes)
+        for match in self.matcher.match_terms(terms, only=wanted):
             by_owner[self._subs[match.sub_id].owner].append(match)
         return [_record(owner, paper, matches, now) for owner, matches in by_owner.items()]
 
@@ -163,7 +183,9 @@ async def match_cycle(
 ) -> MatchSummary:
     """Match every paper waiting in the store's match queue and store the records.
 
-    New papers are matched against every subscription; updated ones only against those
+    First every stored paper without a vector gets one (``bot.relevance.corpus``); a
+    ``like:`` atom compares the new papers' vectors with its paper's. New papers are
+    matched against every subscription; updated ones only against those
     with an ``upvotes:`` filter (a replacement is never news, but a paper that reached N
     upvotes is). The queue is read page by page, newest first, until it is empty, and
     records are stored in owner-sorted chunks of ``CHUNK`` (see ``_Chunks``): a paper
@@ -171,6 +193,7 @@ async def match_cycle(
     interrupted cycle loses nothing and repeats no delivery. ``plan`` decides each
     record's deliveries (a record whose subscriptions are all gone is dropped).
     """
+    await vectorize_new(store, now)  # every new paper gets its vector, before like: needs it
     await index.sync(store)
 
     async def plan_chunk(records: Sequence[MatchRecord]) -> Sequence[PlannedMatch]:
@@ -184,9 +207,12 @@ async def match_cycle(
             if all(seen.get(k) == v for k, v in queued.versions.items()):
                 break  # nothing new: papers a concurrent write keeps queued wait for next time
             seen.update(queued.versions)
+            targets = await LikeTargets.load(store, index.like_targets())
+            similar = await targets.similar(store, [p.key for p in queued.new])
             for papers, upvotes_only in ((queued.new, False), (queued.updated, True)):
                 for paper in papers:
-                    records = index.records(paper, now, upvotes_only=upvotes_only)
+                    likes = similar.get(paper.key, frozenset())
+                    records = index.records(paper, now, upvotes_only=upvotes_only, likes=likes)
                     await chunks.add(paper.key, queued.versions[paper.key], records)
                     await asyncio.sleep(0)  # a web request waits one paper, not a page
             await chunks.flush()

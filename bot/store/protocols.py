@@ -1,10 +1,10 @@
 """The storage interface the rest of paperbell sees, split by role.
 
-Five role protocols — ``PaperStore``, ``AccountStore``, ``MatchStore``, ``OutboxStore``
-and ``MetaStore`` — and ``Store``, all of them at once. One SQLite class implements every
-role (``bot.store.sqlite.store``); a caller that needs one role may ask for just that
-one. The contract suites (``tests/test_contract_*.py``), one per role, are what a second
-implementation (PostgreSQL) must pass unchanged.
+Six role protocols — ``PaperStore``, ``AccountStore``, ``MatchStore``, ``OutboxStore``,
+``MetaStore`` and ``RelevanceStore`` — and ``Store``, all of them at once. One SQLite
+class implements every role (``bot.store.sqlite.store``); a caller that needs one role may
+ask for just that one. The contract suites (``tests/test_contract_*.py``), one per role,
+are what a second implementation (PostgreSQL) must pass unchanged.
 
 The records the roles hand out live in ``bot.store.records`` and are re-exported here, so
 ``from bot.store.protocols import Delivery`` keeps working.
@@ -36,7 +36,11 @@ from bot.store.records import (
     DeliveryKind,
     DeliveryState,
     DueDigest,
+    Feedback,
     QueuedPapers,
+    Rating,
+    VectorizerInfo,
+    VectorizerState,
 )
 
 __all__ = [
@@ -47,12 +51,17 @@ __all__ = [
     "DeliveryKind",
     "DeliveryState",
     "DueDigest",
+    "Feedback",
     "MatchStore",
     "MetaStore",
     "OutboxStore",
     "PaperStore",
     "QueuedPapers",
+    "Rating",
+    "RelevanceStore",
     "Store",
+    "VectorizerInfo",
+    "VectorizerState",
 ]
 
 
@@ -204,6 +213,7 @@ class AccountStore(Protocol):
         *,
         limit: int,
         guild_id: str | None = None,
+        min_relevance: float | None = None,
     ) -> Subscription:
         """Store a subscription. The limit is checked in the same write transaction.
 
@@ -225,6 +235,13 @@ class AccountStore(Protocol):
         self, sub_id: int, owner: Owner | None, deliver: frozenset[DeliveryMode], now: datetime
     ) -> Subscription:
         """Replace how a subscription delivers (non-empty; channel: Discord only)."""
+        ...
+
+    async def set_min_relevance(
+        self, sub_id: int, owner: Owner | None, value: float | None, now: datetime
+    ) -> Subscription:
+        """Set (or clear, with None) the relevance below which instant alerts wait for the
+        digest. ``NotFoundError`` as for ``remove_subscription``."""
         ...
 
     async def get_subscription(self, sub_id: int) -> Subscription | None: ...
@@ -474,5 +491,66 @@ class MetaStore(Protocol):
     async def close(self) -> None: ...
 
 
-class Store(PaperStore, AccountStore, MatchStore, OutboxStore, MetaStore, Protocol):
+class RelevanceStore(Protocol):
+    """Paper vectors, the vectorizer they were made with, and each user's ratings."""
+
+    async def vectorizer_state(self) -> VectorizerState | None:
+        """The fitted vectorizer in use, or None before the first fit."""
+        ...
+
+    async def vectorizer_info(self) -> VectorizerInfo | None:
+        """Which vectorizer is in use (not its state: a cheap read), or None before the
+        first fit."""
+        ...
+
+    async def count_papers(self) -> int: ...
+
+    async def paper_texts(self, *, missing_vectors: bool, limit: int) -> list[tuple[str, str, str]]:
+        """(key, title, abstract) of stored papers, newest first; with ``missing_vectors``
+        only those without a vector of the current version."""
+        ...
+
+    async def replace_vectorizer(
+        self, state: VectorizerState, vectors: Mapping[str, bytes]
+    ) -> None:
+        """Install a refitted vectorizer and its vectors for every paper, in one
+        transaction; vectors of the old version are dropped."""
+        ...
+
+    async def save_vectors(self, version: int, vectors: Mapping[str, bytes]) -> bool:
+        """Store vectors made with ``version``; False (nothing stored) if a refit
+        replaced that version meanwhile."""
+        ...
+
+    async def get_vectors(self, keys: Collection[str]) -> dict[str, bytes]:
+        """Current vectors of these papers (a paper without one is left out)."""
+        ...
+
+    async def recent_vectors(
+        self, since: datetime | None = None, limit: int | None = None
+    ) -> dict[str, bytes]:
+        """Current vectors of papers dated at or after ``since``, newest first."""
+        ...
+
+    async def rate(
+        self,
+        user_id: int,
+        ratings: Mapping[str, Rating],
+        now: datetime,
+        sub_ids: Mapping[str, int] | None = None,
+    ) -> None:
+        """Record ratings (the latest per paper wins), with the subscription that brought
+        each paper when known. Raises ``NotFoundError`` naming an unknown paper."""
+        ...
+
+    async def list_feedback(self, user_id: int) -> list[Feedback]:
+        """The user's ratings, newest first."""
+        ...
+
+    async def reset_feedback(self, user_id: int) -> int:
+        """Forget every rating of the user; how many there were."""
+        ...
+
+
+class Store(PaperStore, AccountStore, MatchStore, OutboxStore, MetaStore, RelevanceStore, Protocol):
     """Every role at once: what one process opens and passes around."""

@@ -87,3 +87,45 @@ class DueDigest:
     owner: Owner
     local_date: date
     matched_by: datetime | None = None
+
+
+class Rating(StrEnum):
+    """A reader's verdict on one paper."""
+
+    LIKE = "like"
+    DISLIKE = "dislike"
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """One user's latest rating of one paper, and the subscription that brought it."""
+
+    paper_key: str
+    rating: Rating
+    rated_at: datetime
+    sub_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VectorizerInfo:
+    """Which vectorizer is fitted, without its (large) state: a cheap read."""
+
+    version: int
+    kind: str
+    n_docs: int
+    fitted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VectorizerState:
+    """The fitted vectorizer every stored vector was made with (``version``)."""
+
+    version: int
+    kind: str
+    n_docs: int
+    fitted_at: datetime
+    state: bytes
+
+    @property
+    def info(self) -> VectorizerInfo:
+        return VectorizerInfo(self.version, self.kind, self.n_docs, self.fitted_at)

@@ -31,6 +31,7 @@ from bot.settings import DiscordSettings, Settings
 from handlers.discord.commands import register
 from handlers.discord.commands_tree import MetaStore, PaperbellTree, sync_if_changed
 from handlers.discord.notifier import DiscordNotifier, DmChannelCallback
+from handlers.discord.rating import handle_rating
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,11 @@ class DiscordClient(discord.Client):
             guild_id=int(guild_id) if guild_id else None,
             force=force,
         )
+
+    async def on_interaction(self, interaction: discord.Interaction[discord.Client]) -> None:
+        """Clicks on the 👍 / 👎 / "more like this" menus (slash commands go to the tree)."""
+        if interaction.type is discord.InteractionType.component:
+            await handle_rating(interaction, self.service)
 
     async def on_ready(self) -> None:
         name = self.user.name if self.user else "?"

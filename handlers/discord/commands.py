@@ -33,6 +33,7 @@ from handlers.discord.render_replies import (
     SEARCH_RESULTS,
     help_reply,
     query_test_reply,
+    recommend_reply,
     search_reply,
     subscribed_reply,
     subscriptions_reply,
@@ -40,6 +41,7 @@ from handlers.discord.render_replies import (
 )
 
 SEARCH_MAX = 200
+RECOMMEND_MAX = 10  # one message of embeds
 
 
 def register(tree: app_commands.CommandTree[Any], service: Paperbell) -> None:
@@ -49,6 +51,7 @@ def register(tree: app_commands.CommandTree[Any], service: Paperbell) -> None:
         subscriptions_command,
         test_command,
         search_command,
+        recommend_command,
         *ACCOUNT_COMMANDS,
         channel_group,
         help_command,
@@ -133,6 +136,23 @@ def search_command(service: Paperbell) -> Command:
         await answer(interaction, search_reply(query, papers))
 
     return search
+
+
+def recommend_command(service: Paperbell) -> Command:
+    @app_commands.command(
+        name="recommend", description="The best recent papers for you, by what you liked"
+    )
+    @app_commands.describe(days="How far back to look (default 7)", limit="How many (default 5)")
+    async def recommend(
+        interaction: Interaction,
+        days: app_commands.Range[int, 1, 365] = 7,
+        limit: app_commands.Range[int, 1, RECOMMEND_MAX] = 5,
+    ) -> None:
+        caller = await begin(interaction, service)
+        found = await service.recommend(caller.user.id, days=days, limit=limit)
+        await answer(interaction, recommend_reply(found, days))
+
+    return recommend
 
 
 def help_command(service: Paperbell) -> Command:

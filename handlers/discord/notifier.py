@@ -44,7 +44,8 @@ from bot.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from handlers.discord.render import MessagePart, alert_parts, digest_parts, link_view
+from handlers.discord.rating import message_view
+from handlers.discord.render import MessagePart, alert_parts, digest_parts
 
 DmChannelCallback = Callable[[Recipient, str], Awaitable[None]]
 T = TypeVar("T")
@@ -137,7 +138,7 @@ class DiscordNotifier:
     async def _send(
         self, target: discord.PartialMessageable, part: MessagePart, nonce: str
     ) -> None:
-        view = link_view(part.buttons)
+        view = message_view(part)
         await target.send(
             content=part.content or None,
             embeds=list(part.embeds),

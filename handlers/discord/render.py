@@ -38,6 +38,9 @@ ABSTRACT_CHARS = 280
 AUTHORS_SHOWN = 4
 QUERIES_SHOWN = 3
 PAPERS_PER_BUTTON_ROW = 2  # two papers x (abstract, PDF) per row; 5 rows hold 10 papers
+# With ratings: PDF buttons only (the embed title links the abstract), five a row, so two
+# rows hold ten papers and three are left for the 👍 / 👎 / "more like this" menus.
+PDF_BUTTONS_PER_ROW = 5
 COLOR = 0xB31B1B
 ELLIPSIS = "…"
 
@@ -56,6 +59,19 @@ class Card:
     paper_key: str
     embed: discord.Embed
     links: tuple[tuple[str, str], ...]  # (label, url) for the link buttons
+    sub_id: int | None = None  # the subscription that brought it, for ratings
+    title: str = ""
+    number: int = 0  # as its footer and buttons show it (#3)
+
+
+@dataclass(frozen=True, slots=True)
+class RatingOption:
+    """One paper a message offers to rate (numbered as its embed)."""
+
+    number: int
+    paper_key: str
+    sub_id: int | None
+    title: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +82,7 @@ class MessagePart:
     embeds: tuple[discord.Embed, ...]
     buttons: tuple[LinkButton, ...]
     paper_keys: tuple[str, ...]
+    ratings: tuple[RatingOption, ...] = ()  # papers the 👍 / 👎 menus offer
 
     @property
     def embed_chars(self) -> int:
@@ -161,6 +178,7 @@ def paper_embed(
     *,
     subscriptions: Sequence[MatchedSubscription] = (),
     words: Sequence[str] = (),
+    because: str = "",
 ) -> discord.Embed:
     """The card of one paper; ``number`` ties it to its link buttons (``#3 PDF``)."""
     abstract = trim(paper.abstract, ABSTRACT_CHARS) if paper.abstract else ""
@@ -178,6 +196,8 @@ def paper_embed(
         embed.add_field(name="Upvotes", value=f"▲ {paper.upvotes}")
     if subscriptions:
         embed.add_field(name="Matched", value=matched_line(subscriptions, words), inline=False)
+    if because:
+        embed.add_field(name="Why", value=escaped(because, FIELD_LIMIT), inline=False)
     sources = f" · {', '.join(paper.sources)}" if paper.sources else ""
     embed.set_footer(text=trim(f"#{number} · {paper_label(paper)}{sources}", 200))
     return embed
@@ -192,8 +212,16 @@ def paper_links(paper: Paper, number: int) -> tuple[tuple[str, str], ...]:
 
 
 def item_card(item: AlertItem, number: int) -> Card:
-    embed = paper_embed(item.paper, number, subscriptions=item.subscriptions, words=item.words)
-    return Card(item.paper.key, embed, paper_links(item.paper, number))
+    embed = paper_embed(
+        item.paper,
+        number,
+        subscriptions=item.subscriptions,
+        words=item.words,
+        because=item.because,
+    )
+    sub_id = item.subscriptions[0].sub_id if item.subscriptions else None
+    links = paper_links(item.paper, number)
+    return Card(item.paper.key, embed, links, sub_id, item.paper.title, number)
 
 
 def paper_card(paper: Paper, number: int, words: Sequence[str] = ()) -> Card:
@@ -203,10 +231,11 @@ def paper_card(paper: Paper, number: int, words: Sequence[str] = ()) -> Card:
 # --- messages --------------------------------------------------------------------------------
 
 
-def pack(header: str, cards: Sequence[Card]) -> list[MessagePart]:
+def pack(header: str, cards: Sequence[Card], *, rate: bool = False) -> list[MessagePart]:
     """Cards into messages of at most 10 embeds and 6,000 embed characters, in order.
 
     The header is the first message's content; later messages say which part they are.
+    ``rate``: each message offers its papers for 👍 / 👎 / "more like this".
     """
     groups: list[list[Card]] = []
     size = 0
@@ -222,22 +251,32 @@ def pack(header: str, cards: Sequence[Card]) -> list[MessagePart]:
         size += len(card.embed)
     total = len(groups)
     return [
-        _part(header if index == 0 else f"(part {index + 1} of {total})", group)
+        _part(header if index == 0 else f"(part {index + 1} of {total})", group, rate)
         for index, group in enumerate(groups)
     ]
 
 
-def _part(content: str, cards: Sequence[Card]) -> MessagePart:
-    buttons = tuple(
-        LinkButton(label, url, index // PAPERS_PER_BUTTON_ROW)
-        for index, card in enumerate(cards)
-        for label, url in card.links
+def _part(content: str, cards: Sequence[Card], rate: bool = False) -> MessagePart:
+    if rate:
+        pdfs = [(label, url) for card in cards for label, url in card.links if "PDF" in label]
+        buttons = tuple(
+            LinkButton(label, url, i // PDF_BUTTONS_PER_ROW) for i, (label, url) in enumerate(pdfs)
+        )
+    else:
+        buttons = tuple(
+            LinkButton(label, url, index // PAPERS_PER_BUTTON_ROW)
+            for index, card in enumerate(cards)
+            for label, url in card.links
+        )
+    ratings = tuple(
+        RatingOption(card.number, card.paper_key, card.sub_id, card.title) for card in cards
     )
     return MessagePart(
         content=content[:CONTENT_LIMIT],
         embeds=tuple(card.embed for card in cards),
         buttons=buttons,
         paper_keys=tuple(card.paper_key for card in cards),
+        ratings=ratings if rate else (),
     )
 
 
@@ -260,7 +299,7 @@ def alert_header(message: AlertMessage) -> str:
 def alert_parts(message: AlertMessage) -> list[MessagePart]:
     """An alert message as Discord messages; empty when it holds no paper."""
     cards = [item_card(item, number) for number, item in enumerate(message.items, 1)]
-    return pack(alert_header(message), cards) if cards else []
+    return pack(alert_header(message), cards, rate=message.rate) if cards else []
 
 
 def digest_header(message: DigestMessage) -> str:
@@ -297,7 +336,7 @@ def digest_parts(message: DigestMessage) -> list[MessagePart]:
     header = digest_header(message)
     if not cards:
         return [MessagePart(header, (), (), ())]
-    return pack(header, cards)
+    return pack(header, cards, rate=message.rate)
 
 
 def link_view(buttons: Sequence[LinkButton]) -> discord.ui.View | None:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 import discord
 
 from bot.accounts.addresses import AddressRequest, Confirmation
-from bot.delivery.notifier import DigestMessage
+from bot.delivery.notifier import AlertItem, DigestMessage
 from bot.models import DeliveryMode, DigestFrequency, OwnerKind, Paper, Subscription, User
-from bot.service import QueryTest, Subscribed, SubscriptionView
+from bot.service import QueryTest, Recommendation, Subscribed, SubscriptionView
 from handlers.discord.render import (
     COLOR,
     CONTENT_LIMIT,
@@ -24,6 +24,7 @@ from handlers.discord.render import (
     MessagePart,
     digest_parts,
     escaped,
+    item_card,
     pack,
     paper_card,
     plural,
@@ -148,6 +149,17 @@ def search_reply(text: str, papers: Sequence[Paper]) -> Reply:
     return from_part(part)
 
 
+def recommend_reply(found: Sequence[Recommendation], days: int) -> Reply:
+    if not found:
+        return Reply(f"You have rated every paper of the last {plural(days, 'day')}.")
+    cards = []
+    for number, rec in enumerate(found, 1):
+        item = AlertItem(rec.paper, (), relevance=rec.score, because=rec.because)
+        cards.append(item_card(item, number))
+    [part] = pack(f"Recommended for you from the last {plural(days, 'day')}:", cards)
+    return from_part(part)
+
+
 def from_part(part: MessagePart, note: str = "") -> Reply:
     content = f"{part.content}\n{note}".strip()[:CONTENT_LIMIT]
     return Reply(content, part.embeds, part.buttons)
@@ -243,7 +255,8 @@ Operators in capitals; OR binds tighter: `llm agents OR robots` = llm AND (agent
 
 HELP_COMMANDS = """\
 `/subscribe` a query · `/unsubscribe` · `/subscriptions` · `/test` a query first
-`/search` stored papers · `/digest` preview · `/settings` timezone, digest, pause
+`/search` stored papers · `/recommend` by what you liked · `/digest` preview
+`/settings` timezone, digest, pause
 `/email set|verify|remove` · `/channel subscribe|unsubscribe|list` (Manage Server)
 """
 

@@ -60,6 +60,9 @@ class PaperView:
     code: str | None
     words: tuple[str, ...]
     caught_by: tuple[str, ...]  # queries of the subscriptions that matched it
+    because: str = ""  # why the reader's model ranks it here
+    like_url: str | None = None  # signed 👍 / 👎 links (a confirm page first)
+    dislike_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +96,8 @@ def _capped(text: str, limit: int, shorten: Callable[[str], str] = str) -> str:
     return fmt.cap_chars(shorten(_display(text[: limit * 4])), limit)
 
 
-def _best_first(item: AlertItem) -> tuple[float, int]:
-    return (-item.score, -(item.paper.upvotes or 0))
+def _best_first(item: AlertItem) -> tuple[float, float, int, str]:
+    return item.rank
 
 
 def paper_view(item: AlertItem) -> PaperView:
@@ -110,6 +113,9 @@ def paper_view(item: AlertItem) -> PaperView:
         card.code,
         item.words,
         _caught_by(tuple(s.query for s in item.subscriptions)),
+        item.because,
+        _safe_url(item.feedback.like) if item.feedback else None,
+        _safe_url(item.feedback.dislike) if item.feedback else None,
     )
 
 

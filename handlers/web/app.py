@@ -1,11 +1,12 @@
-"""aiohttp.web routes: the pages (``pages``, ``manage``, ``feeds``), unsubscribe, health.
+"""aiohttp.web routes: the pages (``pages``, ``manage``, ``feeds``, ``feedback``),
+unsubscribe, health.
 
 RFC 8058: ``POST /unsubscribe/{token}`` with ``List-Unsubscribe=One-Click`` unsubscribes and
 answers 200 — no redirect, no cookie; mail providers send it from their servers without
 ``Origin`` or CSRF token (the signed link is the proof), while a browser pressing our
 button sends both, and they are checked. ``GET`` only shows a page with a button,
-because mail scanners follow links and must never unsubscribe anyone. The confirm link works
-the same way. No GET anywhere changes anything.
+because mail scanners follow links and must never unsubscribe anyone. The confirm link and
+a mail's 👍 / 👎 links (``feedback``) work the same way. No GET anywhere changes anything.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from bot.daemon.health import Health
 from bot.errors import InvalidTokenError
 from bot.selfservice import SelfService
 from bot.service import Paperbell
-from handlers.web import feeds, manage, pages
+from handlers.web import feedback, feeds, manage, pages
 from handlers.web._context import (
     HEALTH,
     LIMITER,
@@ -147,6 +148,8 @@ def _routes(router: web.UrlDispatcher) -> None:
     router.add_get("/feed/{token}.atom", feeds.feed)
     router.add_get("/unsubscribe/{token}", unsubscribe_form)
     router.add_post("/unsubscribe/{token}", unsubscribe)
+    router.add_get("/feedback/{token}", feedback.feedback_form)
+    router.add_post("/feedback/{token}", feedback.feedback)
     router.add_get("/healthz", healthz)
     router.add_static("/static", STATIC)
 

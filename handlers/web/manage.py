@@ -1,5 +1,6 @@
 """A person's own page, reached by the signed link in every mail: their subscriptions,
-digest settings, recent papers, feeds and exports, and the forms that change them.
+digest settings, recent papers, what their ranking learned from their 👍 / 👎, feeds and
+exports, and the forms that change them.
 
 Every change is a POST with the page's CSRF token, answered by a redirect back to the page
 (so a reload never repeats it) with a fixed notice; a refused one re-renders the page
@@ -35,6 +36,8 @@ NOTICES = {
     "paused-all": "All mail is paused.",
     "resumed-all": "Mail resumed.",
     "unsubscribed": "You are unsubscribed from everything: no more mail goes to this address.",
+    "relevance": "Relevance floor saved.",
+    "forgotten": "Your 👍 / 👎 are forgotten: your mail is ordered by your queries alone again.",
 }
 
 
@@ -139,6 +142,16 @@ async def _unsubscribe_all(s: SelfService, t: str, f: Form) -> str:
     return "unsubscribed"
 
 
+async def _min_relevance(s: SelfService, t: str, f: Form) -> str:
+    await s.min_relevance(t, _sub(f), f.get("min_relevance", ""))
+    return "relevance"
+
+
+async def _reset_learned(s: SelfService, t: str, f: Form) -> str:
+    await s.reset_learned(t)
+    return "forgotten"
+
+
 ACTIONS: dict[str, Action] = {
     "add": _add,
     "edit": _edit,
@@ -149,6 +162,8 @@ ACTIONS: dict[str, Action] = {
     "pause-all": _pause_all,
     "resume-all": _resume_all,
     "unsubscribe-all": _unsubscribe_all,
+    "min-relevance": _min_relevance,
+    "reset-learned": _reset_learned,
 }
 
 

@@ -15,7 +15,10 @@
 - Fields: ``title:``, ``abstract:``, ``author:`` (a word or ``"phrase"`` of one author's
   name, not stemmed), ``cat:cs.LG`` or ``cat:cs.*``, ``source:hf`` (``hf``, ``arxiv`` or a
   configured feed's name), ``upvotes:>=N`` (also ``>N``). ``title:(a OR "b c")`` applies a
-  text field to a group. Short forms: ``ti:``, ``abs:``, ``au:``, ``category:``, ``src:``.
+  text field to a group. ``like:2406.11779`` (repeatable; a feed paper's ``feed:`` key
+  works too): papers whose TF-IDF vectors are close to that stored paper's (cosine at
+  least ``bot.relevance.similar.LIKE_THRESHOLD``). Short forms: ``ti:``, ``abs:``, ``au:``,
+  ``category:``, ``src:``.
 - Limits: 512 characters, 32 terms, 8 levels of parentheses; every query needs something
   to look for (``-survey`` alone is refused), and so does each side of an OR.
 
@@ -31,6 +34,7 @@ from bot.matching.query.ast import (
     Cat,
     Field,
     Leaf,
+    Like,
     Not,
     Or,
     Phrase,
@@ -41,6 +45,7 @@ from bot.matching.query.ast import (
     Upvotes,
     is_positive,
     leaves,
+    like_keys,
     make_and,
     make_not,
     make_or,
@@ -51,6 +56,7 @@ from bot.matching.query.parser import (
     USER_LIMITS,
     Limits,
     normalize_query,
+    paper_key,
     parse_query,
 )
 
@@ -61,6 +67,7 @@ __all__ = [
     "Cat",
     "Field",
     "Leaf",
+    "Like",
     "Limits",
     "Not",
     "Or",
@@ -73,10 +80,12 @@ __all__ = [
     "Upvotes",
     "is_positive",
     "leaves",
+    "like_keys",
     "make_and",
     "make_not",
     "make_or",
     "normalize_query",
+    "paper_key",
     "parse_query",
     "render",
 ]

@@ -80,6 +80,15 @@ class Upvotes(_Node):
 
 
 @dataclass(frozen=True, slots=True)
+class Like(_Node):
+    """Papers similar to the stored paper ``key`` (an arXiv id without version, or a
+    feed paper's ``feed:`` key): cosine of their vectors at least
+    ``bot.relevance.similar.LIKE_THRESHOLD``."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class And(_Node):
     children: tuple[Query, ...]
 
@@ -94,8 +103,8 @@ class Not(_Node):
     child: Query
 
 
-Query: TypeAlias = Term | Phrase | Prefix | Cat | Source | Upvotes | And | Or | Not
-Leaf: TypeAlias = Term | Phrase | Prefix | Cat | Source | Upvotes
+Query: TypeAlias = Term | Phrase | Prefix | Cat | Source | Upvotes | Like | And | Or | Not
+Leaf: TypeAlias = Term | Phrase | Prefix | Cat | Source | Upvotes | Like
 
 
 def make_and(items: Iterable[Query]) -> Query:
@@ -142,6 +151,11 @@ def leaves(q: Query) -> Iterator[Leaf]:
         yield q
 
 
+def like_keys(q: Query) -> frozenset[str]:
+    """The papers ``like:`` atoms of ``q`` refer to."""
+    return frozenset(leaf.key for leaf in leaves(q) if isinstance(leaf, Like))
+
+
 _BARE_NAME = re.compile(r"[^\s()\"“”*\-][^\s()\"“”*]*")
 
 
@@ -161,7 +175,7 @@ def _wrap(q: Query, *kinds: type[And] | type[Or]) -> str:
     return f"({text})" if isinstance(q, kinds) else text
 
 
-def _render_leaf(q: Leaf) -> str:
+def _render_leaf(q: Leaf) -> str:  # noqa: PLR0911 - one return per kind of leaf
     if isinstance(q, Term):
         return _fielded(q.field, q.word)
     if isinstance(q, Phrase):
@@ -172,6 +186,8 @@ def _render_leaf(q: Leaf) -> str:
         return f"cat:{q.value}" + ("*" if q.prefix else "")
     if isinstance(q, Source):
         return "source:" + (q.name if _BARE_NAME.fullmatch(q.name) else f'"{q.name}"')
+    if isinstance(q, Like):
+        return f"like:{q.key}"
     return f"upvotes:>={q.at_least}"
 
 

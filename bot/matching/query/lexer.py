@@ -16,7 +16,7 @@ from enum import StrEnum
 from bot.errors import QueryError
 
 QUOTES = '"“”„'
-FIELDS = ("title", "abstract", "author", "cat", "source", "upvotes")
+FIELDS = ("title", "abstract", "author", "cat", "source", "upvotes", "like")
 ALIASES = {
     "ti": "title",
     "abs": "abstract",
@@ -152,4 +152,9 @@ def _field_value(text: str, i: int, j: int, name: str, out: list[Token]) -> None
         )
 
 
-_EXAMPLES = {"cat": "cat:cs.LG", "source": "source:hf", "upvotes": "upvotes:>=10"}
+_EXAMPLES = {
+    "cat": "cat:cs.LG",
+    "source": "source:hf",
+    "upvotes": "upvotes:>=10",
+    "like": "like:2406.11779",
+}

@@ -20,6 +20,7 @@ from bot.matching.analysis import fold, fold_name, tokenize
 from bot.matching.query.ast import (
     Cat,
     Field,
+    Like,
     Phrase,
     Prefix,
     Query,
@@ -53,6 +54,13 @@ _STARTS_UNARY = frozenset({Kind.NOT, Kind.LPAREN, Kind.PHRASE, Kind.WORD, Kind.F
 _TEXT_FIELDS = {"title": Field.TITLE, "abstract": Field.ABSTRACT, "author": Field.AUTHOR}
 _CATEGORY = re.compile(r"[a-z0-9][a-z0-9.\-]*")
 _UPVOTES = re.compile(r"(>=|≥|>)?\s*(\d+)")
+# A paper key as ``paperbell papers`` shows it: a new- or old-style arXiv id (an "arXiv:"
+# prefix, a version and an old-style subject class dropped, as the sources store it), or
+# feed:<hex> for a feed item without one.
+_PAPER_KEY = re.compile(
+    r"(?:arxiv:)?(?:(\d{4}\.\d{4,5})|([a-z]+(?:-[a-z]+)?)(?:\.[a-z]{2})?(/\d{7}))(?:v\d+)?"
+    r"|(feed:[0-9a-f]{8,64})"
+)
 
 
 def parse_query(
@@ -283,6 +291,8 @@ class _Parser:
             return _category(value)
         if name == "source":
             return self.source(value)
+        if name == "like":
+            return _like(value)
         return _upvotes(value)
 
     def field_group(self, name: str, tok: Token, opener: Token) -> Query:
@@ -324,6 +334,28 @@ def _category(tok: Token) -> Query:
             hint="write an arXiv category like cat:cs.LG, or cat:cs.* for a whole archive",
         )
     return Cat(body, prefix)
+
+
+def paper_key(text: str) -> str | None:
+    """The stored key of a paper id as people write it (``arXiv:2406.11779v2`` →
+    ``2406.11779``), or None if ``text`` is no paper id."""
+    m = _PAPER_KEY.fullmatch(text.strip().lower())
+    if m is None:
+        return None
+    new, archive, number, feed = m.groups()
+    return new or feed or f"{archive}{number}"
+
+
+def _like(tok: Token) -> Query:
+    key = paper_key(tok.text)
+    if key is None:
+        raise QueryError(
+            f'bad paper id "{tok.text}" in like:',
+            column=tok.col,
+            hint="write an arXiv id like like:2406.11779, or a paper's key as "
+            "`paperbell papers` shows it",
+        )
+    return Like(key)
 
 
 def _upvotes(tok: Token) -> Query:

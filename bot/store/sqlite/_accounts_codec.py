@@ -54,6 +54,7 @@ SUB_COLUMNS = (
     "created_at",
     "guild_id",
     "paused",
+    "min_relevance",
 )
 MATCH_COLUMNS = ("owner", "paper_key", "sub_ids", "words", "score", "matched_at")
 DELIVERY_COLUMNS = (
@@ -120,7 +121,7 @@ def deliver_json(modes: Iterable[DeliveryMode]) -> str:
 
 
 def sub_from_row(row: Row) -> Subscription:
-    sub_id, owner, query, normalized, deliver, created, guild_id, paused = row
+    sub_id, owner, query, normalized, deliver, created, guild_id, paused, min_relevance = row
     return Subscription(
         id=sub_id,
         owner=Owner.parse(owner),
@@ -130,6 +131,7 @@ def sub_from_row(row: Row) -> Subscription:
         created_at=_datetime(created),
         guild_id=guild_id,
         paused=bool(paused),
+        min_relevance=None if min_relevance is None else float(min_relevance),
     )
 
 

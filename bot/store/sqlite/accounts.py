@@ -254,6 +254,7 @@ class AccountsMixin:
         *,
         limit: int,
         guild_id: str | None = None,
+        min_relevance: float | None = None,
     ) -> Subscription:
         if not query.strip() or not normalized.strip():
             raise UserError("a subscription needs a query")
@@ -264,9 +265,9 @@ class AccountsMixin:
             await _check_unique(db, owner, normalized, limit)
             sql = (
                 "INSERT INTO subscriptions (owner, guild_id, query, normalized, deliver, "
-                f"created_at) VALUES (?, ?, ?, ?, ?, ?) {_SUB_RETURNING}"
+                f"created_at, min_relevance) VALUES (?, ?, ?, ?, ?, ?, ?) {_SUB_RETURNING}"
             )
-            params = (str(owner), guild_id, query, normalized, modes, iso(now))
+            params = (str(owner), guild_id, query, normalized, modes, iso(now), min_relevance)
             row = await _one(db, sql, *params)
         assert row is not None
         return rows.sub_from_row(row)
@@ -290,6 +291,16 @@ class AccountsMixin:
             modes = _check_delivery(sub.owner, deliver)
             sql = f"UPDATE subscriptions SET deliver = ? WHERE id = ? {_SUB_RETURNING}"
             row = await _one(db, sql, modes, sub_id)
+        assert row is not None
+        return rows.sub_from_row(row)
+
+    async def set_min_relevance(
+        self, sub_id: int, owner: Owner | None, value: float | None, now: datetime
+    ) -> Subscription:
+        async with self._write(f"changing the relevance floor of subscription #{sub_id}") as db:
+            await _own_sub(db, sub_id, owner)
+            sql = f"UPDATE subscriptions SET min_relevance = ? WHERE id = ? {_SUB_RETURNING}"
+            row = await _one(db, sql, value, sub_id)
         assert row is not None
         return rows.sub_from_row(row)
 

@@ -54,7 +54,8 @@ _STOP_UNWANTED_WAITING = f"""
 UPDATE matches SET digest_wanted = 0 WHERE owner = ? AND {_WAITING} AND NOT EXISTS (
     SELECT 1 FROM json_each(matches.sub_ids) AS j
     JOIN subscriptions AS s ON s.id = j.value
-    WHERE EXISTS (SELECT 1 FROM json_each(s.deliver) AS d WHERE d.value = 'email_digest'))
+    WHERE s.min_relevance IS NOT NULL
+       OR EXISTS (SELECT 1 FROM json_each(s.deliver) AS d WHERE d.value = 'email_digest'))
 """
 # The same for many owners: the subscriptions that want a digest are found once for all of
 # them (an owner's matches name only that owner's subscriptions), not joined per match.

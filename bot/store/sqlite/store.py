@@ -41,6 +41,7 @@ from bot.store.sqlite.accounts import AccountsMixin
 from bot.store.sqlite.claims import ClaimsMixin
 from bot.store.sqlite.meta import MetaMixin
 from bot.store.sqlite.outbox import OutboxMixin
+from bot.store.sqlite.relevance import RelevanceMixin
 from bot.store.sqlite.schema import check_schema, connect, load_migrations, migrate
 from bot.store.sqlite.selfservice import SelfServiceMixin
 
@@ -158,7 +159,9 @@ def _require_file(path: Path) -> None:
         )
 
 
-class SqliteStore(AccountsMixin, SelfServiceMixin, ClaimsMixin, OutboxMixin, MetaMixin):
+class SqliteStore(
+    AccountsMixin, SelfServiceMixin, ClaimsMixin, OutboxMixin, MetaMixin, RelevanceMixin
+):
     """``Store`` over one SQLite file. Build it with ``open_sqlite_store``."""
 
     def __init__(
