@@ -51,7 +51,7 @@ async def test_recommend_ranks_by_the_callers_ratings_only(world: World) -> None
     ]
 
 
-async def _alert_for(world: World, user: FakeUser, count: int = 3) -> JSON:
+async def _alert_for(world: World, user: FakeUser, count: int = 4) -> JSON:
     """A rated alert of the first ``count`` stored papers, sent to ``user``'s DM; its
     message as Discord holds it."""
     papers = corpus()[:count]
@@ -80,20 +80,20 @@ async def test_alert_menus_rate_for_the_clicker(world: World) -> None:
     message = await _alert_for(world, CAROL)
     like = _menu(message, "paperbell:like")
     values = [o["value"] for o in like["options"]]
-    assert len(values) == 3 and like["max_values"] == 3
+    assert len(values) == 4 and like["max_values"] == 4
     buttons = [c for row in message["components"] for c in row["components"] if c["type"] == 2]
-    assert [b["label"] for b in buttons] == ["#1 PDF", "#2 PDF", "#3 PDF"]
+    assert [b["label"] for b in buttons] == ["#1 PDF", "#2 PDF", "#3 PDF", "#4 PDF"]
     text = await _reply(await world.fake.click(message, "paperbell:like", values[:2], user=CAROL))
     assert text.startswith("👍 Noted for")
     carol = await world.user(CAROL)
     rated = {f.paper_key: (f.rating, f.sub_id) for f in await world.store.list_feedback(carol.id)}
-    keys = [p.key for p in corpus()[:3]]
+    keys = [p.key for p in corpus()[:4]]
     assert rated == {keys[0]: (Rating.LIKE, 1), keys[1]: (Rating.LIKE, 1)}
     text = await _reply(
         await world.fake.click(message, "paperbell:dislike", values[2:], user=CAROL)
     )
     assert text.startswith("👎 Noted")
-    assert len(await world.store.list_feedback(carol.id)) == 3
+    assert len(await world.store.list_feedback(carol.id)) == 4
     alice = await world.user(ALICE)
     assert await world.store.list_feedback(alice.id) == []  # nobody else's ratings moved
 
@@ -117,3 +117,42 @@ async def test_forged_clicks_are_refused_by_discord(world: World) -> None:
         await world.fake.click(message, "paperbell:like", ["2499.99999|1"], user=CAROL)
     with pytest.raises(CommandUnavailableError):
         await world.fake.click(message, "paperbell:nope", [], user=CAROL)
+
+
+def _buttons(message: JSON) -> dict[str, str]:
+    """Label → custom id of the message's rating buttons (its link buttons have no id)."""
+    found = [c for row in message["components"] for c in row["components"]]
+    return {c["label"]: c["custom_id"] for c in found if c["type"] == 2 and "custom_id" in c}
+
+
+async def test_a_one_paper_alert_has_buttons_that_rate_it(world: World) -> None:
+    message = await _alert_for(world, CAROL, count=1)
+    buttons = _buttons(message)
+    assert list(buttons) == ["Like", "Not for me", "More like this"]
+    text = await _reply(await world.fake.click(message, buttons["Like"], user=CAROL))
+    assert text.startswith("👍 Noted for")
+    carol = await world.user(CAROL)
+    key = corpus()[0].key
+    assert [(f.paper_key, f.rating) for f in await world.store.list_feedback(carol.id)] == [
+        (key, Rating.LIKE)
+    ]
+    text = await _reply(await world.fake.click(message, buttons["Not for me"], user=CAROL))
+    assert text.startswith("👎 Noted")  # the latest rating wins
+    [feedback] = await world.store.list_feedback(carol.id)
+    assert feedback.rating is Rating.DISLIKE and feedback.sub_id == 1
+
+
+async def test_three_papers_get_a_row_of_buttons_each(world: World) -> None:
+    message = await _alert_for(world, CAROL, count=3)
+    buttons = _buttons(message)
+    assert len(buttons) == 9 and "#2 Not for me" in buttons and "#3 More like this" in buttons
+    assert not [c for row in message["components"] for c in row["components"] if c["type"] == 3]
+    await _reply(await world.fake.click(message, buttons["#2 Not for me"], user=CAROL))
+    text = await _reply(await world.fake.click(message, buttons["#3 More like this"], user=CAROL))
+    key = corpus()[2].key
+    assert text.startswith("🔔 Subscribed") and key in text
+    carol = await world.user(CAROL)
+    rated = {f.paper_key: f.rating for f in await world.store.list_feedback(carol.id)}
+    assert rated == {corpus()[1].key: Rating.DISLIKE}
+    [sub] = [v.subscription for v in await world.service.subscriptions(carol.owner)]
+    assert sub.normalized == f"like:{key}"

@@ -1,12 +1,14 @@
-"""👍 / 👎 / "more like this" on Discord: the menus under an alert or digest, and their clicks.
+"""👍 / 👎 / "more like this" on Discord: buttons or menus under an alert or digest, and clicks.
 
-Each message of an alert or digest carries its link buttons and three select menus
-(custom ids ``paperbell:like``, ``paperbell:dislike``, ``paperbell:more``) whose options are
-its papers: ``KEY|SUB`` (the paper and the subscription that brought it). The ids are
-fixed, so a click is understood however long ago the message was sent and across
-restarts: ``handle_rating`` runs from ``DiscordClient.on_interaction``, not from a view
-discord.py keeps in memory. A click rates for whoever clicked (in a channel too), and the
-answer is private. Thin like the commands: parse, one call on the core, render.
+A message of up to three papers carries a row of buttons per paper (👍, 👎, 🔔), their
+custom ids ``paperbell:like=KEY|SUB`` (the paper and the subscription that brought it).
+A longer one (Discord allows five rows) carries three select menus instead, custom ids
+``paperbell:like``, ``paperbell:dislike``, ``paperbell:more``, whose options are its
+papers as ``KEY|SUB``. Either way the ids say everything, so a click is understood
+however long ago the message was sent and across restarts: ``handle_rating`` runs from
+``DiscordClient.on_interaction``, not from a view discord.py keeps in memory. A click
+rates for whoever clicked (in a channel too), and the answer is private. Thin like the
+commands: parse, one call on the core, render.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ PREFIX = "paperbell:"
 LIKE, DISLIKE, MORE = f"{PREFIX}like", f"{PREFIX}dislike", f"{PREFIX}more"
 OPTION_CHARS = 100  # Discord's limit for an option's label and value
 FIRST_MENU_ROW = 2  # rows 0-1 hold the PDF buttons of up to ten papers
+BUTTON_PAPERS = 3  # rows 2-4: one row of buttons per paper; more papers get the menus
+CUSTOM_ID_CHARS = 100  # Discord's limit
+_BUTTON_WORDS = {LIKE: "Like", DISLIKE: "Not for me", MORE: "More like this"}
 _MENUS = (
     (LIKE, "👍 More papers like…", "👍"),
     (DISLIKE, "👎 Fewer papers like…", "👎"),
@@ -44,11 +49,43 @@ def message_view(part: MessagePart) -> discord.ui.View | None:
     view = discord.ui.View(timeout=None)
     for button in part.buttons:
         view.add_item(_link(button))
-    for row, (custom_id, placeholder, mark) in enumerate(_MENUS, FIRST_MENU_ROW):
-        if part.ratings:
-            view.add_item(_menu(custom_id, placeholder, mark, part.ratings, row))
+    for item in _rating_items(part.ratings) if part.ratings else ():
+        view.add_item(item)
     view.stop()  # nothing to call back in this process: clicks come through on_interaction
     return view
+
+
+def _rating_items(options: Sequence[RatingOption]) -> list[discord.ui.Item[discord.ui.View]]:
+    """A row of buttons per paper when they fit (rows 2-4), else the three menus."""
+    ids = [button_id(custom_id, o) for o in options for custom_id, _, _ in _MENUS]
+    if len(options) <= BUTTON_PAPERS and all(len(i) <= CUSTOM_ID_CHARS for i in ids):
+        return [
+            _button(custom_id, mark, o, row, alone=len(options) == 1)
+            for row, o in enumerate(options, FIRST_MENU_ROW)
+            for custom_id, _, mark in _MENUS
+        ]
+    return [
+        _menu(custom_id, placeholder, mark, options, row)
+        for row, (custom_id, placeholder, mark) in enumerate(_MENUS, FIRST_MENU_ROW)
+    ]
+
+
+def button_id(custom_id: str, option: RatingOption) -> str:
+    return f"{custom_id}={option_value(option.paper_key, option.sub_id)}"
+
+
+def _button(
+    custom_id: str, mark: str, option: RatingOption, row: int, *, alone: bool
+) -> discord.ui.Button[discord.ui.View]:
+    words = _BUTTON_WORDS[custom_id]
+    label = words if alone else f"#{option.number} {words}"
+    return discord.ui.Button(
+        style=discord.ButtonStyle.secondary,
+        label=label,
+        emoji=mark,
+        custom_id=button_id(custom_id, option),
+        row=row,
+    )
 
 
 def _link(button: LinkButton) -> discord.ui.Button[discord.ui.View]:
@@ -91,13 +128,22 @@ def parse_values(values: Sequence[str]) -> dict[str, int | None]:
     return out
 
 
+def parse_click(custom_id: str, values: Sequence[Any]) -> tuple[str, list[str]]:
+    """(menu or button kind, the ``KEY|SUB`` values chosen): a button carries its one
+    value in its id, a menu sends what was picked."""
+    kind, sep, value = custom_id.partition("=")
+    if sep:
+        return kind, [value]
+    return custom_id, [str(v) for v in values]
+
+
 async def handle_rating(interaction: Interaction, service: Paperbell) -> bool:
     """Answer a click on one of our menus; False when it was not ours."""
     data: dict[str, Any] = dict(interaction.data or {})
-    custom_id = str(data.get("custom_id", ""))
+    custom_id, chosen = parse_click(str(data.get("custom_id", "")), data.get("values") or [])
     if custom_id not in (LIKE, DISLIKE, MORE):
         return False
-    values = parse_values([str(v) for v in data.get("values") or []])
+    values = parse_values(chosen)
     try:
         await _rate(interaction, service, custom_id, values)
     except UserError as exc:
