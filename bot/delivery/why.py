@@ -59,7 +59,7 @@ async def explain_paper(ctx: WhyContext, user: User, key: str) -> Why:
     record = (await ctx.store.get_matches(user.owner, [key])).get(key)
     if record is None:
         return await _unmatched(ctx, paper, subs, steps)
-    steps.append(_matched_step(record, subs))
+    steps += [Step(StepName.AGE, True, "new enough to alert"), _matched_step(record, subs)]
     verdict, reason, step = await delivery_step(ctx.store, ctx.digests, user, record, subs)
     return Why(key, paper.title, verdict, (*steps, step), reason)
 
@@ -109,7 +109,7 @@ def _matched_step(record: MatchRecord, subs: Sequence[Subscription]) -> Step:
     by_id = {s.id: s for s in subs}
     names = [f"#{i} `{by_id[i].normalized}`" if i in by_id else f"#{i}" for i in record.sub_ids]
     when = record.matched_at.strftime("%Y-%m-%d %H:%M UTC")
-    words = ", ".join(record.words)
+    words = ", ".join({w.lower(): w for w in reversed(record.words)}.values())
     text = f"matched {' and '.join(names)} on {when}" + (f" (words: {words})" if words else "")
     return Step(StepName.MATCH, True, text)
 

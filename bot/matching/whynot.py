@@ -81,8 +81,7 @@ def _reason(node: Query, paper: Paper, terms: PaperTerms) -> str:
 
 def _leaf_reason(node: Query, paper: Paper) -> str:  # noqa: PLR0911 - one per kind of leaf
     if isinstance(node, Term | Phrase | Prefix):
-        what = {Term: "the word", Phrase: "the words", Prefix: "a word starting with"}[type(node)]
-        return f"the paper's {_WHERE[node.field]} has no {what} {_shown(node)}"
+        return f"the paper's {_WHERE[node.field]} has {_missing(node)}"
     if isinstance(node, Cat):
         cats = ", ".join(paper.categories) or "no category"
         return f"but the paper is {cats}"
@@ -98,12 +97,12 @@ def _leaf_reason(node: Query, paper: Paper) -> str:  # noqa: PLR0911 - one per k
     return "not true for the paper"
 
 
-def _shown(node: Term | Phrase | Prefix) -> str:
+def _missing(node: Term | Phrase | Prefix) -> str:
     if isinstance(node, Term):
-        return f'"{node.word}"'
+        return f'no word "{node.word}" (nor one of the same stem)'
     if isinstance(node, Phrase):
-        return '"' + " ".join(node.words) + '"'
-    return f'"{node.prefix}"'
+        return 'not the words "' + " ".join(node.words) + '" in this order'
+    return f'no word starting with "{node.prefix}"'
 
 
 def suggest_edit(q: Query, paper: Paper, terms: PaperTerms) -> Query | None:
