@@ -11,19 +11,11 @@ import json
 from typing import Any
 
 from bot.daemon.resources import open_resources
-from bot.delivery.why_model import Step, SubscriptionCheck, Why
+from bot.delivery.why_model import Step, SubscriptionCheck, Why, why_lines
 from bot.errors import NotFoundError
 from bot.exitcodes import ExitCode
 from bot.service import why_key
 from bot.settings import Settings
-
-_HEADLINE = {
-    "not_seen": "never seen",
-    "too_old": "seen, but too old to alert",
-    "no_match": "seen, but no subscription matched",
-    "not_delivered": "matched, but not delivered",
-    "delivered": "delivered",
-}
 
 
 def add_why_commands(commands: Any) -> None:
@@ -55,16 +47,7 @@ async def cmd_why(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def why_text(why: Why) -> str:
-    """The answer in plain words, one step a line, evidence indented."""
-    title = f" — {why.title}" if why.title else ""
-    reason = f" ({why.reason.replace('_', ' ')})" if why.reason else ""
-    lines = [f"{why.paper_key}{title}", f"verdict: {_HEADLINE[why.verdict]}{reason}"]
-    for step in why.steps:
-        lines.append(f"  {'✓' if step.passed else '✗'} {step.name}: {step.text}")
-        lines.extend(f"      {line}" for line in step.evidence)
-    if why.suggestion:
-        lines.append(f"suggestion: {why.suggestion}")
-    return "\n".join(lines)
+    return "\n".join(why_lines(why))
 
 
 def why_json(why: Why) -> dict[str, object]:

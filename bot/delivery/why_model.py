@@ -85,4 +85,32 @@ class Why:
         return self.steps[-1].text
 
 
+_HEADLINE = {
+    Verdict.NOT_SEEN: "never seen",
+    Verdict.TOO_OLD: "seen, but too old to alert",
+    Verdict.NO_MATCH: "seen, but no subscription matched",
+    Verdict.NOT_DELIVERED: "matched, but not delivered",
+    Verdict.DELIVERED: "delivered",
+}
+
+
+def headline(why: Why) -> str:
+    """The verdict in plain words: "matched, but not delivered (paused)"."""
+    reason = f" ({why.reason.replace('_', ' ')})" if why.reason else ""
+    return _HEADLINE[why.verdict] + reason
+
+
+def why_lines(why: Why) -> list[str]:
+    """The answer in plain words: the paper, the verdict, each step (✓ passed, ✗ where it
+    stopped) with its evidence indented, then the suggestion if any."""
+    title = f" — {why.title}" if why.title else ""
+    lines = [f"{why.paper_key}{title}", f"verdict: {headline(why)}"]
+    for step in why.steps:
+        lines.append(f"  {'✓' if step.passed else '✗'} {step.name}: {step.text}")
+        lines.extend(f"      {line}" for line in step.evidence)
+    if why.suggestion:
+        lines.append(f"suggestion: {why.suggestion}")
+    return lines
+
+
 HIT_DAYS = 7  # the window a suggestion's hit rate is counted over, as test-query's default
