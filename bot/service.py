@@ -36,7 +36,7 @@ from bot.models import DeliveryMode, DigestFrequency, Owner, Paper, Subscription
 from bot.relevance.corpus import vectorize_new
 from bot.relevance.ranking import Ranker
 from bot.settings import Settings
-from bot.sources.arxiv_ids import parse_arxiv_id
+from bot.sources.arxiv_ids import find_arxiv_id_in_url, parse_arxiv_id
 from bot.store.protocols import Feedback, Rating, Store
 
 Clock = Callable[[], datetime]
@@ -387,7 +387,7 @@ class Paperbell:
 def why_key(text: str) -> str:
     """The stored key of a paper as people name it: an arXiv id with or without version,
     an arXiv abs/pdf URL, a Hugging Face papers URL, or a feed paper's ``feed:`` key."""
-    found = parse_arxiv_id(text)
+    found = parse_arxiv_id(text) or find_arxiv_id_in_url(text)  # a link typed without https://
     key = found.id if found else paper_key(text) if "://" not in text else None
     if key is None:
         raise UsageError(
