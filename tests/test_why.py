@@ -311,6 +311,22 @@ async def test_pending_on_a_retry(world: World) -> None:
     assert "421 try again later" in " ".join(why.steps[-1].evidence)
 
 
+async def test_a_row_still_on_its_way_comes_first_and_the_others_are_listed(
+    world: World,
+) -> None:
+    """Discord has no notifier in this dispatcher, so its alert stays pending while the
+    email alert was held: the paper may still arrive, and the hold is listed too."""
+    ada = await world.person("ada@example.org", confirm=False)
+    await world.subscribe(ada, "attention", INSTANT | {DeliveryMode.DISCORD})
+    await world.run()
+    why = await world.why("ada@example.org", SPARSE)
+    assert (why.verdict, why.reason) == (Verdict.NOT_DELIVERED, Reason.PENDING)
+    assert why.summary.startswith("queued on discord, not sent yet")
+    assert why.steps[-1].evidence[-1] == (
+        "also: alert on email, outbox state suppressed, error: email address not confirmed"
+    )
+
+
 async def test_seen_before_the_subscription_existed(world: World) -> None:
     ada = await world.person("ada@example.org")
     await world.run()

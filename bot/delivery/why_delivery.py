@@ -8,6 +8,7 @@ from one capped behind "and N more".
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from bot.delivery.digests import DigestPlanner
@@ -44,11 +45,15 @@ async def delivery_step(
     sent = [d for d in alerts if d.state is DeliveryState.SENT]
     if sent:
         return _sent_alert(sent[0])
-    digest = await _digest_with(store, rows, record.paper_key)
+    later = [d for d in rows if d.kind is DeliveryKind.DIGEST and d.created_at >= record.matched_at]
+    digest = await _digest_with(store, later, record.paper_key)
     if digest is not None and digest.state is DeliveryState.SENT:
         return await _sent_digest(digests, user, digest, record.paper_key)
     if alerts:
-        return _unsent(alerts[-1], user)
+        first, *others = sorted(alerts, key=lambda d: _STILL_GOING.get(d.state, 3))
+        verdict, reason, step = _unsent(first, user)
+        also = tuple(f"also: {_row_line(d)}" for d in others)
+        return verdict, reason, replace(step, evidence=step.evidence + also)
     if digest is not None:
         return _unsent(digest, user)
     return await _waiting(store, user, record, subs)
@@ -60,7 +65,8 @@ def _sent_alert(row: Delivery) -> Outcome:
 
 
 async def _digest_with(store: Store, rows: Sequence[Delivery], key: str) -> Delivery | None:
-    """The newest digest row the paper was attached to, if any."""
+    """The newest digest row the paper was attached to, if any (``rows``: the digests
+    made since it was matched, each read once)."""
     for row in reversed(rows):
         if row.kind is DeliveryKind.DIGEST and any(
             m.paper_key == key for m in await store.digest_matches(row.id)
@@ -84,6 +90,15 @@ async def _sent_digest(digests: DigestPlanner, user: User, row: Delivery, key: s
         )
     return _done(None, f"delivered in your email digest of {day}, sent {_stamp(row.sent_at)} "
                  f"(message {row.key})")  # fmt: skip
+
+
+# A row still on its way says more than one that stopped; a failure more than a hold.
+_STILL_GOING = {DeliveryState.PENDING: 0, DeliveryState.SENDING: 0, DeliveryState.FAILED: 1}
+
+
+def _row_line(row: Delivery) -> str:
+    error = f", error: {row.last_error}" if row.last_error else ""
+    return f"{row.kind} on {row.channel}, outbox state {row.state}{error}"
 
 
 def _unsent(row: Delivery, user: User) -> Outcome:
