@@ -7,13 +7,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.cli.ops import status_lines
+from bot.delivery.digests import DigestPlanner
 from bot.models import SourceKind
 from bot.settings import SourceConfig, load_settings
 from bot.sources import build_source
 from bot.sources.http import HttpClient
 from bot.sources.ingest import run_cycle
 from bot.store.sqlite.store import open_sqlite_store
+from handlers.email.render import Renderer
 from tests.support_http import Reply, ScriptedServer, fixture
+from tests.support_outbox import DIGEST, add_papers, verified_user
 
 
 async def test_status_tells_a_quiet_day_apart(server: ScriptedServer, tmp_path: Path) -> None:
@@ -39,3 +42,27 @@ async def test_status_tells_a_quiet_day_apart(server: ScriptedServer, tmp_path: 
     assert today[1].startswith(f"  127.0.0.1 failed since {stamp} ")
     assert "1 attempt(s)" in today[1] and "503" in today[1]
     assert today[2] == "  last 24 hours: 0 new paper(s), 0 matched"
+
+
+async def test_an_empty_digest_says_whether_papers_came(tmp_path: Path) -> None:
+    """With all-quiet digests on: "none matched" when papers came, "none arrived" when the
+    sources were quiet, each on the real digest planner and in the mail itself."""
+    settings = load_settings(data_dir=tmp_path)
+    store = await open_sqlite_store(settings.database_path)
+    try:
+        now = datetime.now(UTC)
+        planner = DigestPlanner(store, lambda: now, all_quiet=True)
+        ada = await verified_user(store, "ada@example.org", now=now)
+        await store.add_subscription(ada.owner, "quux", "quux", DIGEST, now, limit=5)
+        empty = await planner.preview(ada, now)
+        assert empty is not None and empty.arrived == 0
+        assert empty.quiet_line == "All quiet: no new papers arrived today."
+        await add_papers(store, "2612.00001", "2612.00002", now=now)
+        quiet = await planner.preview(ada, now)
+        assert quiet is not None and quiet.arrived == 2
+        words = "All quiet: 2 new papers arrived today, none matched your subscriptions."
+        assert quiet.quiet_line == words
+        mail = Renderer(settings.smtp, settings.email).digest_bytes(quiet).decode()
+        assert words in mail.replace("=\n", "")
+    finally:
+        await store.close()
