@@ -143,10 +143,24 @@ class DigestMessage:
     source_notes: tuple[str, ...] = ()  # "arXiv had no announcement today", ...
     links: MessageLinks = field(default_factory=MessageLinks)
     rate: bool = False  # offer 👍 / 👎 / "more like this" where the channel can (Discord)
+    # An empty digest: the papers that arrived in the day before it (None: not counted),
+    # so "nothing arrived" and "nothing matched" read apart.
+    arrived: int | None = None
 
     @property
     def paper_count(self) -> int:
         return len({item.paper.key for s in self.sections for item in s.items}) + self.more
+
+    @property
+    def quiet_line(self) -> str:
+        """What an empty digest says instead of papers."""
+        if self.arrived is None:
+            return "All quiet: no new papers matched your subscriptions today."
+        if self.arrived == 0:
+            why = " (see the notes above)" if self.source_notes else ""
+            return f"All quiet: no new papers arrived today{why}."
+        papers = "1 new paper" if self.arrived == 1 else f"{self.arrived} new papers"
+        return f"All quiet: {papers} arrived today, none matched your subscriptions."
 
 
 @dataclass(frozen=True, slots=True)

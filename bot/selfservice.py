@@ -26,6 +26,7 @@ from bot.accounts.manage import (
     manage_token,
     open_token,
 )
+from bot.delivery.why_model import Why
 from bot.errors import LimitError, UserError
 from bot.matching.query import Query, parse_query, render
 from bot.matching.trial import try_queries
@@ -310,6 +311,14 @@ class SelfService:
         text = percent.strip().removesuffix("%").strip()
         value = _check_int("min_relevance", text, 0, 100) / 100 if text else None
         return await self.core.set_min_relevance(user.owner, sub_id, value)
+
+    async def why(self, token: str, paper: str) -> Why:
+        """Why the page's owner got ``paper``, or where it stopped (``Paperbell.why``)."""
+        user = (await self.open(token)).user
+        try:
+            return await self.core.why(user, _required("paper", paper))
+        except UserError as exc:
+            raise exc if isinstance(exc, FieldError) else FieldError("paper", str(exc)) from None
 
     async def export(self, token: str, fmt: str) -> str:
         user = (await self.open(token)).user

@@ -18,6 +18,8 @@ from bot.accounts.tokens import Signer
 from bot.delivery.digests import DigestPlanner
 from bot.delivery.notifier import DigestMessage
 from bot.delivery.ranking import owner_ranker, with_reasons
+from bot.delivery.why import WhyContext, explain_paper
+from bot.delivery.why_model import Why
 from bot.errors import (
     NoFeedbackError,
     NotFoundError,
@@ -34,6 +36,7 @@ from bot.models import DeliveryMode, DigestFrequency, Owner, Paper, Subscription
 from bot.relevance.corpus import vectorize_new
 from bot.relevance.ranking import Ranker
 from bot.settings import Settings
+from bot.sources.arxiv_ids import find_arxiv_id_in_url, parse_arxiv_id
 from bot.store.protocols import Feedback, Rating, Store
 
 Clock = Callable[[], datetime]
@@ -282,6 +285,12 @@ class Paperbell:
         )
         return request, paper
 
+    async def why(self, user: User, paper: str) -> Why:
+        """Why ``user`` got ``paper`` (an arXiv id or URL, or a stored key), or why not."""
+        return await explain_paper(
+            WhyContext(self.store, self.settings, self.digests, self.clock), user, why_key(paper)
+        )
+
     async def paper(self, key: str) -> Paper | None:
         return await self.store.get_paper(key)
 
@@ -373,6 +382,19 @@ class Paperbell:
         if user is None:
             raise NotFoundError(f"no user #{user_id}")
         return user
+
+
+def why_key(text: str) -> str:
+    """The stored key of a paper as people name it: an arXiv id with or without version,
+    an arXiv abs/pdf URL, a Hugging Face papers URL, or a feed paper's ``feed:`` key."""
+    found = parse_arxiv_id(text) or find_arxiv_id_in_url(text)  # a link typed without https://
+    key = found.id if found else paper_key(text) if "://" not in text else None
+    if key is None:
+        raise UsageError(
+            f"{text.strip()!r} is not a paper id: give an arXiv id (2406.11779 or "
+            "2406.11779v2) or an arxiv.org/abs, arxiv.org/pdf or huggingface.co/papers URL"
+        )
+    return key
 
 
 def check_min_relevance(value: float | None) -> None:

@@ -28,6 +28,20 @@ class TestMatchesContract:
 
     # --- record_matches ---------------------------------------------------------------------
 
+    async def test_matches_are_counted_since_a_time(self, store: Store) -> None:
+        ada = await verified_user(store, "ada@example.org")
+        bob = await verified_user(store, "bob@example.org")
+        sub_a = await store.add_subscription(ada.owner, "g", "g", INSTANT, NOW, limit=5)
+        sub_b = await store.add_subscription(bob.owner, "g", "g", INSTANT, NOW, limit=5)
+        await add_papers(store, "p1", "p2")
+        assert await store.count_matches_since(NOW) == 0
+        early = [record(ada.owner, "p1", sub_a.id), record(bob.owner, "p1", sub_b.id)]
+        await record_matches(store, early, NOW)
+        await record_matches(store, [record(ada.owner, "p2", sub_a.id, at=LATER)], LATER)
+        assert await store.count_matches_since(NOW) == 3
+        assert await store.count_matches_since(LATER) == 1
+        assert await store.count_matches_since(LATER + timedelta(seconds=1)) == 0
+
     async def test_each_mode_gets_its_delivery(self, store: Store) -> None:
         user = await verified_user(store, discord_id="500")
         modes = frozenset(DeliveryMode)

@@ -82,7 +82,7 @@ async def test_commands_sync_once_then_only_when_changed(tmp_path: Path) -> None
         assert dev.client.synced is True
         assert dev.fake.count(GUILD_SYNC) == 1
         assert dev.fake.count(GLOBAL_SYNC) == 0
-        assert len(dev.fake.commands(SAMPLE_GUILD.id)) == 11  # the ten of before and /recommend
+        assert len(dev.fake.commands(SAMPLE_GUILD.id)) == 12  # the ten of before, /recommend, /why
         reply = await (
             await dev.fake.send_slash_command("help", user=CAROL, guild=SAMPLE_GUILD)
         ).edited_original()

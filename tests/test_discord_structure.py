@@ -18,7 +18,7 @@ from tests.support_discord import open_service
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 EXPECTED = {
     "subscribe", "unsubscribe", "subscriptions", "test", "search", "digest", "settings",
-    "email", "channel", "help", "recommend",
+    "email", "channel", "help", "recommend", "why",
 }  # fmt: skip
 
 

@@ -21,6 +21,7 @@ from bot.delivery.channel_status import waiting_reasons
 from bot.delivery.digests import next_local_date, slot
 from bot.delivery.dispatcher import DeliveryOutcome, Dispatcher, DispatchReport
 from bot.delivery.notifier import DigestMessage
+from bot.delivery.quiet_day import day_lines
 from bot.errors import NoDatabaseError, NotFoundError, UserError
 from bot.exitcodes import ExitCode
 from bot.models import SourceState, User
@@ -99,6 +100,8 @@ async def status_lines(store: Store, settings: Settings) -> list[str]:
     outbox = ", ".join(f"{s} {states_count.get(s.value, 0)}" for s in DeliveryState)
     lines.append(f"outbox: {outbox}")
     lines += ["next digests:", *next_digests(users)]
+    today = await day_lines(store, utc_now(), {s.key for s in record.sources})
+    lines += ["today:", *(f"  {line}" for line in today)]
     return lines
 
 

@@ -48,6 +48,7 @@ from bot.store.protocols import Delivery, DueDigest, Store
 Clock = Callable[[], datetime]
 WEEK = 7
 NOTE_MAX_AGE = timedelta(hours=24)
+QUIET_DAY = timedelta(hours=24)  # an empty digest counts the papers of this last stretch
 # Notes that say nothing a reader cares about.
 QUIET_NOTES = frozenset({"not modified"})
 ARXIV_EMPTY = "no announcement (weekend or holiday)"
@@ -175,6 +176,7 @@ def compose_digest(
     links: LinkBuilder | None,
     reader: int | None = None,
     manage: str | None = None,
+    arrived: int | None = None,
 ) -> DigestMessage:
     """Sections per subscription, best first; at most ``max_papers`` papers, the rest in
     ``more``. ``reader``: the user's id, for the signed 👍 / 👎 links (with ``links``)."""
@@ -205,6 +207,7 @@ def compose_digest(
         source_notes=notes,
         links=links.message_links(address, manage) if links and address else MessageLinks(),
         rate=reader is not None,
+        arrived=arrived,
     )
 
 
@@ -325,6 +328,8 @@ class DigestPlanner:
         notes = source_notes(states, user.timezone, now)
         recipient = digest_recipient(user)
         manage = links.manage_url(user, now) if links else None
+        # Empty: say whether papers came and none matched, or none came at all.
+        arrived = None if entries else len(await self._store.list_papers(since=now - QUIET_DAY))
         return compose_digest(
             key,
             recipient,
@@ -335,6 +340,7 @@ class DigestPlanner:
             links=links,
             reader=user.id,
             manage=manage,
+            arrived=arrived,
         )
 
     async def _entries(self, user: User, records: Sequence[MatchRecord]) -> list[DigestEntry]:

@@ -319,6 +319,10 @@ class MatchStore(Protocol):
         """Matches so far per subscription id (0 for none)."""
         ...
 
+    async def count_matches_since(self, since: datetime) -> int:
+        """Match records (one per owner and paper) recorded at or after ``since``."""
+        ...
+
     async def digest_waiting(self) -> dict[Owner, int]:
         """Owners with matches waiting for a digest, and how many."""
         ...

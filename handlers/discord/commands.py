@@ -38,6 +38,7 @@ from handlers.discord.render_replies import (
     subscribed_reply,
     subscriptions_reply,
     unsubscribed_reply,
+    why_reply,
 )
 
 SEARCH_MAX = 200
@@ -52,6 +53,7 @@ def register(tree: app_commands.CommandTree[Any], service: Paperbell) -> None:
         test_command,
         search_command,
         recommend_command,
+        why_command,
         *ACCOUNT_COMMANDS,
         channel_group,
         help_command,
@@ -153,6 +155,18 @@ def recommend_command(service: Paperbell) -> Command:
         await answer(interaction, recommend_reply(found, days))
 
     return recommend
+
+
+def why_command(service: Paperbell) -> Command:
+    @app_commands.command(
+        name="why", description="Why you got a paper, or where it stopped on its way to you"
+    )
+    @app_commands.describe(paper="An arXiv id (2406.11779, with or without v2) or arXiv/HF URL")
+    async def why(interaction: Interaction, paper: app_commands.Range[str, 1, 200]) -> None:
+        caller = await begin(interaction, service)
+        await answer(interaction, why_reply(await service.why(caller.user, paper)))
+
+    return why
 
 
 def help_command(service: Paperbell) -> Command:

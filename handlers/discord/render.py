@@ -312,7 +312,7 @@ def digest_header(message: DigestMessage) -> str:
         lines.append(f"…and {message.more} more past the digest limit (see /search).")
     lines += [f"ℹ️ {escaped(note, 200)}" for note in message.source_notes]
     if not message.sections:
-        lines.append("All quiet: no new papers matched your subscriptions.")
+        lines.append(message.quiet_line)
     return trim_lines(lines, CONTENT_LIMIT)
 
 

@@ -14,6 +14,7 @@ import discord
 
 from bot.accounts.addresses import AddressRequest, Confirmation
 from bot.delivery.notifier import AlertItem, DigestMessage
+from bot.delivery.why_model import Why, why_lines
 from bot.models import DeliveryMode, DigestFrequency, OwnerKind, Paper, Subscription, User
 from bot.service import QueryTest, Recommendation, Subscribed, SubscriptionView
 from handlers.discord.render import (
@@ -160,6 +161,17 @@ def recommend_reply(found: Sequence[Recommendation], days: int) -> Reply:
     return from_part(part)
 
 
+def why_reply(why: Why) -> Reply:
+    """The replayed path in plain words, in a code block so the steps keep their shape."""
+    lines = why_lines(why)
+    body = "\n".join(lines[1:])
+    head = f"**{lines[0]}**"
+    room = CONTENT_LIMIT - len(head) - 10
+    if len(body) > room:
+        body = body[: room - 1] + "…"
+    return Reply(f"{head}\n```\n{body}\n```")
+
+
 def from_part(part: MessagePart, note: str = "") -> Reply:
     content = f"{part.content}\n{note}".strip()[:CONTENT_LIMIT]
     return Reply(content, part.embeds, part.buttons)
@@ -256,7 +268,7 @@ Operators in capitals; OR binds tighter: `llm agents OR robots` = llm AND (agent
 HELP_COMMANDS = """\
 `/subscribe` a query · `/unsubscribe` · `/subscriptions` · `/test` a query first
 `/search` stored papers · `/recommend` by what you liked · `/digest` preview
-`/settings` timezone, digest, pause
+`/why` a paper you got or missed · `/settings` timezone, digest, pause
 `/email set|verify|remove` · `/channel subscribe|unsubscribe|list` (Manage Server)
 """
 

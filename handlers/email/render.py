@@ -281,6 +281,7 @@ class Renderer:
             "sections": sections,
             "more": more,
             "notes": message.source_notes,
+            "quiet": message.quiet_line,
             "links": message.links,
         }
         lists = list_headers(message.links, self._email.list_id)

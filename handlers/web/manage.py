@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.delivery.why_model import Why, why_lines
 from bot.errors import InvalidTokenError, StaleLinkError, UserError
 from bot.selfservice import FieldError, SelfService
 from bot.service import QueryTest, timezone_names
@@ -56,6 +57,7 @@ async def manage_page(
     token: str,
     *,
     test: QueryTest | None = None,
+    why: Why | None = None,
     form: Form | None = None,
     errors: dict[str, str] | None = None,
     status: int = 200,
@@ -73,7 +75,9 @@ async def manage_page(
         status=status,
         page=page,
         test=test,
-        form={"query": "", "deliver": "digest", **(form or {})},
+        why=why,
+        why_lines=why_lines(why) if why else [],
+        form={"query": "", "deliver": "digest", "paper": "", **(form or {})},
         errors=errors or {},
         error=next(iter((errors or {}).values()), ""),
         notice=notice,
@@ -170,12 +174,14 @@ ACTIONS: dict[str, Action] = {
 async def manage_action(request: web.Request) -> web.Response:
     token, name = request.match_info["token"], request.match_info["action"]
     action = ACTIONS.get(name)
-    if action is None and name not in ("preview", "new-link"):
+    if action is None and name not in ("preview", "why", "new-link"):
         raise web.HTTPNotFound()
     await open_page(request, token)
     form = await checked_form(request, token)
     if name == "preview":
         return await _preview(request, token, form)
+    if name == "why":
+        return await _why(request, token, form)
     if name == "new-link":
         return await _new_link(request, token)
     assert action is not None
@@ -196,6 +202,16 @@ async def _preview(request: web.Request, token: str, form: Form) -> web.Response
         errors = {exc.field: str(exc)}
         return await manage_page(request, token, form=form, errors=errors, status=400)
     return await manage_page(request, token, test=test, form=form)
+
+
+async def _why(request: web.Request, token: str, form: Form) -> web.Response:
+    """Answered on the page itself (nothing changes, so no redirect): the paper's path."""
+    try:
+        why = await request.app[SELF].why(token, form.get("paper", ""))
+    except FieldError as exc:
+        errors = {exc.field: str(exc)}
+        return await manage_page(request, token, form=form, errors=errors, status=400)
+    return await manage_page(request, token, why=why, form=form)
 
 
 async def _new_link(request: web.Request, token: str) -> web.Response:

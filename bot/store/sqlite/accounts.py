@@ -332,6 +332,11 @@ class AccountsMixin:
             counts[int(sub_id)] = count
         return counts
 
+    async def count_matches_since(self, since: datetime) -> int:
+        sql = "SELECT count(*) FROM matches WHERE matched_at >= ?"
+        [(count,)] = await self._read("counting recent matches", sql, iso(since))
+        return int(count)
+
 
 async def _check_unique(
     db: aiosqlite.Connection, owner: Owner, normalized: str, limit: int
