@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
+
 from bench._corpus import corpus
+from bot.daemon.resources import build_service
 from bot.models import Paper, Sighting, SourceState
 from bot.relevance.corpus import vectorize_new
+from bot.service import Paperbell
+from bot.settings import load_settings
 from bot.store.protocols import Store
 from bot.store.sqlite.store import open_sqlite_store
+from handlers.web import build_web_app, serve_web
 
 # A fixed date for tests that cache what they compute from the corpus.
 NOW_FOR_CORPUS = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -32,6 +40,22 @@ async def store_corpus(store: Store, now: datetime | None = None) -> None:
     papers = dated_corpus(now)
     await store.ingest([Sighting(p) for p in papers], SourceState("hf"), now)
     await vectorize_new(store, now)
+
+
+async def corpus_service(store: Store, data_dir: Path, now: datetime) -> Paperbell:
+    """The facade over ``store`` holding the vectorized corpus, its clock stopped at ``now``."""
+    await store_corpus(store, now)
+    return await build_service(load_settings(data_dir=data_dir), store, clock=lambda: now)
+
+
+@asynccontextmanager
+async def web_of(service: Paperbell) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
+    """The web endpoint of ``service`` on loopback, and a client session for it."""
+    async with (
+        serve_web(build_web_app(service), "127.0.0.1", 0) as (host, port),
+        aiohttp.ClientSession() as session,
+    ):
+        yield f"http://{host}:{port}", session
 
 
 def seed_database(path: Path) -> None:

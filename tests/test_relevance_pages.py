@@ -14,14 +14,11 @@ import aiohttp
 import pytest
 
 from bot.accounts.manage import manage_token
-from bot.daemon.resources import build_service
 from bot.models import DeliveryMode, User
 from bot.service import Paperbell
-from bot.settings import load_settings
 from bot.store.protocols import Rating, Store
-from handlers.web import build_web_app, serve_web
 from tests.support_outbox import verified_user
-from tests.support_relevance import by_title, dated_corpus, store_corpus
+from tests.support_relevance import by_title, corpus_service, dated_corpus, web_of
 from tests.support_web import check_structure, csrf_of, get_text, post_form
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -32,17 +29,13 @@ DIGEST = frozenset({DeliveryMode.EMAIL_DIGEST})
 
 @pytest.fixture
 async def service(store: Store, tmp_path: Path) -> Paperbell:
-    await store_corpus(store, NOW)
-    return await build_service(load_settings(data_dir=tmp_path), store, clock=lambda: NOW)
+    return await corpus_service(store, tmp_path, NOW)
 
 
 @pytest.fixture
 async def web(service: Paperbell) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
-    async with (
-        serve_web(build_web_app(service), "127.0.0.1", 0) as (host, port),
-        aiohttp.ClientSession() as session,
-    ):
-        yield f"http://{host}:{port}", session
+    async with web_of(service) as client:
+        yield client
 
 
 async def reader(service: Paperbell) -> tuple[User, str]:

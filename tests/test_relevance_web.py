@@ -11,16 +11,13 @@ import pytest
 
 from bot.accounts.addresses import LinkBuilder
 from bot.accounts.tokens import Signer
-from bot.daemon.resources import build_service
 from bot.delivery.digests import DigestPlanner
 from bot.delivery.planning import record_matches
 from bot.service import Paperbell
-from bot.settings import load_settings
 from bot.store.protocols import Rating, Store
 from handlers.email.render import render_digest
-from handlers.web import build_web_app, serve_web
 from tests.support_outbox import DIGEST, LINKS, FrozenClock, record, verified_user
-from tests.support_relevance import by_title, store_corpus
+from tests.support_relevance import by_title, corpus_service, web_of
 from tests.support_web import path_of, post_form
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -29,17 +26,13 @@ DIFFUSION = by_title("diffusion")
 
 @pytest.fixture
 async def service(store: Store, tmp_path: Path) -> Paperbell:
-    await store_corpus(store, NOW)
-    return await build_service(load_settings(data_dir=tmp_path), store, clock=lambda: NOW)
+    return await corpus_service(store, tmp_path, NOW)
 
 
 @pytest.fixture
 async def web(service: Paperbell) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
-    async with (
-        serve_web(build_web_app(service), "127.0.0.1", 0) as (host, port),
-        aiohttp.ClientSession() as session,
-    ):
-        yield f"http://{host}:{port}", session
+    async with web_of(service) as client:
+        yield client
 
 
 async def test_feedback_link_confirms_then_records(

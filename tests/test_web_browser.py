@@ -37,12 +37,12 @@ from tests.support_web import links_in
 from tests.test_web_flow import send_mail
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip: .[test])")
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     pytest.skip(
         "needs headless Chromium: apt-get install chromium chromium-driver",
         allow_module_level=True,
     )
+from selenium import webdriver  # noqa: E402  (declared in .[test]: never skipped)
 from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
