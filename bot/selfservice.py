@@ -27,8 +27,9 @@ from bot.accounts.manage import (
     open_token,
 )
 from bot.delivery.why_model import Why
-from bot.errors import LimitError, UserError
-from bot.matching.query import Query, parse_query, render
+from bot.errors import LimitError, QueryError, UserError
+from bot.matching.query import Query, render
+from bot.matching.step import compile_subscription
 from bot.matching.trial import try_queries
 from bot.models import DeliveryMode, DigestFrequency, Paper, SourceKind, Subscription, User
 from bot.service import Learned, Paperbell, QueryTest, check_timezone
@@ -165,8 +166,18 @@ class SelfService:
         return address
 
     async def _check_query(self, query: str) -> str:
-        await self.preview(query)
+        await self._parsed(query)
         return query.strip()
+
+    async def _parsed(self, query: str) -> Query:
+        """``query`` checked as subscribing checks it (no week of papers scanned), its
+        problem named as the form field's."""
+        try:
+            return await self.core.check_query(_required("query", query))
+        except FieldError:
+            raise
+        except UserError as exc:
+            raise FieldError("query", str(exc)) from None
 
     async def _mail_manage_link(
         self, user: User, address: str, *, revoke: bool = False
@@ -225,8 +236,8 @@ class SelfService:
         queries: dict[int, Query] = {}
         for sub in subs:
             try:
-                queries[sub.id] = parse_query(sub.query, sources=self.core.source_names)
-            except UserError:
+                queries[sub.id] = compile_subscription(sub)  # as the match step reads it
+            except QueryError:
                 continue  # stored by an older paperbell with other rules: no rate to show
         found = await try_queries(self.store, queries, papers)
         counts = Counter(match.sub_id for _, match in found)
@@ -239,14 +250,13 @@ class SelfService:
 
     async def add(self, token: str, query: str, deliver: str) -> Subscription:
         user = (await self.open(token)).user
-        await self.preview(query)
+        await self._parsed(query)
         sub = await self.core.subscribe(user.owner, query.strip(), _check_deliver(deliver))
         return sub.subscription
 
     async def edit(self, token: str, sub_id: int, query: str) -> Subscription:
         user = (await self.open(token)).user
-        await self.preview(query)
-        parsed = parse_query(query, sources=self.core.source_names)
+        parsed = await self._parsed(query)
         sub = await self.store.update_subscription(
             sub_id, user.owner, self.core.clock(), query=(query.strip(), render(parsed))
         )

@@ -148,7 +148,7 @@ class Paperbell:
         min_relevance: float | None = None,
     ) -> Subscribed:
         check_min_relevance(min_relevance)
-        parsed = await self._parse(query)
+        parsed = await self.check_query(query)
         sub = await self.store.add_subscription(
             owner,
             query.strip(),
@@ -175,7 +175,7 @@ class Paperbell:
     async def test_query(self, query: str, *, days: int = 7, examples: int = 3) -> QueryTest:
         if not 1 <= days <= 365:
             raise UserError(f"days must be between 1 and 365, not {days}")
-        parsed = await self._parse(query)
+        parsed = await self.check_query(query)
         papers = await self.store.list_papers(since=self.clock() - timedelta(days=days))
         found = await try_queries(self.store, {0: parsed}, papers)
         hits = [PaperHit(p, m.matched_words, m.score) for p, m in found]
@@ -192,9 +192,9 @@ class Paperbell:
 
     async def search(self, text: str, *, limit: int = 5) -> list[Paper]:
         """Stored papers ``text`` matches, read as a subscription query (bot.matching.search)."""
-        return await search_papers(self.store, await self._parse(text), limit)
+        return await search_papers(self.store, await self.check_query(text), limit)
 
-    async def _parse(self, text: str) -> Query:
+    async def check_query(self, text: str) -> Query:
         """``text`` parsed; a ``like:`` naming a paper we do not have is refused."""
         parsed = parse_query(text, sources=self.source_names)
         wanted = like_keys(parsed)

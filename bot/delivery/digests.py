@@ -32,7 +32,7 @@ from bot.delivery.notifier import (
     Recipient,
     RecipientKind,
 )
-from bot.delivery.ranking import owner_ranker, with_reasons
+from bot.delivery.ranking import relevance_of
 from bot.models import (
     DeliveryMode,
     DigestFrequency,
@@ -120,16 +120,20 @@ def _clock_time(when: datetime, zone: ZoneInfo, now: datetime) -> str:
     return f"{local:%a} {local.day} {local:%b %H:%M}"
 
 
+def failing(state: SourceState) -> bool:
+    """The source's last attempt failed: an error since its last success, or no success."""
+    if state.last_error_at is None:
+        return False
+    return state.last_success is None or state.last_error_at > state.last_success
+
+
 def source_notes(states: Iterable[SourceState], timezone: str, now: datetime) -> tuple[str, ...]:
     """One line per source worth mentioning, in the reader's timezone; duplicates once."""
     zone = ZoneInfo(timezone)
     notes: dict[str, None] = {}
     for state in sorted(states, key=lambda s: s.source_id):
         label = source_label(state.source_id)
-        failing = state.last_error_at is not None and (
-            state.last_success is None or state.last_error_at > state.last_success
-        )
-        if failing:
+        if failing(state):
             since = state.last_success or state.last_error_at
             assert since is not None
             notes[f"{label} could not be reached since {_clock_time(since, zone, now)}"] = None
@@ -359,13 +363,11 @@ class DigestPlanner:
         self, user: User, entries: list[DigestEntry], subs: Sequence[Subscription]
     ) -> list[DigestEntry]:
         """Entries with the reader's learned relevance and why, when they have a model."""
-        ranker = await owner_ranker(self._store, user.owner, subs) if entries else None
-        if ranker is None:
+        found = await relevance_of(self._store, user.owner, [e.paper for e in entries], subs)
+        if found is None:
             return entries
-        ranked = await ranker.rank([e.paper.key for e in entries])
-        reasons = {p.key: (r.score, why) for p, r, why in await with_reasons(self._store, ranked)}
-        out = []
-        for entry in entries:
-            score, why = reasons.get(entry.paper.key, (0.0, ""))
-            out.append(replace(entry, relevance=score, because=why))
-        return out
+        return [
+            replace(entry, relevance=score, because=why)
+            for entry in entries
+            for score, why in [found.get(entry.paper.key, (0.0, ""))]
+        ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from bot.delivery.digests import ARXIV_EMPTY, NOTE_MAX_AGE, source_label
+from bot.delivery.digests import ARXIV_EMPTY, NOTE_MAX_AGE, failing, source_label
 from bot.models import SourceState
 from bot.sources.failures import get_streak, source_key
 from bot.store.protocols import Store
@@ -33,7 +33,7 @@ async def day_lines(store: Store, now: datetime, sources: Collection[str]) -> li
 
 async def _source_line(store: Store, state: SourceState, now: datetime) -> str | None:
     label = source_label(state.source_id)
-    if _failing(state):
+    if failing(state):
         streak = await get_streak(store, source_key(state.source_id))
         since = streak.since if streak else state.last_error_at
         tries = f", {streak.count} attempt(s)" if streak else ""
@@ -43,9 +43,3 @@ async def _source_line(store: Store, state: SourceState, now: datetime) -> str |
     if fresh and state.last_note == ARXIV_EMPTY:
         return f"{label} made no announcement today (weekend or holiday)"
     return None
-
-
-def _failing(state: SourceState) -> bool:
-    if state.last_error_at is None:
-        return False
-    return state.last_success is None or state.last_error_at > state.last_success

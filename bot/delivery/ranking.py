@@ -7,7 +7,7 @@ parser, above relevance), the ranker of an owner, and the few words of "because"
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from bot.errors import QueryError
@@ -60,26 +60,40 @@ def _short(title: str) -> str:
     return f"“{title}”" if len(title) <= TITLE_CHARS else f"“{title[: TITLE_CHARS - 1]}…”"
 
 
-async def with_reasons(store: Store, ranked: Sequence[Ranked]) -> list[tuple[Paper, Ranked, str]]:
-    """Each ranked paper with its stored record and its "because", in rank order."""
-    nearest = [r.nearest for r in ranked if r.nearest is not None]
-    papers = await store.get_papers([*(r.key for r in ranked), *nearest])
+async def with_reasons(
+    store: Store, ranked: Sequence[Ranked], known: Mapping[str, Paper] | None = None
+) -> list[tuple[Paper, Ranked, str]]:
+    """Each ranked paper with its stored record and its "because", in rank order; papers
+    in ``known`` (what the caller holds already) are not read again."""
+    known = known or {}
+    wanted = [*(r.key for r in ranked), *(r.nearest for r in ranked if r.nearest is not None)]
+    papers = {**await store.get_papers([k for k in wanted if k not in known]), **known}
     return [(papers[r.key], r, because(r, papers)) for r in ranked if r.key in papers]
+
+
+async def relevance_of(
+    store: Store, owner: Owner, papers: Sequence[Paper], subs: Sequence[Subscription]
+) -> dict[str, tuple[float, str]] | None:
+    """Paper key → (learned relevance, why) for ``owner``; None when they have no model.
+    ``subs``: the owner's subscriptions, as the caller read them (no read again)."""
+    ranker = await owner_ranker(store, owner, subs) if papers else None
+    if ranker is None:
+        return None
+    ranked = await ranker.rank([p.key for p in papers])
+    known = {p.key: p for p in papers}
+    return {p.key: (r.score, why) for p, r, why in await with_reasons(store, ranked, known)}
 
 
 async def rank_items(
     store: Store, owner: Owner, items: list[AlertItem], subs: Sequence[Subscription]
 ) -> list[AlertItem]:
     """``items`` carrying the owner's learned relevance and why (unchanged without a model);
-    the message orders them by ``AlertItem.rank``. ``subs``: the owner's subscriptions, as
-    the claim read them (no read again per message)."""
-    ranker = await owner_ranker(store, owner, subs) if items else None
-    if ranker is None:
+    the message orders them by ``AlertItem.rank``."""
+    found = await relevance_of(store, owner, [i.paper for i in items], subs)
+    if found is None:
         return items
-    ranked = await ranker.rank([i.paper.key for i in items])
-    found = {p.key: (r.score, why) for p, r, why in await with_reasons(store, ranked)}
-    out = []
-    for item in items:
-        score, why = found.get(item.paper.key, (0.0, ""))
-        out.append(replace(item, relevance=score, because=why))
-    return out
+    return [
+        replace(item, relevance=score, because=why)
+        for item in items
+        for score, why in [found.get(item.paper.key, (0.0, ""))]
+    ]

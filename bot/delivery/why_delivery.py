@@ -135,7 +135,7 @@ async def _waiting(
     if user.paused:
         return _done(Reason.PAUSED, "you paused all notifications")
     if held:
-        return await _below(store, user, held, record.paper_key)
+        return await _below(store, user, held, record.paper_key, subs)
     hold = email_hold(user)
     if hold is not None:
         return _done(_hold_reason(hold), f"waiting for your digest, which cannot go: {hold}")
@@ -146,8 +146,10 @@ async def _waiting(
     )
 
 
-async def _below(store: Store, user: User, held: Sequence[Subscription], key: str) -> Outcome:
-    ranker = await owner_ranker(store, user.owner)
+async def _below(
+    store: Store, user: User, held: Sequence[Subscription], key: str, subs: Sequence[Subscription]
+) -> Outcome:
+    ranker = await owner_ranker(store, user.owner, subs)
     floor = min(s.min_relevance or 0.0 for s in held)
     score = None
     if ranker is not None:

@@ -11,7 +11,7 @@ from aiohttp import web
 from bot.errors import InvalidTokenError, StaleLinkError, UserError
 from bot.selfservice import FeedData
 from handlers.web._context import SELF, SERVICE
-from handlers.web.render import render_text
+from handlers.web.render import render_text, web_url
 
 ATOM = "application/atom+xml"
 
@@ -27,7 +27,7 @@ def _entries(data: FeedData, tag: str) -> list[dict[str, object]]:
         queries = [
             data.subscriptions[i].normalized for i in record.sub_ids if i in data.subscriptions
         ]
-        url = paper.url if paper.url and paper.url.startswith(("http://", "https://")) else None
+        url = web_url(paper.url)
         entries.append(
             {
                 "id": f"{tag}:paper:{paper.key}",
