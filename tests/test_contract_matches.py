@@ -229,6 +229,23 @@ class TestMatchesContract:
         assert await store.create_digests([DueDigest(unwanted, DAY)], LATER) == []
         assert await store.digest_waiting() == {}
 
+    async def test_alerts_held_below_min_relevance_reach_the_digest(self, store: Store) -> None:
+        """Instant only, but with a floor: what fell below it waits for a digest, made one
+        owner at a time or many at once."""
+        owners = [
+            await self._waiting(store, "p1"),
+            await self._waiting(store, "p2", address="bo@example.org"),
+        ]
+        for owner in owners:
+            [sub] = await store.list_subscriptions(owner)
+            await store.set_subscription_delivery(sub.id, owner, INSTANT, NOW)
+            await store.set_min_relevance(sub.id, owner, 0.9, NOW)
+        one = await store.create_digest(owners[0], DAY, LATER)
+        [many] = await store.create_digests([DueDigest(owners[1], DAY)], LATER)
+        assert one is not None
+        assert [r.paper_key for r in await store.digest_matches(one.id)] == ["p1"]
+        assert [r.paper_key for r in await store.digest_matches(many.id)] == ["p2"]
+
     async def test_drop_waiting(self, store: Store) -> None:
         owner = await self._waiting(store, "p1", "p2")
         assert await store.drop_waiting_digest_matches(owner) == 2

@@ -40,26 +40,28 @@ async def plan_matches(
     lookup = subscription or await _stored_lookup(store, owners)
     user_ids = [int(o.id) for o in owners if o.kind is OwnerKind.USER]
     users = await store.get_users(user_ids) if user_ids else {}
-    scores = await _relevance(store, records, lookup)
+    live = [_live(r, lookup) for r in records]
+    scores = await _relevance(store, records, live)
     planned = (
-        plan_match(r, _live(r, lookup), _user(r.owner, users), scores.get((r.owner, r.paper_key)))
-        for r in records
+        plan_match(r, subs, _user(r.owner, users), scores.get((r.owner, r.paper_key)))
+        for r, subs in zip(records, live, strict=True)
     )
     return [p for p in planned if p is not None]
 
 
 async def _relevance(
-    store: Store, records: Sequence[MatchRecord], lookup: SubscriptionLookup
+    store: Store, records: Sequence[MatchRecord], live: Sequence[Sequence[Subscription]]
 ) -> dict[tuple[Owner, str], float]:
     """The learned relevance of each record's paper to its owner, only for owners with a
     subscription that holds alerts below a ``min_relevance`` (the only ones who need it)."""
     wanted: dict[Owner, list[str]] = {}
-    for r in records:
-        if any(s.min_relevance is not None for s in _live(r, lookup)):
+    for r, subs in zip(records, live, strict=True):
+        if any(s.min_relevance is not None for s in subs):
             wanted.setdefault(r.owner, []).append(r.paper_key)
     out: dict[tuple[Owner, str], float] = {}
+    owned = await store.subscriptions_of(list(wanted)) if wanted else {}
     for owner, keys in wanted.items():
-        ranker = await owner_ranker(store, owner)
+        ranker = await owner_ranker(store, owner, owned.get(owner, []))
         if ranker is not None:
             out.update(((owner, r.key), r.score) for r in await ranker.rank(keys))
     return out

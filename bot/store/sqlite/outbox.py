@@ -62,8 +62,9 @@ UPDATE matches SET digest_wanted = 0 WHERE owner = ? AND {_WAITING} AND NOT EXIS
 _STOP_UNWANTED_WAITING_OF = f"""
 UPDATE matches SET digest_wanted = 0 WHERE owner IN ({{marks}}) AND {_WAITING} AND NOT EXISTS (
     SELECT 1 FROM json_each(matches.sub_ids) AS j WHERE j.value IN (
-        SELECT s.id FROM subscriptions AS s WHERE s.owner IN ({{marks}}) AND EXISTS (
-            SELECT 1 FROM json_each(s.deliver) AS d WHERE d.value = 'email_digest')))
+        SELECT s.id FROM subscriptions AS s WHERE s.owner IN ({{marks}}) AND (
+            s.min_relevance IS NOT NULL
+            OR EXISTS (SELECT 1 FROM json_each(s.deliver) AS d WHERE d.value = 'email_digest'))))
 """
 _OLDEST_WAITING_OF = (
     f"SELECT owner, min(matched_at) FROM matches WHERE owner IN ({{marks}}) AND {_WAITING}"
