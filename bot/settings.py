@@ -253,6 +253,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default=Path("./data"), description="Directory for the database (paperbell.db)."
     )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:password@host:port/dbname to keep everything in "
+        "PostgreSQL (several processes may share it); unset: SQLite in DATA_DIR.",
+    )
     sources: list[SourceConfig] = Field(
         default_factory=lambda: [SourceConfig(kind=SourceKind.HF_DAILY)],
         description="JSON list of sources, each {kind, url, ...}; kind is hf_daily, "
@@ -319,6 +324,20 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{size} bytes is too short to sign links; use {MIN_SECRET_BYTES} or more, "
                 "e.g. the output of: python -c 'import secrets; print(secrets.token_hex(32))'"
+            )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        scheme = urlsplit(value.get_secret_value()).scheme
+        if scheme not in ("postgresql", "postgres"):
+            # Never the URL itself: it may hold the password.
+            raise ValueError(
+                "must start with postgresql:// (e.g. postgresql://paperbell:PASSWORD@db/paperbell)"
+                "; unset it to keep using SQLite in DATA_DIR"
             )
         return value
 

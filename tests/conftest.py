@@ -27,7 +27,7 @@ from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Fixtures shared across test files (the loopback HTTP server, the sleep recorder).
-pytest_plugins = ["tests.support_http"]
+pytest_plugins = ["tests.support_http", "tests.support_postgres"]
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -74,8 +74,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 # --- the store ----------------------------------------------------------------------------------
 
 # Every implementation of bot.store.protocols.Store, each opened by the fixture
-# "<name>_store" below. A PostgreSQL store is one more name here and one more fixture.
-STORES = ["sqlite"]
+# "<name>_store" (``postgres_store`` lives in tests/support_postgres.py).
+STORES = ["sqlite", "postgres"]
 
 
 @pytest.fixture

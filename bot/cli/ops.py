@@ -28,8 +28,8 @@ from bot.models import SourceState, User
 from bot.settings import Settings
 from bot.sources.failures import source_key
 from bot.sources.ingest import utc_now
+from bot.store.open import open_store, reading_store, store_name
 from bot.store.protocols import Delivery, DeliveryState, Store
-from bot.store.sqlite.store import open_sqlite_store, reading_sqlite_store
 
 
 def add_ops_commands(commands: Any) -> None:
@@ -62,15 +62,15 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    store = await open_sqlite_store(settings.database_path)  # opening migrates
+    store = await open_store(settings)  # opening migrates
     await store.close()
-    print(f"{settings.database_path} is up to date")
+    print(f"{store_name(settings)} is up to date")
     return ExitCode.OK
 
 
 async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        async with reading_sqlite_store(settings.database_path) as store:
+        async with reading_store(settings) as store:
             health = await check_health(store, settings, utc_now())
     except NoDatabaseError as exc:
         print(f"unhealthy: {exc}")
@@ -81,7 +81,7 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    async with reading_sqlite_store(settings.database_path) as store:
+    async with reading_store(settings) as store:
         lines = await status_lines(store, settings)
     print("\n".join(lines))
     return ExitCode.OK
@@ -138,7 +138,7 @@ def next_digests(users: list[User]) -> list[str]:
 
 async def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
     state = DeliveryState(args.status) if args.status else None
-    async with reading_sqlite_store(settings.database_path) as store:
+    async with reading_store(settings) as store:
         rows = await store.list_deliveries(state=state)
         waiting = waiting_reasons(await store.get_meta(CHANNELS_META))
     for row in rows:

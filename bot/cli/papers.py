@@ -20,7 +20,7 @@ from bot.matching.step import match_cycle
 from bot.models import IngestReport, Paper, SourceKind
 from bot.settings import DEFAULT_URLS, Settings, SourceConfig
 from bot.sources.ingest import run_cycle, utc_now
-from bot.store.sqlite.store import reading_sqlite_store
+from bot.store.open import reading_store
 
 
 def add_paper_commands(commands: Any) -> None:
@@ -131,7 +131,7 @@ def format_report(report: IngestReport) -> str:
 
 
 async def cmd_papers(args: argparse.Namespace, settings: Settings) -> int:
-    async with reading_sqlite_store(settings.database_path) as store:
+    async with reading_store(settings) as store:
         papers = await store.list_papers(since=args.since, limit=args.limit)
     _print_papers(papers, as_json=args.json)
     return ExitCode.OK
@@ -140,7 +140,7 @@ async def cmd_papers(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     sources = frozenset(s.name for s in settings.sources)
     query = parse_query(" ".join(args.text), sources=sources)  # a bad query is usage (2)
-    async with reading_sqlite_store(settings.database_path) as store:
+    async with reading_store(settings) as store:
         papers = await search_papers(store, query, args.limit)
     if not papers and not args.json:
         print("no stored paper matches")

@@ -15,8 +15,8 @@ from bot.sources import build_source
 from bot.sources.base import Source
 from bot.sources.http import HttpClient
 from bot.sources.ingest import Clock, utc_now
+from bot.store.open import open_store
 from bot.store.protocols import Store
-from bot.store.sqlite.store import open_sqlite_store
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ async def build_service(settings: Settings, store: Store, clock: Clock = utc_now
 @asynccontextmanager
 async def open_resources(settings: Settings, clock: Clock = utc_now) -> AsyncIterator[Resources]:
     async with AsyncExitStack() as stack:
-        store = await open_sqlite_store(settings.database_path)
+        store = await open_store(settings)
         stack.push_async_callback(store.close)
         http = await stack.enter_async_context(HttpClient(settings.http))
         service = await build_service(settings, store, clock)
