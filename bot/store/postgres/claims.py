@@ -27,7 +27,9 @@ from bot.store.postgres._base import PgBase
 from bot.store.protocols import DEFAULT_LEASE, Delivery, DeliveryBatch, DeliveryKind
 
 PAGE = 2000  # rows per step of the walk along the claim order
-_DUE = "((state = 'pending' AND next_attempt_at <= $1) OR (state = 'sending' AND lease_until <= $1))"
+_DUE = (
+    "((state = 'pending' AND next_attempt_at <= $1) OR (state = 'sending' AND lease_until <= $1))"
+)
 # Each walk selects id, at, owner, channel, kind in (at, id) order: $1 is now, $2 the
 # channels (NULL: all); a page after the first adds $3 and $4, the (at, id) of the last row
 # seen, so each page starts where the last one ended on the index.
@@ -51,7 +53,7 @@ FROM (
     FOR UPDATE SKIP LOCKED
 ) AS picked
 WHERE d.id = picked.id
-RETURNING {", ".join(f"d.{column}" for column in rows.DELIVERY_COLUMNS)}
+{rows.DELIVERY_RETURNING_D}
 """
 _WANTED = f"""
 SELECT {rows.MATCH_SELECT}
