@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from bot.errors import InvalidQueryError
 from bot.models import HttpCacheEntry, Links, Paper, SourceState
 from bot.store.merge import to_utc
 
@@ -137,3 +138,10 @@ def state_from_row(row: asyncpg.Record) -> SourceState:
         last_error_at=last_error_at,
         last_note=last_note,
     )
+
+
+def check_limit(limit: int | None) -> int | None:
+    """An optional positive limit (None: no limit, as SQL's ``LIMIT NULL``)."""
+    if limit is not None and limit < 1:
+        raise InvalidQueryError(f"limit must be at least 1, not {limit}")
+    return limit

@@ -13,7 +13,6 @@ from datetime import datetime
 
 import asyncpg
 
-from bot.errors import InvalidQueryError
 from bot.models import AlertRule, Paper, Sighting, SourceState, UpsertResult
 from bot.store.merge import merge_batch
 from bot.store.postgres import _codec as codec
@@ -81,12 +80,6 @@ def _search_sql(tsquery: str, limit: str, offset: str = "") -> str:
     )
 
 
-def _check_limit(limit: int | None) -> int | None:
-    if limit is not None and limit < 1:
-        raise InvalidQueryError(f"limit must be at least 1, not {limit}")
-    return limit
-
-
 class PapersMixin(PgBase):
     """``PaperStore`` over PostgreSQL."""
 
@@ -148,7 +141,7 @@ class PapersMixin(PgBase):
 
         Raises ``InvalidQueryError`` for a limit below 1.
         """
-        sql_limit = _check_limit(limit)
+        sql_limit = codec.check_limit(limit)
         sql = f"{_SELECT_PAPERS} WHERE ($1::timestamptz IS NULL OR sort_date >= $1) {_NEWEST}"
         rows = await self._fetch(
             "listing papers", f"{sql} LIMIT $2", codec.opt_utc(since), sql_limit
@@ -163,7 +156,7 @@ class PapersMixin(PgBase):
         """
         tsquery, params = words_query(text, 2)
         sql = _search_sql(tsquery, "$1")
-        rows = await self._fetch("searching papers", sql, _check_limit(limit), *params)
+        rows = await self._fetch("searching papers", sql, codec.check_limit(limit), *params)
         return [codec.paper_from_row(row) for row in rows]
 
     async def search_candidates(self, match: str | None, limit: int, offset: int) -> list[Paper]:
