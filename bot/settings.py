@@ -332,13 +332,17 @@ class Settings(BaseSettings):
     def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():
             return None
-        scheme = urlsplit(value.get_secret_value()).scheme
-        if scheme not in ("postgresql", "postgres"):
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("postgresql", "postgres"):
             # Never the URL itself: it may hold the password.
             raise ValueError(
                 "must start with postgresql:// (e.g. postgresql://paperbell:PASSWORD@db/paperbell)"
                 "; unset it to keep using SQLite in DATA_DIR"
             )
+        try:
+            parts.port  # noqa: B018 - parsing it is the check
+        except ValueError as exc:
+            raise ValueError(f"{exc} (the number after the host's ':')") from None
         return value
 
     @model_validator(mode="after")

@@ -130,7 +130,7 @@ async def _create_pool(url: str, where: str) -> asyncpg.Pool:
         )
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise ConfigError(f"cannot connect to {where}: {_reason(exc, url)}") from exc
-    except ValueError as exc:  # asyncpg's own URL parser
+    except (ValueError, OverflowError) as exc:  # asyncpg's own URL parser, a bad port
         raise ConfigError(f"bad PostgreSQL URL ({where}): {_reason(exc, url)}") from exc
     if pool is None:  # pragma: no cover - only without a running loop
         raise StoreError(f"cannot connect to {where}")

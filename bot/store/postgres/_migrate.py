@@ -14,7 +14,7 @@ from importlib import resources
 
 import asyncpg
 
-from bot.errors import SchemaOutdatedError, SchemaTooNewError, StoreError
+from bot.errors import NoDatabaseError, SchemaOutdatedError, SchemaTooNewError, StoreError
 
 MIGRATIONS_PACKAGE = "bot.store.postgres.migrations"
 # Any fixed number: the advisory lock every paperbell process takes to migrate.
@@ -85,6 +85,10 @@ async def check_schema(conn: asyncpg.Connection, where: str, latest: int) -> Non
     current = await schema_version(conn)
     if current > latest:
         raise _too_new(where, current, latest)
+    if current == 0:
+        raise NoDatabaseError(
+            f"no paperbell tables yet in {where} — run `paperbell run` or `paperbell ingest` first"
+        )
     if current < latest:
         raise SchemaOutdatedError(
             f"{where} has schema version {current}, older than this paperbell's ({latest}): "

@@ -136,8 +136,7 @@ class MatchesMixin(PgBase):
     ) -> list[MatchRecord]:
         sent = f"AND {_SENT}" if sent_only else ""
         sql = (
-            f"{_MATCHES} WHERE m.owner = $1 {sent} "
-            "ORDER BY m.matched_at DESC, m.paper_key LIMIT $2"
+            f"{_MATCHES} WHERE m.owner = $1 {sent} ORDER BY m.matched_at DESC, m.paper_key LIMIT $2"
         )
         found = await self._fetch(f"reading recent matches of {owner}", sql, str(owner), limit)
         return [rows.match_from_row(row) for row in found]
@@ -168,9 +167,7 @@ class MatchesMixin(PgBase):
 
     async def digest_matches(self, delivery_id: int) -> list[MatchRecord]:
         sql = f"{_MATCHES} WHERE m.digest_id = $1 ORDER BY m.score DESC, m.paper_key"
-        found = await self._fetch(
-            f"reading the matches of digest #{delivery_id}", sql, delivery_id
-        )
+        found = await self._fetch(f"reading the matches of digest #{delivery_id}", sql, delivery_id)
         return [rows.match_from_row(row) for row in found]
 
     async def create_digest(

@@ -95,9 +95,7 @@ class RelevanceMixin(PgBase):
 
     async def save_vectors(self, version: int, vectors: Mapping[str, bytes]) -> bool:
         async with self._tx("storing paper vectors") as conn:
-            current = await conn.fetchval(
-                "SELECT version FROM vectorizer WHERE id = 1 FOR SHARE"
-            )
+            current = await conn.fetchval("SELECT version FROM vectorizer WHERE id = 1 FOR SHARE")
             if current != version:
                 return False
             await _put_vectors(conn, version, vectors)
@@ -167,6 +165,8 @@ class RelevanceMixin(PgBase):
             return int(status.rsplit(" ", 1)[-1])
 
 
-async def _put_vectors(conn: asyncpg.Connection, version: int, vectors: Mapping[str, bytes]) -> None:
+async def _put_vectors(
+    conn: asyncpg.Connection, version: int, vectors: Mapping[str, bytes]
+) -> None:
     if vectors:
         await conn.execute(_PUT_VECTORS, list(vectors), list(vectors.values()), version)

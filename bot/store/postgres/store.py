@@ -13,14 +13,24 @@ from contextlib import asynccontextmanager
 from bot.store.postgres._base import PgBase
 from bot.store.postgres.accounts import AccountsMixin
 from bot.store.postgres.claims import ClaimsMixin
+from bot.store.postgres.matches import MatchesMixin
 from bot.store.postgres.meta import MetaMixin
 from bot.store.postgres.outbox import OutboxMixin
 from bot.store.postgres.papers import PapersMixin
+from bot.store.postgres.relevance import RelevanceMixin
 from bot.store.postgres.selfservice import SelfServiceMixin
 
 
 class PostgresStore(
-    PapersMixin, MetaMixin, AccountsMixin, SelfServiceMixin, ClaimsMixin, OutboxMixin, PgBase
+    PapersMixin,
+    MatchesMixin,
+    MetaMixin,
+    RelevanceMixin,
+    AccountsMixin,
+    SelfServiceMixin,
+    ClaimsMixin,
+    OutboxMixin,
+    PgBase,
 ):
     """``Store`` over PostgreSQL. Build it with ``open_postgres_store``."""
 
