@@ -14,11 +14,13 @@ from typing import Any
 from bot.messages import Channel
 from bot.models import DeliveryMode, DigestFrequency, MatchRecord, Owner, Subscription, User
 from bot.store.protocols import Delivery, DeliveryKind, DeliveryState
-from bot.store.sqlite._accounts_codec import DELIVERY_COLUMNS as DELIVERY_COLUMNS
-from bot.store.sqlite._accounts_codec import MATCH_COLUMNS as MATCH_COLUMNS
-from bot.store.sqlite._accounts_codec import SUB_COLUMNS as SUB_COLUMNS
-from bot.store.sqlite._accounts_codec import USER_COLUMNS as USER_COLUMNS
-from bot.store.sqlite._accounts_codec import USER_SETTINGS
+from bot.store.sqlite._accounts_codec import (
+    DELIVERY_COLUMNS,
+    MATCH_COLUMNS,
+    SUB_COLUMNS,
+    USER_COLUMNS,
+    USER_SETTINGS,
+)
 
 Row = Sequence[Any]
 
@@ -28,6 +30,7 @@ SELECT_DELIVERIES = f"SELECT {', '.join(DELIVERY_COLUMNS)} FROM deliveries"
 USER_RETURNING = f"RETURNING {', '.join(USER_COLUMNS)}"
 SUB_RETURNING = f"RETURNING {', '.join(SUB_COLUMNS)}"
 DELIVERY_RETURNING = f"RETURNING {', '.join(DELIVERY_COLUMNS)}"
+DELIVERY_RETURNING_D = "RETURNING " + ", ".join(f"d.{name}" for name in DELIVERY_COLUMNS)
 MATCH_SELECT = ", ".join(f"m.{name}" for name in MATCH_COLUMNS)
 
 _FLAGS = frozenset({"paused", "discord_unreachable", "discord_notice_pending"})

@@ -39,7 +39,8 @@ _SUPPRESS_ORPHAN_ALERTS = """
 UPDATE deliveries SET state = 'suppressed', last_error = $1, updated_at = $2
 WHERE owner = $3 AND kind = 'alert' AND state = 'pending' AND paper_key IN (
     SELECT m.paper_key FROM matches AS m
-    WHERE m.owner = $3 AND NOT EXISTS (SELECT 1 FROM subscriptions AS s WHERE s.id = ANY (m.sub_ids)))
+    WHERE m.owner = $3
+      AND NOT EXISTS (SELECT 1 FROM subscriptions AS s WHERE s.id = ANY (m.sub_ids)))
 """
 _QUEUE_CONFIRMATION = """
 INSERT INTO deliveries (key, owner, channel, kind, payload, next_attempt_at, created_at,
@@ -309,7 +310,9 @@ class AccountsMixin(PgBase):
         return int(found[0][0])
 
 
-async def _check_unique(conn: asyncpg.Connection, owner: Owner, normalized: str, limit: int) -> None:
+async def _check_unique(
+    conn: asyncpg.Connection, owner: Owner, normalized: str, limit: int
+) -> None:
     sql = "SELECT id FROM subscriptions WHERE owner = $1 AND normalized = $2"
     same = await conn.fetchval(sql, str(owner), normalized)
     if same is not None:

@@ -24,10 +24,12 @@ from bot.messages import Channel
 from bot.models import MatchRecord, Owner, Subscription, User
 from bot.store.postgres import _accounts_codec as rows
 from bot.store.postgres._base import PgBase
-from bot.store.protocols import DEFAULT_LEASE, Delivery, DeliveryBatch, DeliveryKind
+from bot.store.protocols import DEFAULT_LEASE, DeliveryBatch, DeliveryKind
 
 PAGE = 2000  # rows per step of the walk along the claim order
-_DUE = "((state = 'pending' AND next_attempt_at <= $1) OR (state = 'sending' AND lease_until <= $1))"
+_DUE = (
+    "((state = 'pending' AND next_attempt_at <= $1) OR (state = 'sending' AND lease_until <= $1))"
+)
 # Each walk selects id, at, owner, channel, kind in (at, id) order: $1 is now, $2 the
 # channels (NULL: all); a page after the first adds $3 and $4, the (at, id) of the last row
 # seen, so each page starts where the last one ended on the index.
@@ -51,7 +53,7 @@ FROM (
     FOR UPDATE SKIP LOCKED
 ) AS picked
 WHERE d.id = picked.id
-RETURNING {", ".join(f"d.{column}" for column in rows.DELIVERY_COLUMNS)}
+{rows.DELIVERY_RETURNING_D}
 """
 _WANTED = f"""
 SELECT {rows.MATCH_SELECT}
@@ -78,18 +80,9 @@ class ClaimsMixin(PgBase):
         until = now + lease
         picked = [str(c) for c in channels] if channels is not None else None
         async with self._tx("claiming due deliveries") as conn:
-            groups = await _due_groups(conn, now, limit, picked)
-            found = await _claim(conn, groups, now, until) if groups else []
-        claimed = _by_group(found)
-        batches = []
-        for group in groups:  # in claim order; a group another process took is skipped
-            taken = sorted(claimed.get(group, ()), key=lambda d: d.id)
-            if taken:
-                owner, channel, kind = group
-                batches.append(DeliveryBatch(
-                    Owner.parse(owner), Channel(channel), DeliveryKind(kind), tuple(taken), until
-                ))  # fmt: skip
-        return batches
+            claimed = await _claim_groups(conn, now, until, limit, picked)
+        # Decoded after the commit: the rows' locks are released sooner.
+        return [_batch(group, found, until) for group, found in claimed.items()]
 
     # --- bulk reads for the dispatcher ------------------------------------------------------
 
@@ -118,25 +111,54 @@ class ClaimsMixin(PgBase):
         return {(r.owner, r.paper_key): r for r in records}
 
 
-async def _due_groups(
-    conn: asyncpg.Connection, now: datetime, limit: int, channels: list[str] | None
-) -> list[Group]:
-    """Up to ``limit`` groups with due rows, in claim order (see the module)."""
-    groups: dict[Group, None] = {}
-    for select in _WALKS:
-        first = f"SELECT * FROM ({select}) AS walk WHERE true{_CHANNELS} ORDER BY at, id"
-        after = first.replace(" ORDER BY", f"{_AFTER} ORDER BY")
-        last: tuple[datetime, int] | tuple[()] = ()
-        while len(groups) < limit:
-            sql = f"{after if last else first} LIMIT {PAGE}"
-            page = await conn.fetch(sql, now, channels, *last)
-            for _, _at, owner, channel, kind in page:
-                if len(groups) < limit:
-                    groups.setdefault((owner, channel, kind), None)
-            if len(page) < PAGE:
-                break
-            last = (page[-1][1], page[-1][0])
-    return list(groups)
+class _Walk:
+    """The groups with due rows in claim order (see the module), read a page at a time
+    as they are taken, each group once."""
+
+    def __init__(self, conn: asyncpg.Connection, now: datetime, channels: list[str] | None):
+        self._conn, self._now, self._channels = conn, now, channels
+        self._walks = list(_WALKS)
+        self._last: tuple[datetime, int] | tuple[()] = ()
+        self._ahead: list[Group] = []
+        self._seen: set[Group] = set()
+
+    async def take(self, count: int) -> list[Group]:
+        """The next ``count`` groups (fewer when the walk ends)."""
+        while len(self._ahead) < count and self._walks:
+            await self._read_page()
+        taken, self._ahead = self._ahead[:count], self._ahead[count:]
+        return taken
+
+    async def _read_page(self) -> None:
+        first = f"SELECT * FROM ({self._walks[0]}) AS walk WHERE true{_CHANNELS} ORDER BY at, id"
+        sql = first.replace(" ORDER BY", f"{_AFTER} ORDER BY") if self._last else first
+        page = await self._conn.fetch(f"{sql} LIMIT {PAGE}", self._now, self._channels, *self._last)
+        for _, _at, owner, channel, kind in page:
+            if (owner, channel, kind) not in self._seen:
+                self._seen.add((owner, channel, kind))
+                self._ahead.append((owner, channel, kind))
+        if len(page) < PAGE:
+            self._walks.pop(0)
+            self._last = ()
+        else:
+            self._last = (page[-1][1], page[-1][0])
+
+
+async def _claim_groups(
+    conn: asyncpg.Connection, now: datetime, until: datetime, limit: int, channels: list[str] | None
+) -> dict[Group, list[asyncpg.Record]]:
+    """Up to ``limit`` groups claimed, in claim order, with their rows.
+
+    A group whose rows another claim holds or has just taken comes back empty: the next
+    group of the walk takes its place, so concurrent claims spread over the backlog
+    instead of coming back empty-handed.
+    """
+    walk = _Walk(conn, now, channels)
+    claimed: dict[Group, list[asyncpg.Record]] = {}
+    while len(claimed) < limit and (groups := await walk.take(limit - len(claimed))):
+        found = _by_group(await _claim(conn, groups, now, until))
+        claimed.update((group, found[group]) for group in groups if group in found)
+    return claimed
 
 
 async def _claim(
@@ -146,9 +168,16 @@ async def _claim(
     return list(await conn.fetch(_CLAIM, now, until, owners, channels, kinds))
 
 
-def _by_group(found: Sequence[asyncpg.Record]) -> dict[Group, list[Delivery]]:
-    claimed: dict[Group, list[Delivery]] = {}
+def _by_group(found: Sequence[asyncpg.Record]) -> dict[Group, list[asyncpg.Record]]:
+    grouped: dict[Group, list[asyncpg.Record]] = {}
     for row in found:
-        delivery = rows.delivery_from_row(row)
-        claimed.setdefault((row[2], row[3], row[4]), []).append(delivery)  # owner, channel, kind
-    return claimed
+        grouped.setdefault((row[2], row[3], row[4]), []).append(row)  # owner, channel, kind
+    return grouped
+
+
+def _batch(group: Group, found: list[asyncpg.Record], until: datetime) -> DeliveryBatch:
+    owner, channel, kind = group
+    deliveries = sorted((rows.delivery_from_row(row) for row in found), key=lambda d: d.id)
+    return DeliveryBatch(
+        Owner.parse(owner), Channel(channel), DeliveryKind(kind), tuple(deliveries), until
+    )
