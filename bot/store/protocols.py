@@ -37,6 +37,7 @@ from bot.store.records import (
     DeliveryState,
     DueDigest,
     Feedback,
+    Lease,
     QueuedPapers,
     Rating,
     VectorizerInfo,
@@ -52,6 +53,7 @@ __all__ = [
     "DeliveryState",
     "DueDigest",
     "Feedback",
+    "Lease",
     "MatchStore",
     "MetaStore",
     "OutboxStore",
@@ -490,6 +492,19 @@ class MetaStore(Protocol):
 
     async def set_meta(self, key: str, value: str) -> None:
         """Store ``value`` under ``key``, replacing any earlier one."""
+        ...
+
+    async def acquire_lease(self, name: str, holder: str, ttl: timedelta) -> bool:
+        """Take or renew lease ``name`` for ``holder`` until ``ttl`` from now; True if
+        ``holder`` now holds it, False while someone else's lease has not yet expired."""
+        ...
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give lease ``name`` up, if ``holder`` holds it (else nothing changes)."""
+        ...
+
+    async def get_lease(self, name: str) -> Lease | None:
+        """Who holds lease ``name`` and until when; None when free or expired."""
         ...
 
     async def close(self) -> None: ...

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.errors import StoreError
 from bot.messages import Channel
 from bot.models import Owner, Paper
 
@@ -129,3 +130,20 @@ class VectorizerState:
     @property
     def info(self) -> VectorizerInfo:
         return VectorizerInfo(self.version, self.kind, self.n_docs, self.fitted_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who holds a named lease (e.g. the daemon's leadership) and until when."""
+
+    name: str
+    holder: str
+    expires_at: datetime
+
+
+def check_lease(name: str, holder: str, ttl: timedelta) -> None:
+    """One clear line for a lease nobody could hold."""
+    if not name or not holder:
+        raise StoreError("a lease needs a name and a holder; both were not given")
+    if ttl <= timedelta(0):
+        raise StoreError(f"a lease must last longer than zero, not {ttl}")

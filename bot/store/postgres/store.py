@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from bot.store.postgres._base import PgBase
 from bot.store.postgres.accounts import AccountsMixin
 from bot.store.postgres.claims import ClaimsMixin
+from bot.store.postgres.leases import LeasesMixin
 from bot.store.postgres.matches import MatchesMixin
 from bot.store.postgres.meta import MetaMixin
 from bot.store.postgres.outbox import OutboxMixin
@@ -25,6 +26,7 @@ class PostgresStore(
     PapersMixin,
     MatchesMixin,
     MetaMixin,
+    LeasesMixin,
     RelevanceMixin,
     AccountsMixin,
     SelfServiceMixin,

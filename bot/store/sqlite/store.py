@@ -39,6 +39,7 @@ from bot.store.protocols import QueuedPapers
 from bot.store.sqlite import _codec as codec
 from bot.store.sqlite.accounts import AccountsMixin
 from bot.store.sqlite.claims import ClaimsMixin
+from bot.store.sqlite.leases import LeasesMixin
 from bot.store.sqlite.meta import MetaMixin
 from bot.store.sqlite.outbox import OutboxMixin
 from bot.store.sqlite.relevance import RelevanceMixin
@@ -160,7 +161,13 @@ def _require_file(path: Path) -> None:
 
 
 class SqliteStore(
-    AccountsMixin, SelfServiceMixin, ClaimsMixin, OutboxMixin, MetaMixin, RelevanceMixin
+    AccountsMixin,
+    SelfServiceMixin,
+    ClaimsMixin,
+    OutboxMixin,
+    MetaMixin,
+    LeasesMixin,
+    RelevanceMixin,
 ):
     """``Store`` over one SQLite file. Build it with ``open_sqlite_store``."""
 
