@@ -287,6 +287,13 @@ class Settings(BaseSettings):
     digest_seconds: float = Field(
         default=60.0, gt=0, le=3600, description="How often due digests are looked for."
     )
+    leader_lease: float = Field(
+        default=30.0,
+        ge=3,
+        le=600,
+        description="With PostgreSQL: seconds one process leads (polls, matches, digests) "
+        "before another may take over if it stops renewing; renewed every third of it.",
+    )
     alert_max_age_days: int = Field(
         default=3,
         ge=0,

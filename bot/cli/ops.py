@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from bot.accounts.addresses import LinkBuilder
 from bot.daemon.channels import ChannelContext, open_channels
 from bot.daemon.health import check_health
+from bot.daemon.leader import LEADER, describe
 from bot.daemon.resources import Resources, open_resources
 from bot.daemon.run import run_daemon, run_once
 from bot.daemon.state import DaemonRecord, RecordedSource, read_daemon_record
@@ -100,9 +101,19 @@ async def status_lines(store: Store, settings: Settings) -> list[str]:
     outbox = ", ".join(f"{s} {states_count.get(s.value, 0)}" for s in DeliveryState)
     lines.append(f"outbox: {outbox}")
     lines += ["next digests:", *next_digests(users)]
+    if settings.database_url is not None:
+        lines.append(await leader_line(store))
     today = await day_lines(store, utc_now(), {s.key for s in record.sources})
     lines += ["today:", *(f"  {line}" for line in today)]
     return lines
+
+
+async def leader_line(store: Store) -> str:
+    """Which process polls, matches and sends digests for the processes on PostgreSQL."""
+    lease = await store.get_lease(LEADER)
+    if lease is None:
+        return "leader: none (no `paperbell run` holds the lease; one takes it within seconds)"
+    return f"leader: {describe(lease)}"
 
 
 def sources_heading(record: DaemonRecord) -> str:

@@ -27,6 +27,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.accounts.addresses import LinkBuilder
 from bot.daemon.channels import ChannelContext, open_channels
 from bot.daemon.health import Health, check_health
+from bot.daemon.leader import Leadership
 from bot.daemon.lock import hold_data_dir
 from bot.daemon.report import cycle_line, dispatch_line, failing_note, recovered_line
 from bot.daemon.resources import Resources, open_resources
@@ -79,9 +80,15 @@ class Worker:
     """The daemon's jobs. Each runs guarded: tracked while in flight, errors logged."""
 
     def __init__(
-        self, res: Resources, dispatcher: Dispatcher, clock: Clock, status: ChannelStatus
+        self,
+        res: Resources,
+        dispatcher: Dispatcher,
+        clock: Clock,
+        status: ChannelStatus,
+        leadership: Leadership | None = None,
     ) -> None:
         self.res, self.dispatcher, self.clock, self.status = res, dispatcher, clock, status
+        self.leadership = leadership
         self.stopping = False
         self.inflight: set[asyncio.Task[None]] = set()
         self.dispatch_lock = asyncio.Lock()
@@ -111,6 +118,27 @@ class Worker:
                 self.inflight.discard(task)
 
         return guarded
+
+    def led(
+        self, name: str, work: Callable[[], Awaitable[object]]
+    ) -> Callable[[], Awaitable[None]]:
+        """A job only the leader runs (polling, matching, digests); others skip the tick."""
+
+        async def if_leading() -> None:
+            if self.leadership is None or self.leadership.held:
+                await work()
+
+        return self.job(name, if_leading)
+
+    def poll_now(self) -> None:
+        """A process that just took over polls and looks for digests at once, instead of
+        at its own next tick."""
+        if self.scheduler is None:
+            return
+        now = datetime.now(UTC)
+        for job in self.scheduler.get_jobs():
+            if job.id in self.ingest_jobs.values() or job.name == "digests":
+                job.modify(next_run_time=now)
 
     async def ingest(self, source: Source) -> IngestReport:
         store, service = self.res.store, self.res.service
@@ -193,7 +221,7 @@ def schedule(worker: Worker, settings: Settings, scheduler: AsyncIOScheduler) ->
     worker.scheduler = scheduler
     for source in worker.res.sources():
         name = f"ingest {source.config.name}"
-        job = worker.job(name, lambda s=source: worker.ingest(s))  # type: ignore[misc]
+        job = worker.led(name, lambda s=source: worker.ingest(s))  # type: ignore[misc]
         added = scheduler.add_job(job, source_trigger(source.config), name=name, next_run_time=now)
         worker.ingest_jobs[source.config.source_id] = added.id
     dispatch = IntervalTrigger(seconds=settings.dispatch_seconds, timezone=UTC)
@@ -202,8 +230,12 @@ def schedule(worker: Worker, settings: Settings, scheduler: AsyncIOScheduler) ->
     )
     digests = IntervalTrigger(seconds=settings.digest_seconds, timezone=UTC)
     scheduler.add_job(
-        worker.job("digests", worker.digests), digests, name="digests", next_run_time=now
+        worker.led("digests", worker.digests), digests, name="digests", next_run_time=now
     )
+    lead = worker.leadership
+    if lead is not None and lead.shared:
+        renew = IntervalTrigger(seconds=lead.every, timezone=UTC)
+        scheduler.add_job(worker.job("leader lease", lead.renew), renew, name="leader lease")
 
 
 def install_signals(stop: asyncio.Event) -> None:
@@ -231,7 +263,8 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
     install_signals(stop)
     asyncio.get_running_loop().set_exception_handler(_log_stray)
     async with AsyncExitStack() as stack:
-        stack.enter_context(hold_data_dir(settings.data_dir))
+        if settings.database_url is None:  # several processes share PostgreSQL, not SQLite
+            stack.enter_context(hold_data_dir(settings.data_dir))
         res = await stack.enter_async_context(open_resources(settings, clock))
         # 100k compiled subscriptions are long-lived: keep the cyclic GC from rescanning them.
         gc.freeze()
@@ -239,7 +272,9 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
         # Clears the channels of an earlier run too. Rows a dead process left in 'sending'
         # need nothing here: their lease runs out and the dispatcher claims them again.
         await record_daemon_start(res.store, recorded, settings.dispatch_seconds, clock())
-        worker = await _start(res, settings, clock, stack)
+        lead = _leadership(res, settings)
+        await lead.renew()
+        worker = await _start(res, settings, clock, stack, lead)
         log.info(
             "paperbell running: %d source(s), %d subscription(s)",
             len(settings.sources),
@@ -248,6 +283,7 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
         await stop.wait()
         worker.stopping = True  # no new work from here on
         await worker.drain(settings.shutdown_grace)
+        await lead.release()
         await res.store.set_meta(CHANNELS, "{}")  # no daemon, no channel health to tell
     log.info("stopped")
     return ExitCode.OK
@@ -258,6 +294,9 @@ async def run_once(settings: Settings, clock: Clock = utc_now) -> int:
     async with AsyncExitStack() as stack:
         stack.enter_context(hold_data_dir(settings.data_dir))  # not beside a running daemon
         res = await stack.enter_async_context(open_resources(settings, clock))
+        lead = _leadership(res, settings)
+        await lead.require()  # nor beside a daemon on the same PostgreSQL database
+        stack.push_async_callback(lead.release)
         # No web endpoint: its links are for a running daemon, and one may hold the port.
         worker = await _worker(res, settings, clock, stack, names=("email", "discord"))
         reports = [await worker.ingest(source) for source in res.sources()]
@@ -267,12 +306,19 @@ async def run_once(settings: Settings, clock: Clock = utc_now) -> int:
     return ExitCode.OK if all(r.ok for r in reports) else ExitCode.FAILURE
 
 
+def _leadership(res: Resources, settings: Settings) -> Leadership:
+    lease = timedelta(seconds=settings.leader_lease)
+    return Leadership(res.store, lease, shared=settings.database_url is not None)
+
+
 async def _worker(
     res: Resources,
     settings: Settings,
     clock: Clock,
     stack: AsyncExitStack,
+    *,
     names: Collection[str] | None = None,
+    lead: Leadership | None = None,
 ) -> Worker:
     async def health() -> Health:
         return await check_health(res.store, settings, clock())
@@ -297,14 +343,17 @@ async def _worker(
         res.store, notifiers, links, clock, random.Random(), digests=res.service.digests,
         status=status,
     )  # fmt: skip
-    worker = Worker(res, dispatcher, clock, status)
+    worker = Worker(res, dispatcher, clock, status, lead)
     dispatcher.progress = worker.beat
     await worker.save_status()
     return worker
 
 
-async def _start(res: Resources, settings: Settings, clock: Clock, stack: AsyncExitStack) -> Worker:
-    worker = await _worker(res, settings, clock, stack)
+async def _start(
+    res: Resources, settings: Settings, clock: Clock, stack: AsyncExitStack, lead: Leadership
+) -> Worker:
+    worker = await _worker(res, settings, clock, stack, lead=lead)
+    lead.on_gain = worker.poll_now
     scheduler = AsyncIOScheduler(
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
