@@ -7,6 +7,7 @@ locked" a given number of times.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,7 @@ from tests.support_outbox import (
     LINKS,
     NOW,
     FrozenClock,
+    Message,
     RecordingNotifier,
     add_papers,
     record,
@@ -129,3 +131,32 @@ async def test_a_confirmation_jumps_a_backlog_of_alerts(store: Store) -> None:
     assert len(rest) == 250
     assert all(isinstance(m, AlertMessage) for m in rest)
     assert report.count(DeliveryOutcome.SENT) == 5001
+
+
+class HangingNotifier(RecordingNotifier):
+    """Sends the first message, then hangs on the second until ``go`` is set: where a
+    process killed mid-run would be."""
+
+    def __init__(self) -> None:
+        super().__init__(Channel.EMAIL, concurrency=1)
+        self.hanging = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def _deliver(self, message: Message) -> None:
+        if self.sent:
+            self.hanging.set()
+            await self.go.wait()
+        await super()._deliver(message)
+
+
+async def test_a_sent_message_is_written_before_the_next_one_goes(store: Store) -> None:
+    await users_with_alerts(store, 3, 1)
+    email = HangingNotifier()
+    run = asyncio.create_task(dispatcher(store, email).run_once())
+    await email.hanging.wait()
+    # Killed here, only the message in flight would go again: the first is already 'sent'.
+    sent = await store.list_deliveries(state=DeliveryState.SENT)
+    assert len([d for d in sent if d.kind is DeliveryKind.ALERT]) == 1
+    email.go.set()
+    report = await run
+    assert report.count(DeliveryOutcome.SENT) == 3

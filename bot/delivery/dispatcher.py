@@ -25,22 +25,23 @@ channel's ``Notifier`` and records the outcome:
   report names it.
 
 Several messages are in flight at once: up to the notifier's ``concurrency`` (an
-attribute it may have; ``DEFAULT_CONCURRENCY`` otherwise) per channel. Outcomes are
-written in bulk, one transaction (``Store.settle``) per wave of about that many finished
-messages, while those in flight go on; the next claim is taken and read while this one
-is sent. A failed write is tried again (``SETTLE_TRIES``), and when the tries are used
-up, or anything else goes wrong mid-claim (a store error, a cancellation), what finished
-is recorded if it can be and every row of this claim and the next still in 'sending' is
-given back ('pending', the attempt not counted): no row is left to wait for its lease,
-and the error is raised once, to the caller.
+attribute it may have; ``DEFAULT_CONCURRENCY`` otherwise) per channel. A sent message is
+written as sent the moment its send returns; other outcomes are written in bulk, one
+transaction per wave of about that many finished messages, while those in flight go on;
+the next claim is taken and read while this one is sent. A failed write is tried again
+(``SETTLE_TRIES``), and when the tries are used up, or anything else goes wrong
+mid-claim (a store error, a cancellation), what finished is recorded if it can be and
+every row of this claim and the next still in 'sending' is given back ('pending', the
+attempt not counted): no row is left to wait for its lease, and the error is raised
+once, to the caller.
 
 Delivery is at least once: the only window for a duplicate is between the notifier
 returning and the commit of 'sent'. A crash inside it leaves rows in 'sending' under a
 lease (``Store.claim_due``); once the lease has passed any process claims them again. The
 lease of a message is renewed right before it is sent, so a slow run never loses its rows
-to another process. A crash duplicates at most the messages in flight and those of the
-wave not yet written (about twice the notifier's concurrency); a retried message keeps
-its key, so channels can mark the copy (Message-ID).
+to another process. A crash duplicates at most the messages in flight (the notifier's
+concurrency: one with a concurrency of 1); a retried message keeps its key, so channels
+can mark the copy (Message-ID).
 
 Rows of a channel without a notifier, or not up in ``ChannelStatus``, are never claimed:
 they wait until it is configured or back.
@@ -261,12 +262,25 @@ class Dispatcher:
         except Exception as exc:  # what each delivery error means: ``_undelivered``
             self._undelivered(batch, rows, exc)
         else:
-            self._run.pending.sent.extend(d.id for d in rows)
+            await self._settle_now(rows)
             self._add(batch.channel, DeliveryOutcome.SENT, len(rows))
             self.status.up(batch.channel)  # a probe of a waiting channel went through
         finally:
             self._run.pending.messages += 1
             slot.release()
+
+    async def _settle_now(self, rows: Sequence[Delivery]) -> None:
+        """A sent message is written as sent at once, not with its wave: a process killed
+        right after sends again only what was in flight (a wave's worth of sent-but-unwritten
+        rows would all go again). If the write fails, the wave writes it."""
+        ids = [d.id for d in rows]
+        try:
+            await self._store.settle(ids, {}, self._now())
+        except Exception as exc:
+            log.warning(
+                "recording %d sent row(s) failed (%s); the next wave writes them", len(ids), exc
+            )
+            self._run.pending.sent.extend(ids)
 
     def _undelivered(self, batch: DeliveryBatch, rows: Sequence[Delivery], exc: Exception) -> None:
         ids, pending = [d.id for d in rows], self._run.pending
