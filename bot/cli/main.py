@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli.papers import add_paper_commands
     from bot.cli.relevance import add_relevance_commands
     from bot.cli.subscriptions import add_subscription_commands
+    from bot.cli.transfer import add_transfer_commands
     from bot.cli.why import add_why_commands
 
     parser = Parser(
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_relevance_commands(commands)
     add_why_commands(commands)
     add_ops_commands(commands)
+    add_transfer_commands(commands)
     return parser
 
 
