@@ -287,6 +287,13 @@ class Settings(BaseSettings):
     digest_seconds: float = Field(
         default=60.0, gt=0, le=3600, description="How often due digests are looked for."
     )
+    delivery_lease: float = Field(
+        default=300.0,
+        ge=5,
+        le=3600,
+        description="Seconds a process holds the outbox rows it claimed; if it dies, another "
+        "sends them once this has passed.",
+    )
     leader_lease: float = Field(
         default=30.0,
         ge=3,

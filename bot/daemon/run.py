@@ -341,7 +341,7 @@ async def _worker(
     links = LinkBuilder.from_settings(settings, res.service.signer)
     dispatcher = Dispatcher(
         res.store, notifiers, links, clock, random.Random(), digests=res.service.digests,
-        status=status,
+        status=status, lease=timedelta(seconds=settings.delivery_lease),
     )  # fmt: skip
     worker = Worker(res, dispatcher, clock, status, lead)
     dispatcher.progress = worker.beat
