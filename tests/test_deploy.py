@@ -341,3 +341,34 @@ def test_deploy_doc_matches_the_unit() -> None:
     doc = DEPLOY_DOC.read_text(encoding="utf-8")
     for fact in (EXEC_START, "/etc/paperbell/paperbell.env", "/var/lib/paperbell"):
         assert fact in doc, f"docs/deploy.md does not mention {fact}"
+
+
+# --- compose.postgres.yaml ----------------------------------------------------------------
+
+COMPOSE_PG = DEPLOY / "compose.postgres.yaml"
+
+
+@pytest.fixture(scope="module")
+def compose_pg() -> Any:
+    return block_yaml(COMPOSE_PG.read_text(encoding="utf-8"))
+
+
+def test_compose_postgres_runs_two_processes_on_one_database(compose_pg: Any) -> None:
+    services = compose_pg["services"]
+    assert set(services) == {"postgres", "paperbell-a", "paperbell-b", "mailpit"}
+    urls = {
+        services[n]["environment"]["PAPERBELL_DATABASE_URL"] for n in ("paperbell-a", "paperbell-b")
+    }
+    assert urls == {"postgresql://paperbell:paperbell@postgres:5432/paperbell"}
+    for name in ("paperbell-a", "paperbell-b"):
+        service = services[name]
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert seconds(service["stop_grace_period"]) > GRACE
+        build = service["build"]
+        assert (COMPOSE_PG.parent / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE
+
+
+def test_compose_postgres_reader_agrees_with_pyyaml() -> None:
+    yaml = pytest.importorskip("yaml", reason="PyYAML is not installed")
+    text = COMPOSE_PG.read_text(encoding="utf-8")
+    assert block_yaml(text) == as_strings(yaml.safe_load(text))
