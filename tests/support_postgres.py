@@ -138,6 +138,17 @@ def postgres_server() -> Iterator[PostgresServer]:
 _numbers = itertools.count(1)
 
 
+async def empty_database(server: PostgresServer) -> str:
+    """The URL of a new database paperbell never opened: no tables at all."""
+    name = f"empty_{os.getpid()}_{next(_numbers)}"
+    admin = await asyncpg.connect(server.url("postgres"))
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    return server.url(name)
+
+
 @pytest.fixture
 async def postgres_url(postgres_server: PostgresServer) -> AsyncIterator[str]:
     """A fresh, migrated database of its own for this test."""

@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
 from bot.cli.main import main
-from tests.support_postgres import PostgresServer
+from tests.support_postgres import PostgresServer, empty_database
 from tests.test_cli import EXAMPLE, run_cli
 
 SECRET = "s3cret-Pa55"
@@ -51,15 +50,9 @@ def test_migrate_names_the_database_without_its_password(
 
 
 async def test_a_database_paperbell_never_opened_reads_as_empty(
-    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+    postgres_server: PostgresServer,
 ) -> None:
-    admin = await asyncpg.connect(postgres_server.url("postgres"))
-    try:
-        await admin.execute("DROP DATABASE IF EXISTS never_opened")
-        await admin.execute("CREATE DATABASE never_opened")
-    finally:
-        await admin.close()
-    url = postgres_server.url("never_opened")
+    url = await empty_database(postgres_server)
     result = run_cli("papers", env={"PAPERBELL_DATABASE_URL": url})
     assert result.returncode == 0
     assert "no paperbell tables yet" in result.stderr

@@ -11,6 +11,7 @@ import pytest
 from bot.cli.main import main
 from bot.matching.query import parse_query
 from bot.matching.search import fts_match
+from tests.conftest import STORES
 from tests.test_cli import EXAMPLE
 
 ITEM = """<item><title>{title}</title><guid isPermaLink="false">{guid}</guid>
@@ -22,8 +23,16 @@ def _search(capsys: pytest.CaptureFixture[str], *args: str) -> list[str]:
     return [json.loads(line)["title"] for line in capsys.readouterr().out.splitlines()]
 
 
+@pytest.fixture(params=STORES)
+def _database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every search over each store: SQLite's FTS5 and PostgreSQL's tsvector index must
+    both propose every paper the matcher accepts."""
+    if request.param == "postgres":
+        monkeypatch.setenv("PAPERBELL_DATABASE_URL", request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture(autouse=True)
-def _papers(capsys: pytest.CaptureFixture[str]) -> None:
+def _papers(capsys: pytest.CaptureFixture[str], _database: None) -> None:
     assert main(["ingest", "--source", f"feed:file:{EXAMPLE}"]) == 0
     capsys.readouterr()
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from bot.settings import Settings
+from bot.store.postgres._base import describe_url
 from bot.store.postgres.store import PostgresStore, open_postgres_store
 from bot.store.protocols import Store
 from bot.store.sqlite.store import open_sqlite_reader, open_sqlite_store
@@ -43,7 +44,5 @@ async def reading_store(settings: Settings) -> AsyncIterator[Store]:
 def store_name(settings: Settings) -> str:
     """Where the store is, for messages: the file, or the database without its password."""
     if settings.database_url is not None:
-        from bot.store.postgres._base import describe_url
-
         return describe_url(settings.database_url.get_secret_value())
     return str(settings.database_path)

@@ -9,13 +9,14 @@ hold (nothing paperbell shows a reader keeps them anyway: ``bot.text`` strips co
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from bot.errors import InvalidQueryError
-from bot.models import HttpCacheEntry, Links, Paper, SourceState
+from bot.models import HttpCacheEntry, Links, Paper, Sighting, SourceState
 from bot.store.merge import to_utc
 
 PAPER_COLUMNS = (
@@ -66,6 +67,42 @@ def opt_text(value: str | None) -> str | None:
 
 def texts(values: Sequence[str]) -> list[str]:
     return [v.replace("\x00", "") for v in values]
+
+
+def without_nul(sightings: Sequence[Sighting]) -> list[Sighting]:
+    """The sightings with NUL characters dropped from their text, before merging: what is
+    stored then equals what was merged, so an item carrying a NUL does not look changed on
+    every fetch."""
+    return [replace(s, paper=_clean(s.paper)) if _has_nul(s.paper) else s for s in sightings]
+
+
+def _texts_of(paper: Paper) -> list[str]:
+    links = [paper.links.abs, paper.links.pdf, paper.links.hf, paper.links.code]
+    return [paper.key, paper.title, paper.abstract, *paper.authors, *paper.categories,
+            *paper.sources, *(link for link in links if link)]  # fmt: skip
+
+
+def _has_nul(paper: Paper) -> bool:
+    return any("\x00" in value for value in _texts_of(paper))
+
+
+def _clean(paper: Paper) -> Paper:
+    links = paper.links
+    return replace(
+        paper,
+        key=text(paper.key),
+        title=text(paper.title),
+        abstract=text(paper.abstract),
+        authors=tuple(texts(paper.authors)),
+        categories=tuple(texts(paper.categories)),
+        sources=tuple(texts(paper.sources)),
+        links=Links(
+            abs=opt_text(links.abs),
+            pdf=opt_text(links.pdf),
+            hf=opt_text(links.hf),
+            code=opt_text(links.code),
+        ),
+    )
 
 
 def paper_values(paper: Paper) -> tuple[Any, ...]:

@@ -93,9 +93,10 @@ class PapersMixin(PgBase):
         """Merge one source's batch and save its state in one transaction (see ``Store``)."""
         async with self._tx(f"storing papers from source {state.source_id!r}") as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", INGEST_LOCK)
-            keys = list(dict.fromkeys(codec.text(s.paper.key) for s in sightings))
+            clean = codec.without_nul(sightings)
+            keys = list(dict.fromkeys(s.paper.key for s in clean))
             stored = await _load_papers(conn, keys)
-            plan = merge_batch(stored, sightings, now)
+            plan = merge_batch(stored, clean, now)
             stamp = codec.utc(now)
             await conn.executemany(
                 _INSERT_PAPER, [(*codec.paper_values(p), stamp) for p in plan.inserts]

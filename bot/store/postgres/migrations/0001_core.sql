@@ -16,7 +16,7 @@ ALTER TEXT SEARCH CONFIGURATION paperbell
 -- immutable, which a generated column needs.
 CREATE FUNCTION paperbell_join(text[]) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN array_to_string($1, ' ');
+    AS $$ SELECT array_to_string($1, ' ') $$;
 
 CREATE TABLE papers (
     key          text PRIMARY KEY CHECK (key <> ''),
