@@ -1,6 +1,7 @@
-"""Several processes claiming from one PostgreSQL outbox: each with its own pool, as two
-daemons on two machines would be. Every row goes to exactly one of them, and rows a dead
-process held come back to the living once their lease has run out."""
+"""Several processes on one PostgreSQL database: each with its own pool, as two daemons on
+two machines would be. Every outbox row goes to exactly one of them, rows a dead process
+held come back to the living once their lease has run out, and a subscription limit holds
+whichever process adds."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from datetime import timedelta
 
 import pytest
 
+from bot.errors import LimitError
+from bot.models import DeliveryMode
 from bot.store.postgres import PostgresStore
 from bot.store.protocols import DEFAULT_LEASE, DeliveryState
 from tests.support_outbox import NOW
@@ -74,3 +77,18 @@ async def test_a_dead_process_rows_return_after_its_lease(
     assert await second_store.renew_lease(held, expired, expired + timedelta(minutes=1)) == set()
     lease = expired + DEFAULT_LEASE
     assert await second_store.renew_lease(held, lease, lease) == set(held)
+
+
+async def test_the_subscription_limit_holds_across_processes(
+    postgres_store: PostgresStore, second_store: PostgresStore
+) -> None:
+    user = await postgres_store.get_or_create_user(discord_id="1", now=NOW)
+    modes = frozenset({DeliveryMode.DISCORD})
+    adds = [
+        store.add_subscription(user.owner, f"q{n}{s}", f"q{n}{s}", modes, NOW, limit=4)
+        for n in range(10)
+        for s, store in enumerate((postgres_store, second_store))
+    ]
+    results = await asyncio.gather(*adds, return_exceptions=True)
+    assert sum(isinstance(r, LimitError) for r in results) == 16
+    assert len(await second_store.list_subscriptions(user.owner)) == 4

@@ -84,7 +84,8 @@ class AccountsMixin(PgBase):
     async def get_or_create_user(
         self, *, discord_id: str | None = None, email: str | None = None, now: datetime
     ) -> User:
-        column, value = _identity(discord_id, email)
+        column, checked = _identity(discord_id, email)
+        value = rows.text(checked)
         where = _EMAIL_IS if column == "email" else "discord_id = $1"
         insert = (
             f"INSERT INTO users ({column}, created_at, updated_at) VALUES ($1, $2, $2) "
@@ -96,7 +97,7 @@ class AccountsMixin(PgBase):
                 return found
             # Another process may insert the same identity meanwhile: the insert then waits
             # for it and does nothing, and the read after it sees that user.
-            row = await conn.fetchrow(insert, rows.text(value), now)
+            row = await conn.fetchrow(insert, value, now)
             found = rows.user_from_row(row) if row else await user_where(conn, where, value)
         assert found is not None
         return found
