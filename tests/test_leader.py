@@ -6,11 +6,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.daemon.leader import LEADER, Leadership
+from bot.matching.step import SubscriptionIndex, recent_key_weights
+from bot.models import DeliveryMode
 from bot.store.postgres import PostgresStore
 from bot.store.protocols import Store
+from tests.support_outbox import NOW
 from tests.test_cli import run_cli
 
 LEASE = timedelta(seconds=30)
+INSTANT = frozenset({DeliveryMode.EMAIL_INSTANT})
 
 
 class FakeMonotonic:
@@ -81,3 +85,23 @@ async def test_run_once_is_refused_while_another_process_leads(
     assert "process elsewhere:42:abc" in once.stderr
     assert "run --once only while no `paperbell run` is running on it" in once.stderr
     assert "Traceback" not in once.stderr
+
+
+async def test_the_leaders_matcher_sees_subscriptions_made_by_another_process(
+    postgres_url: str, postgres_store: PostgresStore
+) -> None:
+    """The leader compiled its index at start; a subscription added, then removed, through
+    another process's connection reaches it at the match step's next sync."""
+    index = SubscriptionIndex(await recent_key_weights(postgres_store))
+    await index.load(postgres_store)
+    other = await PostgresStore.open(postgres_url)
+    try:
+        user = await other.get_or_create_user(discord_id="elsewhere", now=NOW)
+        sub = await other.add_subscription(user.owner, "g", "graph", INSTANT, NOW, limit=5)
+        await index.sync(postgres_store)
+        assert index.get(sub.id) == sub
+        await other.remove_subscription(sub.id, user.owner, NOW)
+        await index.sync(postgres_store)
+        assert index.get(sub.id) is None
+    finally:
+        await other.close()
