@@ -12,6 +12,7 @@ from bot.store.postgres import PostgresStore
 from bot.store.protocols import Store
 from tests.support_outbox import NOW
 from tests.test_cli import run_cli
+from tests.test_daemon import FILE_FEED
 
 LEASE = timedelta(seconds=30)
 INSTANT = frozenset({DeliveryMode.EMAIL_INSTANT})
@@ -105,3 +106,12 @@ async def test_the_leaders_matcher_sees_subscriptions_made_by_another_process(
         assert index.get(sub.id) is None
     finally:
         await other.close()
+
+
+async def test_run_once_leads_for_its_cycle_then_steps_down(
+    postgres_url: str, postgres_store: PostgresStore
+) -> None:
+    env = {"PAPERBELL_DATABASE_URL": postgres_url, "PAPERBELL_SOURCES": FILE_FEED}
+    once = run_cli("run", "--once", env=env)
+    assert once.returncode == 0, once.stderr
+    assert await postgres_store.get_lease(LEADER) is None  # released: a daemon may start
