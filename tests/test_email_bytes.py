@@ -11,6 +11,7 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from bot.messages import AlertItem, AlertMessage, DigestMessage, FeedbackLinks
 from bot.settings import EmailSettings, SmtpSettings
@@ -18,10 +19,11 @@ from handlers.email.render import Renderer
 from tests.support_email import alert_message, corpus, digest_message, recipient, subscription
 
 EXPECTED = Path(__file__).parent / "data" / "mail_sha256.json"
+M = TypeVar("M", AlertMessage, DigestMessage)
 AT = datetime(2024, 11, 22, 8, 0, tzinfo=UTC)
 
 
-def _reader(n: int, message: AlertMessage | DigestMessage) -> AlertMessage | DigestMessage:
+def _reader(n: int, message: M) -> M:
     """Reader ``n``'s own tail: their queries, feedback links and reasons on some papers."""
     sub = subscription(n, f"reader {n} query", ["models", "learning", "graph"][: n % 4])
 
