@@ -33,8 +33,9 @@ from bot.matching.query import (
     parse_query,
     render,
 )
+from bot.relevance.fitting import fit_tfidf
 from bot.relevance.similar import LIKE_THRESHOLD, LikeTargets
-from bot.relevance.vectors import fit_tfidf, vector_text
+from bot.relevance.vectors import vector_text
 from bot.store.sqlite.store import open_sqlite_store
 from tests.reference_eval import reference_match
 from tests.support_query import corpus_vocabulary, leaf_queries

@@ -14,9 +14,10 @@ from bot.errors import NotFoundError
 from bot.matching.step import SubscriptionIndex, match_cycle
 from bot.models import Owner, Paper, Sighting, SourceState, Subscription
 from bot.relevance.corpus import vectorize_new
+from bot.relevance.fitting import fit_tfidf
 from bot.relevance.ranking import load_ranker
 from bot.relevance.similar import LikeTargets
-from bot.relevance.vectors import fit_tfidf, load_vectorizer, pack_rows, stack, vector_text
+from bot.relevance.vectors import load_vectorizer, pack_rows, stack, vector_text
 from bot.store.protocols import Rating, Store
 from tests.support_outbox import DIGEST, INSTANT, NOW, FrozenClock, record, verified_user
 from tests.support_relevance import by_title, dated_corpus, store_corpus

@@ -138,3 +138,19 @@ async def test_a_reader_with_feedback_loads_and_trains_once_per_change(store: St
         await one_message(key)
     assert counting.calls["vectorizer_state"] == 2
     assert counting.calls["recent_vectors"] == 1 + 3 + 2 + 3
+
+
+async def test_feedback_links_are_signed_only_for_the_papers_shown_in_full(store: Store) -> None:
+    await store_corpus(store, NOW)
+    ada = await verified_user(store, "ada@example.org", timezone="UTC")
+    await alerts_for(store, ada, REASONING[:5])
+    email = RecordingNotifier(Channel.EMAIL)
+    links = replace(LINKS, feedback_papers=2)  # PAPERBELL_EMAIL__ALERT_FULL_PAPERS
+    clock = FrozenClock(NOW + timedelta(minutes=6))
+    await Dispatcher(store, {Channel.EMAIL: email}, links, clock, random.Random(1)).run_once()
+    [message] = [m for m in email.sent if isinstance(m, AlertMessage)]
+    assert [i.feedback is not None for i in message.items] == [True, True, False, False, False]
+    first = message.items[0]
+    assert first.feedback == links.feedback_links(
+        ada.id, first.paper.key, first.subscriptions[0].sub_id
+    )

@@ -33,7 +33,7 @@ from bot.address import check_email_address as check_email_address  # noqa: PLC0
 from bot.errors import InvalidTokenError, InvalidValueError, LimitError, NotFoundError
 from bot.messages import ConfirmationMessage, FeedbackLinks, ManageLinkMessage, MessageLinks
 from bot.models import DeliveryMode, User
-from bot.settings import Settings
+from bot.settings import EmailSettings, Settings
 from bot.store.protocols import Delivery, DeliveryKind, DeliveryState, Rating, Store
 
 CONFIRM_HOURS = 24
@@ -56,10 +56,13 @@ class LinkBuilder:
 
     signer: Signer
     public_url: str
+    # Papers of an alert that get 👍 / 👎 links: those shown in full (the rest are listed
+    # by title, without them), so no link is signed that no mail shows.
+    feedback_papers: int = EmailSettings.model_fields["alert_full_papers"].default
 
     @classmethod
     def from_settings(cls, settings: Settings, signer: Signer) -> LinkBuilder:
-        return cls(signer, settings.public_url)
+        return cls(signer, settings.public_url, settings.email.alert_full_papers)
 
     def _url(self, path: str, token: str) -> str:
         return f"{self.public_url.rstrip('/')}/{path}/{token}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -46,6 +46,7 @@ from bot.delivery.policy import (
 )
 from bot.delivery.ranking import rank_items
 from bot.errors import PermanentDeliveryError
+from bot.messages import FeedbackLinks
 from bot.models import MatchRecord, Owner, OwnerKind, Paper, Subscription, User
 from bot.store.protocols import Delivery, DeliveryBatch, DeliveryKind, Store
 
@@ -184,7 +185,7 @@ class MessageBuilder:
             message = AlertMessage(
                 key=batch_key(batch, plan.rows),
                 recipient=recipient_for(batch.owner, user, batch.channel),
-                items=tuple(sorted(items, key=_best_first)),
+                items=self._with_feedback(sorted(items, key=_best_first), user, batch.channel),
                 links=self._message_links(user, batch.channel, now),
                 rate=True,
             )
@@ -217,13 +218,25 @@ class MessageBuilder:
                 continue
             wanted = wanted_subscriptions(live, batch.channel, fallback)
             matched = tuple(self._matched(s, match.words, email, stop_urls) for s in wanted)
-            feedback = None
-            if email and user is not None:  # signed 👍 / 👎 links, for mail
-                sub_id = wanted[0].id if wanted else None
-                feedback = self._links.feedback_links(user.id, paper.key, sub_id)
-            items.append(AlertItem(paper, matched, match.score, feedback=feedback))
+            items.append(AlertItem(paper, matched, match.score))
             plan.rows.append(row)
         return items
+
+    def _with_feedback(
+        self, items: list[AlertItem], user: User | None, channel: Channel
+    ) -> tuple[AlertItem, ...]:
+        """Signed 👍 / 👎 links, for mail, on the papers it shows in full (the first)."""
+        if user is None or channel is not Channel.EMAIL or not user.email:
+            return tuple(items)
+        shown = self._links.feedback_papers
+        return tuple(
+            replace(item, feedback=self._feedback(user, item)) if i < shown else item
+            for i, item in enumerate(items)
+        )
+
+    def _feedback(self, user: User, item: AlertItem) -> FeedbackLinks:
+        sub_id = item.subscriptions[0].sub_id if item.subscriptions else None
+        return self._links.feedback_links(user.id, item.paper.key, sub_id)
 
     def _matched(
         self,

@@ -1,7 +1,9 @@
 """Learned relevance: paper vectors, per-user feedback models, similarity for ``like:``.
 
-- ``vectors``: the ``Vectorizer`` interface and its TF-IDF implementation (scikit-learn),
-  and the compact byte form a vector is stored in;
+- ``vectors``: the ``Vectorizer`` interface and its TF-IDF transform (NumPy, what
+  scikit-learn fitted), and the compact byte form a vector is stored in;
+- ``fitting``: the scikit-learn fit, run as a process of its own (never imported by the
+  daemon);
 - ``corpus``: gives every stored paper its vector, refitting the vocabulary as the corpus
   grows; keeps the fitted vectorizer loaded once per fit;
 - ``model``: one linear model per user from their 👍 / 👎 and ``like:`` papers, the

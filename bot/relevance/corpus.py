@@ -4,25 +4,25 @@ The vocabulary is fitted on the stored corpus and refitted when the corpus has g
 ``REFIT_GROWTH`` since the last fit (so refits get rarer as it grows: their cost stays a
 small share of ingest); a refit re-vectorizes every paper in the same transaction, so all
 stored vectors always share one vocabulary. Otherwise only papers without a vector are
-transformed. The CPU work runs in a worker thread, off the event loop.
+transformed. A fit runs in a process of its own (``bot.relevance.fitting``: scikit-learn's
+memory leaves with it), a transform in a worker thread, both off the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from weakref import WeakKeyDictionary
 
+import numpy as np
 import scipy.sparse as sp
 
-from bot.relevance.vectors import (
-    Vectorizer,
-    fit_transform_tfidf,
-    load_vectorizer,
-    pack_rows,
-    paper_text,
-)
+from bot.errors import InternalError
+from bot.relevance.vectors import TFIDF, Vectorizer, load_vectorizer, pack_rows, paper_text
 from bot.store.protocols import Store, VectorizerInfo, VectorizerState
 
 REFIT_GROWTH = 1.25
@@ -85,12 +85,16 @@ async def refit(store: Store, now: datetime, version: int, corpus: int) -> int:
     """Fit on the newest ``MAX_FIT`` papers and vectorize them; older ones follow in
     ``vectorize_new``'s pages. ``corpus``: how many are stored, what the next refit is
     measured against."""
-    rows = await store.paper_texts(missing_vectors=False, limit=MAX_FIT)
+    worker = await start_fit()
+    try:
+        rows = await store.paper_texts(missing_vectors=False, limit=MAX_FIT)
+    except BaseException:
+        await _stop(worker)
+        raise
     texts = [paper_text(title, abstract) for _, title, abstract in rows]
-    vectorizer, matrix = await asyncio.to_thread(fit_transform_tfidf, texts)
-    vectors = dict(zip((key for key, _, _ in rows), pack_rows(matrix), strict=True))
-    dump = await asyncio.to_thread(vectorizer.dump)
-    state = VectorizerState(version, vectorizer.kind, corpus, now, dump)
+    dump, packed = await fit_in_worker(texts, worker)
+    vectors = dict(zip((key for key, _, _ in rows), packed, strict=True))
+    state = VectorizerState(version, TFIDF, corpus, now, dump)
     await store.replace_vectorizer(state, vectors)
     return len(vectors)
 
@@ -98,3 +102,44 @@ async def refit(store: Store, now: datetime, version: int, corpus: int) -> int:
 def _vectors(vectorizer: Vectorizer, rows: list[tuple[str, str, str]]) -> dict[str, bytes]:
     matrix: sp.csr_matrix = vectorizer.transform([paper_text(t, a) for _, t, a in rows])
     return dict(zip((key for key, _, _ in rows), pack_rows(matrix), strict=True))
+
+
+async def start_fit() -> asyncio.subprocess.Process:
+    """The fitting process (``bot.relevance.fitting``), started early: it imports
+    scikit-learn while the texts are read."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.relevance.fitting",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def fit_in_worker(
+    texts: list[str], worker: asyncio.subprocess.Process | None = None
+) -> tuple[bytes, list[bytes]]:
+    """The fit in a process of its own, so scikit-learn's memory leaves with it: the
+    fitted vectorizer's dump and each text's stored vector."""
+    worker = worker or await start_fit()
+    try:
+        out, err = await worker.communicate(json.dumps(texts).encode())
+    except BaseException:  # cancelled (the daemon stopping): no orphan left fitting
+        await _stop(worker)
+        raise
+    if worker.returncode:
+        last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        raise InternalError(f"the TF-IDF fit failed (exit {worker.returncode}): {last[0]}")
+    with np.load(io.BytesIO(out), allow_pickle=False) as data:
+        dump = data["dump"].tobytes()
+        indptr, indices, weights = data["indptr"], data["indices"], data["data"]
+    width = int(indices.max()) + 1 if indices.size else 0
+    matrix = sp.csr_matrix((weights, indices, indptr), shape=(len(indptr) - 1, width))
+    return dump, pack_rows(matrix)
+
+
+async def _stop(worker: asyncio.subprocess.Process) -> None:
+    if worker.returncode is None:
+        worker.kill()
+        await worker.wait()

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.svm import LinearSVC
+
+if TYPE_CHECKING:
+    from sklearn.svm import LinearSVC
 
 HARD_NEGATIVE = 3.0
 # Cosine to a liked paper above which "close to <it>" explains better than words.
@@ -106,6 +109,9 @@ def train(
         np.full(disliked.shape[0], HARD_NEGATIVE),
         np.ones(background.shape[0]),
     ]
+    # Imported here: only a reader with likes needs it, and it is heavy to hold.
+    from sklearn.svm import LinearSVC
+
     clf = LinearSVC(C=REGULARISATION, class_weight="balanced")
     clf.fit(x, y, sample_weight=weight)
     return UserModel(clf, liked, liked_keys, background)

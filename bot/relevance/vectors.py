@@ -1,9 +1,10 @@
 """Paper vectors: the ``Vectorizer`` interface, TF-IDF behind it, and the stored byte form.
 
 TF-IDF follows arxiv-sanity's recipe: word 1-2-grams, sublinear tf, English stop words,
-rows L2-normalised (so a dot product is the cosine). A vectorizer is fitted on the stored
-corpus (``bot.relevance.corpus`` refits it as the corpus grows) and saved with
-``dump``; ``load`` gives back one that transforms exactly as the fitted one did.
+rows L2-normalised (so a dot product is the cosine). scikit-learn fits it on the stored
+corpus, in a worker process (``bot.relevance.fitting``; ``bot.relevance.corpus`` refits
+as the corpus grows); what it learnt is saved with ``dump``, and ``load_vectorizer`` gives
+back a NumPy transform that gives the very same vectors.
 
 A stored vector is its non-zero entries: int32 feature indices then float32 weights, 8
 bytes each (a typical abstract has 100-200), about 1 KB per paper.
@@ -12,20 +13,21 @@ bytes each (a typical abstract has 100-200), about 1 KB per paper.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
-from itertools import pairwise
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain, pairwise
 from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bot.errors import StoreError
 from bot.models import Paper
 
 TFIDF = "tfidf"
-# Enough features for tens of thousands of abstracts' words and word pairs.
-MAX_FEATURES = 1 << 18
 _ITEM = np.dtype("<i4").itemsize + np.dtype("<f4").itemsize
 
 
@@ -55,66 +57,89 @@ def vector_text(paper: Paper) -> str:
 
 
 class TfidfBackend:
-    """scikit-learn's ``TfidfVectorizer``, fitted."""
+    """A fitted TF-IDF transform in NumPy: the vocabulary, idf and stop words that
+    scikit-learn's ``TfidfVectorizer`` learnt (``bot.relevance.fitting``), applied as it
+    applies them, to the bit (tests/test_tfidf_parity.py), without importing it: the
+    daemon's match path stays clear of scikit-learn's memory."""
 
     kind = TFIDF
 
-    def __init__(self, vectorizer: TfidfVectorizer) -> None:
-        self._v = vectorizer
-        self._names: Sequence[str] | None = None
+    def __init__(self, terms: Sequence[str], idf: np.ndarray, stop_words: Iterable[str]) -> None:
+        self._names = [str(t) for t in terms]
+        self._vocabulary = {t: i for i, t in enumerate(self._names)}
+        self._idf = np.asarray(idf, dtype=np.float64)
+        self._stop = frozenset(stop_words)
 
     @property
     def dimension(self) -> int:
-        return len(self._v.vocabulary_)
-
-    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        return sp.csr_matrix(self._v.transform(texts), dtype=np.float32)
+        return len(self._names)
 
     def feature_names(self) -> Sequence[str]:
-        if self._names is None:
-            self._names = [str(n) for n in self._v.get_feature_names_out()]
         return self._names
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        indptr, indices, counts = [0], [], []
+        for text in texts:
+            found = Counter(self._features(text))
+            for index in sorted(found):
+                indices.append(index)
+                counts.append(found[index])
+            indptr.append(len(indices))
+        data = np.asarray(counts, dtype=np.float32)
+        columns = np.asarray(indices, dtype=np.int32)
+        np.log(data, data)  # sublinear tf, in float32 as scikit-learn computes it
+        data += 1.0
+        data *= self._idf[columns]
+        _normalise_rows(data, indptr)
+        shape = (len(texts), self.dimension)
+        matrix = sp.csr_matrix((data, columns, np.asarray(indptr, dtype=np.int32)), shape=shape)
+        matrix.has_sorted_indices = True
+        return matrix
+
+    def _features(self, text: str) -> Iterator[int]:
+        """Vocabulary indices of the words and word pairs (stop words dropped first)."""
+        words = [w for w in _TOKEN.findall(_fold(text)) if w not in self._stop]
+        vocabulary = self._vocabulary
+        for term in chain(words, map(" ".join, pairwise(words))):
+            index = vocabulary.get(term)
+            if index is not None:
+                yield index
 
     def dump(self) -> bytes:
         buf = io.BytesIO()
-        terms = np.array(self.feature_names(), dtype=np.str_)
-        np.savez_compressed(buf, terms=terms, idf=np.asarray(self._v.idf_, dtype=np.float64))
+        np.savez_compressed(
+            buf,
+            terms=np.array(self._names, dtype=np.str_),
+            idf=self._idf,
+            stop_words=np.array(sorted(self._stop), dtype=np.str_),
+        )
         return buf.getvalue()
 
 
-def _tfidf(vocabulary: dict[str, int] | None = None, *, min_df: int = 1) -> TfidfVectorizer:
-    return TfidfVectorizer(
-        ngram_range=(1, 2),
-        sublinear_tf=True,
-        stop_words="english",
-        strip_accents="unicode",
-        min_df=min_df,
-        max_df=0.5 if vocabulary is None else 1.0,
-        max_features=MAX_FEATURES,
-        vocabulary=vocabulary,
-        dtype=np.float32,
-    )
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
 
-def fit_tfidf(texts: Sequence[str]) -> TfidfBackend:
-    """Fit on ``texts`` (the corpus)."""
-    return fit_transform_tfidf(texts)[0]
+def _fold(text: str) -> str:
+    """Lower case without accents, as ``strip_accents="unicode"`` folds."""
+    text = text.lower()
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    if decomposed == text:
+        return text
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def fit_transform_tfidf(texts: Sequence[str]) -> tuple[TfidfBackend, sp.csr_matrix]:
-    """Fit on ``texts`` and give their vectors, in one pass over the text. Words seen
-    once are noise once there is enough text."""
-    min_df = 2 if len(texts) >= 200 else 1
-    vectorizer = _tfidf(min_df=min_df)
-    try:
-        matrix = vectorizer.fit_transform(texts)
-    except ValueError:  # no word at all (every paper empty or only stop words)
-        vectorizer = _tfidf(min_df=1)
-        vectorizer.stop_words = None
-        vectorizer.max_df = 1.0
-        vectorizer.fit([*texts, "paper"])
-        matrix = vectorizer.transform(texts)
-    return TfidfBackend(vectorizer), sp.csr_matrix(matrix, dtype=np.float32)
+def _normalise_rows(data: np.ndarray, indptr: Sequence[int]) -> None:
+    """Each row to unit L2 norm in place: float32 squares summed in order in float64,
+    each weight divided in float64, as scikit-learn's ``normalize`` does."""
+    squares = (data * data).astype(np.float64)
+    for a, b in pairwise(indptr):
+        if a == b:
+            continue
+        total = float(np.cumsum(squares[a:b])[-1])  # a running sum: the order counts
+        if total != 0.0:
+            data[a:b] = data[a:b].astype(np.float64) / math.sqrt(total)
 
 
 def load_vectorizer(kind: str, state: bytes) -> Vectorizer:
@@ -123,9 +148,12 @@ def load_vectorizer(kind: str, state: bytes) -> Vectorizer:
     with np.load(io.BytesIO(state), allow_pickle=False) as data:
         terms = [str(t) for t in data["terms"]]
         idf = data["idf"]
-    vectorizer = _tfidf({t: i for i, t in enumerate(terms)})
-    vectorizer.idf_ = idf
-    return TfidfBackend(vectorizer)
+        stop = [str(w) for w in data["stop_words"]] if "stop_words" in data else None
+    if stop is None:  # saved before the stop words were: they were always English then
+        from bot.relevance.fitting import english_stop_words
+
+        stop = list(english_stop_words())
+    return TfidfBackend(terms, idf, stop)
 
 
 def pack_rows(matrix: sp.csr_matrix) -> list[bytes]:

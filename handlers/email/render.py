@@ -191,15 +191,28 @@ def _environments() -> tuple[Environment, Environment]:
 
 
 def add_paper_block(env: Environment, macros: str) -> None:
-    """The ``paper_block`` filter: a paper's block, rendered once and reused.
+    """The ``paper_block`` filter: a paper's block, its shared head rendered once.
 
-    The same paper, matched by the same words, reads the same in every reader's digest.
-    A filter, not a function in the context: Jinja binds filters when it compiles a
-    template and calls them directly, where a context function goes through
-    ``Context.call`` on every paper.
+    The head (title, authors, abstract highlighted by the matched words, links) reads the
+    same in every reader's message: it is cached per environment, so per template
+    version, keyed by what it shows. Only the tail (the reader's queries, why, 👍 / 👎
+    links) is rendered per message. A filter, not a function in the context: Jinja binds
+    filters when it compiles a template and calls them directly, where a context
+    function goes through ``Context.call`` on every paper.
     """
-    paper = env.get_template(macros).module.paper  # type: ignore[attr-defined]
-    env.filters["paper_block"] = functools.lru_cache(maxsize=1024)(paper)
+    module = env.get_template(macros).module
+    head = functools.lru_cache(maxsize=4096)(module.paper_head)  # type: ignore[attr-defined]
+    tail = module.paper_tail  # type: ignore[attr-defined]
+
+    def paper_block(p: PaperView) -> str:
+        return head(_shared(p)) + tail(p)  # type: ignore[no-any-return]
+
+    env.filters["paper_block"] = paper_block
+
+
+def _shared(p: PaperView) -> PaperView:
+    """What the head shows: the paper and the words that matched, nobody's own links."""
+    return PaperView(p.title, p.url, p.authors, p.meta, p.abstract, p.pdf, p.code, p.words, ())
 
 
 class Renderer:
