@@ -107,6 +107,8 @@ class AlertRule:
 
     max_age: timedelta | None = None
     first_fetch: bool = False
+    # The upvote count whose crossing is news to a paper's followers; 0: never.
+    follow_upvotes: int = 0
 
     def late(self, paper: Paper) -> bool:
         """Published more than ``max_age`` before it was first seen (or before now)."""
