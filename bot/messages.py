@@ -183,3 +183,17 @@ class ManageLinkMessage:
     address: str
     manage_url: str
     expires_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class FollowNoteMessage:
+    """One short note about a followed paper that changed: ``headline`` says what
+    happened, ``lines`` what changed (a word diff: ``[-old-]`` and ``{+new+}``)."""
+
+    key: str
+    recipient: Recipient
+    paper_key: str
+    title: str
+    url: str | None
+    headline: str
+    lines: tuple[str, ...] = ()

@@ -16,7 +16,8 @@ from bot.accounts import addresses as accounts
 from bot.accounts.addresses import LinkBuilder
 from bot.accounts.tokens import Signer
 from bot.delivery.digests import DigestPlanner
-from bot.delivery.notifier import DigestMessage
+from bot.delivery.follows import Followed, follow_paper, followed_papers, unfollow_paper
+from bot.delivery.notifier import Channel, DigestMessage
 from bot.delivery.ranking import owner_ranker, with_reasons
 from bot.delivery.why import WhyContext, explain_paper
 from bot.delivery.why_model import Why
@@ -290,6 +291,18 @@ class Paperbell:
         return await explain_paper(
             WhyContext(self.store, self.settings, self.digests, self.clock), user, why_key(paper)
         )
+
+    async def follow(self, owner: Owner, paper: str, channel: Channel) -> tuple[Paper, bool]:
+        """Follow a paper ``owner`` received (an arXiv id or URL); see ``bot.delivery.follows``."""
+        return await follow_paper(self.store, owner, why_key(paper), channel, self.clock())
+
+    async def unfollow(self, owner: Owner, paper: str) -> str:
+        key = why_key(paper)
+        await unfollow_paper(self.store, owner, key)
+        return key
+
+    async def followed(self, owner: Owner) -> list[Followed]:
+        return await followed_papers(self.store, owner)
 
     async def paper(self, key: str) -> Paper | None:
         return await self.store.get_paper(key)

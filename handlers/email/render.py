@@ -25,6 +25,7 @@ from bot.delivery.notifier import (
     Channel,
     ConfirmationMessage,
     DigestMessage,
+    FollowNoteMessage,
     ManageLinkMessage,
     MatchedSubscription,
 )
@@ -312,6 +313,17 @@ class Renderer:
             "days": message.expires_days,
         }
         return self._message(message.address, message.key, "manage", context, ())
+
+    def follow_note_bytes(self, message: FollowNoteMessage) -> bytes:
+        title = _display(message.title)
+        context = {
+            "subject": f"paperbell · {message.headline}: {title}"[:200],
+            "title": title,
+            "headline": message.headline,
+            "lines": [_display(line) for line in message.lines],
+            "url": _safe_url(message.url),
+        }
+        return self._message(message.recipient.address, message.key, "follow", context, ())
 
     def _message(
         self, to: str, key: str, template: str, context: dict[str, Any], lists: Sequence[str]
