@@ -130,7 +130,9 @@ def test_links_only_when_they_are_web_links() -> None:
 
 def test_digest_lists_sections_and_each_paper_once() -> None:
     papers = corpus()[40:52]
-    message = digest_message(papers, to=USER, more=7, notes=["arXiv made no announcement today (weekend/holiday)"])
+    message = digest_message(
+        papers, to=USER, more=7, notes=["arXiv made no announcement today (weekend/holiday)"]
+    )
     shared = DigestSection(subscription(3, "extra"), (item(papers[0], subscription(3, "extra")),))
     message = replace(message, sections=(*message.sections, shared))
     parts = digest_parts(message)
