@@ -58,6 +58,8 @@ class Paper:
     github_stars: int | None = None
     sources: tuple[str, ...] = ()  # source names: "hf", "arxiv", or a feed's name
     first_seen: datetime | None = None
+    arxiv_comment: str = ""  # arXiv's comment field: "14 pages, 6 figures"
+    journal_ref: str = ""  # arXiv's journal reference, once the authors give one
 
     @property
     def is_arxiv(self) -> bool:

@@ -180,6 +180,9 @@ SCENARIOS = [
             "abstract: … attention reads documents of [-a-] {+two+} million tokens. On "
             "long-context benchmarks the router keeps [-97%-] {+98%+} of dense accuracy at …",
             "authors: Mara Quint, Tomás Ribeiro, {+Ines Valk+}",
+            "comments: [-12-] {+14+} pages, [-5 figures-] {+6 figures; v2 adds a 2M-token "
+            "benchmark+}",
+            "journal reference: {+Proc. NeurIPS 2026 Workshop on Long Context+}",
         ),
     ),
     Scenario(

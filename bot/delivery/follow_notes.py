@@ -2,7 +2,8 @@
 
 The store queues one outbox row per follower and change (``FollowStore``); at send time
 this module reads the change and the paper back and says, in one short note, what
-happened: a new arXiv version (a word diff of title, abstract and authors), code released,
+happened: a new arXiv version (a word diff of title, abstract, authors, comments and
+journal reference), code released,
 or an upvote count reached. The rules of who may get anything are the policy's.
 """
 
@@ -18,7 +19,13 @@ from bot.store.protocols import ChangeKind, Delivery, PaperChange, Store
 
 FOLLOW = "follow"  # the ``purpose`` of a note's outbox row
 NOTE_GONE = "the change or the paper is no longer stored"
-_FIELDS = (("title", "title"), ("abstract", "abstract"), ("authors", "authors"))
+_FIELDS = (
+    ("title", "title"),
+    ("abstract", "abstract"),
+    ("authors", "authors"),
+    ("comment", "comments"),
+    ("journal_ref", "journal reference"),
+)
 
 
 @runtime_checkable

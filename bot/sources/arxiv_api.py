@@ -106,6 +106,8 @@ def _to_paper(config: SourceConfig, entry: ET.Element) -> Paper:
         updated=parse_iso(text_of(entry, f"{ATOM}updated")),
         links=_links(entry, ident.id),
         sources=(config.name,),
+        arxiv_comment=display_text(text_of(entry, f"{ARXIV}comment")),
+        journal_ref=display_text(text_of(entry, f"{ARXIV}journal_ref")),
     )
 
 

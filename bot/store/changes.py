@@ -35,4 +35,6 @@ def _text(paper: Paper) -> dict[str, Any]:
         "title": paper.title,
         "abstract": paper.abstract,
         "authors": list(paper.authors),
+        "comment": paper.arxiv_comment,
+        "journal_ref": paper.journal_ref,
     }
