@@ -292,9 +292,15 @@ class Paperbell:
             WhyContext(self.store, self.settings, self.digests, self.clock), user, why_key(paper)
         )
 
-    async def follow(self, owner: Owner, paper: str, channel: Channel) -> tuple[Paper, bool]:
-        """Follow a paper ``owner`` received (an arXiv id or URL); see ``bot.delivery.follows``."""
-        return await follow_paper(self.store, owner, why_key(paper), channel, self.clock())
+    async def follow(
+        self, owner: Owner, paper: str, channel: Channel, received_by: Owner | None = None
+    ) -> tuple[Paper, bool]:
+        """Follow a paper ``owner`` (or ``received_by``) received (an arXiv id or URL); see
+        ``bot.delivery.follows``."""
+        key = why_key(paper)
+        return await follow_paper(
+            self.store, owner, key, channel, self.clock(), received_by=received_by
+        )
 
     async def unfollow(self, owner: Owner, paper: str) -> str:
         key = why_key(paper)

@@ -299,7 +299,7 @@ async def test_cli_follow_list_and_unfollow(
         (("follow", "2611.99999"), 1, "paperbell has never seen paper 2611.99999: only papers "
          "it sent you can be followed"),
         (("follow", "2611.04321"), 2, "you did not receive paper 2611.04321: only papers "
-         "paperbell sent you can be followed (`paperbell why` says why it did not reach you)"),
+         "paperbell sent you can be followed (ask `why` about it to see where it stopped)"),
         (("follow", "nonsense"), 2, "'nonsense' is not a paper id: give an arXiv id "
          "(2406.11779 or 2406.11779v2) or an arxiv.org/abs, arxiv.org/pdf or "
          "huggingface.co/papers URL"),

@@ -29,19 +29,27 @@ class Followed:
 
 
 async def follow_paper(
-    store: Store, owner: Owner, key: str, channel: Channel, now: datetime
+    store: Store,
+    owner: Owner,
+    key: str,
+    channel: Channel,
+    now: datetime,
+    *,
+    received_by: Owner | None = None,
 ) -> tuple[Paper, bool]:
     """Follow paper ``key`` for ``owner``; the paper and whether the follow is new.
-    Raises ``NotFoundError`` for a paper never seen, ``UsageError`` for one not received."""
+    ``received_by``: who the paper went to, when not ``owner`` (a Discord channel's alert,
+    followed by one of its members). Raises ``NotFoundError`` for a paper never seen,
+    ``UsageError`` for one not received."""
     paper = await store.get_paper(key)
     if paper is None:
         raise NotFoundError(
             f"paperbell has never seen paper {key}: only papers it sent you can be followed"
         )
-    if key not in await store.get_matches(owner, [key]):
+    if key not in await store.get_matches(received_by or owner, [key]):
         raise UsageError(
             f"you did not receive paper {key}: only papers paperbell sent you can be "
-            f"followed (`paperbell why` says why it did not reach you)"
+            "followed (ask `why` about it to see where it stopped)"
         )
     return paper, await store.follow(owner, key, channel, now)
 
