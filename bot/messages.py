@@ -79,6 +79,7 @@ class FeedbackLinks:
 
     like: str
     dislike: str
+    follow: str | None = None  # follow the paper: a note when it changes (a confirm page first)
 
 
 @dataclass(frozen=True, slots=True)

@@ -286,6 +286,19 @@ class Paperbell:
         )
         return request, paper
 
+    def follow_link_paper(self, token: str) -> accounts.FollowRequest:
+        """What a follow link would do, without doing it (the confirm page)."""
+        return accounts.read_follow_link(self.signer, token, self.clock())
+
+    async def follow_link(self, token: str) -> Paper:
+        """Follow the paper a signed follow link names, by email; the paper."""
+        request = accounts.read_follow_link(self.signer, token, self.clock())
+        owner = Owner.user(request.user_id)
+        paper, _ = await follow_paper(
+            self.store, owner, request.paper_key, Channel.EMAIL, self.clock()
+        )
+        return paper
+
     async def why(self, user: User, paper: str) -> Why:
         """Why ``user`` got ``paper`` (an arXiv id or URL, or a stored key), or why not."""
         return await explain_paper(

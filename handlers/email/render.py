@@ -64,6 +64,7 @@ class PaperView:
     because: str = ""  # why the reader's model ranks it here
     like_url: str | None = None  # signed 👍 / 👎 links (a confirm page first)
     dislike_url: str | None = None
+    follow_url: str | None = None  # signed: follow the paper (a confirm page first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,7 @@ def paper_view(item: AlertItem) -> PaperView:
         item.because,
         _safe_url(item.feedback.like) if item.feedback else None,
         _safe_url(item.feedback.dislike) if item.feedback else None,
+        _safe_url(item.feedback.follow) if item.feedback else None,
     )
 
 
