@@ -5,19 +5,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from bot.accounts.addresses import LinkBuilder
+from bot.accounts.manage import manage_token
 from bot.accounts.tokens import Signer
 from bot.delivery.planning import record_matches
 from bot.service import Paperbell
 from bot.store.protocols import Store
 from tests.support_outbox import INSTANT, record, verified_user
 from tests.support_relevance import by_title, corpus_service, web_of
-from tests.support_web import path_of, post_form
+from tests.support_web import check_structure, get_text, path_of, post_form
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DIFFUSION = by_title("diffusion")
@@ -60,6 +62,14 @@ async def test_follow_link_confirms_then_follows(
     assert "You follow “" in await response.text()
     [followed] = await service.store.list_follows(ada.owner)
     assert (followed.paper_key, str(followed.channel)) == (DIFFUSION[0], "email")
+    manage = f"/manage/{manage_token(service.signer, ada, NOW)}"
+    status, page = await get_text(http, base + manage)
+    assert status == 200
+    check_structure(page)
+    paper = await service.store.get_paper(DIFFUSION[0])
+    assert paper is not None
+    section = page.split('id="follow-h"', 1)[1].split("</section>", 1)[0]
+    assert escape(paper.title) in section and "followed since" in section
 
 
 async def test_follow_link_for_a_paper_not_received_or_forged_follows_nothing(

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.delivery.follow_notes import note_text
 from bot.errors import NotFoundError, UsageError
 from bot.messages import Channel
 from bot.models import Owner, Paper
@@ -26,6 +27,15 @@ class Followed:
     follow: Follow
     paper: Paper | None
     changes: tuple[PaperChange, ...]
+
+    @property
+    def title(self) -> str:
+        return self.paper.title if self.paper else "(no longer stored)"
+
+    @property
+    def change_lines(self) -> tuple[str, ...]:
+        """Each change in a few words, oldest first: ``2026-11-26: new version v2 (was v1)``."""
+        return tuple(f"{c.changed_at:%Y-%m-%d}: {note_text(c)[0]}" for c in self.changes)
 
 
 async def follow_paper(

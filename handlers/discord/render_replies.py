@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 import discord
 
 from bot.accounts.addresses import AddressRequest, Confirmation
-from bot.delivery.follow_notes import note_text
 from bot.delivery.follows import Followed
 from bot.delivery.notifier import AlertItem, DigestMessage
 from bot.delivery.why_model import Why, why_lines
@@ -141,9 +140,8 @@ def followed_text(followed: Sequence[Followed]) -> str:
     """The papers followed, each with its last few changes, in at most 1,500 characters."""
     lines: list[str] = []
     for item in followed:
-        title = item.paper.title if item.paper else "(no longer stored)"
-        lines.append(f"📌 {item.follow.paper_key} {escaped(title, 80)}")
-        lines += [f"  • {c.changed_at:%Y-%m-%d}: {note_text(c)[0]}" for c in item.changes[-3:]]
+        lines.append(f"📌 {item.follow.paper_key} {escaped(item.title, 80)}")
+        lines += [f"  • {line}" for line in item.change_lines[-3:]]
     return trim_lines(lines, 1500) if lines else ""
 
 

@@ -6,7 +6,8 @@ answers 200 — no redirect, no cookie; mail providers send it from their server
 ``Origin`` or CSRF token (the signed link is the proof), while a browser pressing our
 button sends both, and they are checked. ``GET`` only shows a page with a button,
 because mail scanners follow links and must never unsubscribe anyone. The confirm link and
-a mail's 👍 / 👎 and 📌 follow links (``feedback``) work the same way. No GET anywhere changes anything.
+a mail's 👍 / 👎 and 📌 follow links (``feedback``) work the same way. No GET anywhere
+changes anything.
 """
 
 from __future__ import annotations
