@@ -322,3 +322,32 @@ async def test_cli_errors_are_one_clear_line(
     got, out, err = await _cli(capsys, command, "--email", "ada@example.org", *rest)
     assert (got, out) == (code, "")
     assert err.strip().splitlines() == [f"paperbell: {error}"]
+
+
+# --- why: a paper never seen, its primary category asked of arXiv --------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "reply", "line"),
+    [
+        ("2605.30001", "arxiv_api_current.xml",
+         "its primary category is cs.CL, not in your arXiv feeds (cs.LG)"),
+        ("2606.01234", "arxiv_api_current.xml",
+         "arXiv lists it under cs.LG, which your arXiv feeds (cs.LG) include: it was "
+         "announced 2026-06-01, when none of your sources fetched that listing"),
+        ("2605.99999", "arxiv_api_empty.xml", "arXiv knows no paper 2605.99999"),
+    ],
+)  # fmt: skip
+async def test_why_not_seen_asks_arxiv_for_the_primary_category(
+    world: World, key: str, reply: str, line: str
+) -> None:
+    ada = await world.person("ada@example.org")
+    world.listing("arxiv_api_follow_v1.xml")
+    await world.run()
+    world.server.script(f"{API}?id_list={key}&max_results=1", Reply(200, fixture(reply)))
+    why = await world.service.why(ada, f"https://arxiv.org/abs/{key}v1")
+    assert str(why.verdict) == "not_seen"
+    assert why.steps[0].evidence[0] == line
+    assert "Hugging Face Daily Papers (last 1 days) never featured it" in " ".join(
+        why.steps[0].evidence
+    )

@@ -169,6 +169,17 @@ class ArxivApiSource:
         # Parsing a large page takes a while: off the event loop (web, health checks).
         return await asyncio.to_thread(parse_arxiv_api, self.config, response.body)
 
+    async def lookup(self, key: str) -> Paper | None:
+        """One paper by its id (``id_list``), or None when arXiv knows no such paper."""
+        params: dict[str, str | int] = {"id_list": key, "max_results": 1}
+        response = await fetch(
+            self.config, self._http, self.config.url, params=params, throttle_key=ARXIV_THROTTLE
+        )
+        if not response.ok:
+            raise await self._status_error(response)
+        page = await asyncio.to_thread(parse_arxiv_api, self.config, response.body)
+        return next((p for p in page.papers if p.key == key), None)
+
     async def _status_error(self, response: HttpResponse) -> Exception:
         message = await asyncio.to_thread(api_error_message, response.body)
         if message is not None:
