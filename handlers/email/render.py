@@ -224,7 +224,7 @@ class Renderer:
                 text_env.get_template(f"{name}.txt.j2"),
                 html_env.get_template(f"{name}.html.j2"),
             )
-            for name in ("alerts", "digest", "confirmation", "manage")
+            for name in ("alerts", "digest", "confirmation", "manage", "follow")
         }
         # formataddr encodes a non-ASCII name itself; whitespace runs (a newline in an
         # environment variable) would break the header line.
