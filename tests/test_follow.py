@@ -22,17 +22,20 @@ import pytest
 from bot.cli.main import main
 from bot.daemon.resources import build_service
 from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.notifier import Notifier
 from bot.delivery.planning import plan_matches
 from bot.matching.step import match_cycle
 from bot.messages import AlertMessage, Channel, FollowNoteMessage
 from bot.models import DeliveryMode, SourceKind, User
 from bot.service import Paperbell
-from bot.settings import Settings, SourceConfig, load_settings
+from bot.settings import EmailSettings, Settings, SourceConfig, load_settings
 from bot.sources import build_source
 from bot.sources.http import HttpClient
 from bot.sources.ingest import run_cycle
 from bot.store.protocols import Store
 from bot.store.sqlite.store import open_sqlite_store
+from handlers.email.smtp import SmtpNotifier
+from tests.smtp_server import SmtpTestServer
 from tests.support_http import Reply, ScriptedServer, fixture
 from tests.support_outbox import RecordingNotifier
 
@@ -66,6 +69,7 @@ class World:
     service: Paperbell
     server: ScriptedServer
     email: RecordingNotifier
+    smtp: Notifier | None = None  # when set, mail goes out over SMTP instead
 
     async def person(self, address: str) -> User:
         now = datetime.now(UTC)
@@ -93,8 +97,9 @@ class World:
         now = datetime.now(UTC)
         await match_cycle(self.service.index, self.store, now, plan_matches)
         await self.store.queue_follow_notes(now)
+        notifier = self.smtp or self.email
         dispatcher = Dispatcher(
-            self.store, {Channel.EMAIL: self.email}, self.service.links, _now, random.Random(1)
+            self.store, {Channel.EMAIL: notifier}, self.service.links, _now, random.Random(1)
         )
         await dispatcher.run_once()
 
@@ -217,6 +222,26 @@ async def test_a_followed_paper_that_changes_brings_one_note(world: World, case:
     assert len(world.alerts()) == 1  # a new version is never announced as a new paper
     await world.run()  # the same listing again: nothing new to say
     assert len(world.notes()) == 1
+
+
+async def test_the_version_note_goes_out_as_mail_over_smtp(world: World) -> None:
+    await _received_and_followed(world)
+    async with SmtpTestServer() as server:
+        world.smtp = SmtpNotifier(server.settings(), EmailSettings())
+        world.listing("arxiv_api_follow_v2.xml")
+        await world.run()
+        await world.smtp.close()
+    [mail] = [r.message for r in server.received]
+    assert mail["To"] == "ada@example.org"
+    assert mail["Subject"] == (
+        "paperbell · new version v2 (was v1): Learned Sparse Attention Routing for "
+        "Long-Context Transformers"
+    )
+    body = mail.get_body(("plain",))
+    assert body is not None
+    assert "authors: Mara Quint, Tomás Ribeiro, {+Ines Valk+}" in body.get_content()
+    [row] = [d for d in await world.store.list_deliveries() if d.key.startswith("follow:")]
+    assert str(row.state) == "sent"
 
 
 async def test_a_paper_nobody_follows_changes_quietly(world: World) -> None:
