@@ -19,7 +19,7 @@ from bot.delivery.digests import DigestPlanner
 from bot.delivery.follows import Followed, follow_paper, followed_papers, unfollow_paper
 from bot.delivery.notifier import Channel, DigestMessage
 from bot.delivery.ranking import owner_ranker, with_reasons
-from bot.delivery.why import Lookup, WhyContext, explain_paper
+from bot.delivery.why import WhyContext, arxiv_lookup, explain_paper
 from bot.delivery.why_model import Why
 from bot.errors import (
     NoFeedbackError,
@@ -33,13 +33,11 @@ from bot.matching.query import Query, like_keys, paper_key, parse_query, render
 from bot.matching.search import search_papers
 from bot.matching.step import SubscriptionIndex
 from bot.matching.trial import try_queries
-from bot.models import DeliveryMode, DigestFrequency, Owner, Paper, SourceKind, Subscription, User
+from bot.models import DeliveryMode, DigestFrequency, Owner, Paper, Subscription, User
 from bot.relevance.corpus import vectorize_new
 from bot.relevance.ranking import Ranker
 from bot.settings import Settings
-from bot.sources.arxiv_api import ArxivApiSource
 from bot.sources.arxiv_ids import find_arxiv_id_in_url, parse_arxiv_id
-from bot.sources.http import HttpClient
 from bot.store.protocols import Feedback, Rating, Store
 
 Clock = Callable[[], datetime]
@@ -304,21 +302,9 @@ class Paperbell:
     async def why(self, user: User, paper: str) -> Why:
         """Why ``user`` got ``paper`` (an arXiv id or URL, or a stored key), or why not."""
         key = why_key(paper)
-        ctx = WhyContext(self.store, self.settings, self.digests, self.clock, self._arxiv_lookup())
+        lookup = arxiv_lookup(self.settings)
+        ctx = WhyContext(self.store, self.settings, self.digests, self.clock, lookup)
         return await explain_paper(ctx, user, key)
-
-    def _arxiv_lookup(self) -> Lookup | None:
-        """Asks the first configured arXiv API source about one paper, over a client of
-        its own (why is rare: no client is kept open for it)."""
-        config = next((s for s in self.settings.sources if s.kind is SourceKind.ARXIV_API), None)
-        if config is None:
-            return None
-
-        async def lookup(key: str) -> Paper | None:
-            async with HttpClient(self.settings.http) as http:
-                return await ArxivApiSource(config, http).lookup(key)
-
-        return lookup
 
     async def follow(
         self, owner: Owner, paper: str, channel: Channel, received_by: Owner | None = None

@@ -35,6 +35,8 @@ from bot.matching.whynot import failed_clause, holds, suggest_edit
 from bot.models import AlertRule, MatchRecord, Paper, SourceKind, Subscription, User
 from bot.relevance.similar import LikeTargets
 from bot.settings import Settings, SourceConfig
+from bot.sources.arxiv_api import ArxivApiSource
+from bot.sources.http import HttpClient
 from bot.store.protocols import Store
 
 Clock = Callable[[], datetime]
@@ -73,6 +75,20 @@ async def explain_paper(ctx: WhyContext, user: User, key: str) -> Why:
 
 def _unseen_text(key: str) -> str:
     return f"no configured source has listed {key}: paperbell never saw it"
+
+
+def arxiv_lookup(settings: Settings) -> Lookup | None:
+    """Asks the first configured arXiv API source about one paper, over a client of its
+    own (why is rare: no client is kept open for it); None without such a source."""
+    config = next((s for s in settings.sources if s.kind is SourceKind.ARXIV_API), None)
+    if config is None:
+        return None
+
+    async def lookup(key: str) -> Paper | None:
+        async with HttpClient(settings.http) as http:
+            return await ArxivApiSource(config, http).lookup(key)
+
+    return lookup
 
 
 async def _ask_arxiv(ctx: WhyContext, key: str) -> tuple[str, ...]:
