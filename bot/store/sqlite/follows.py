@@ -34,17 +34,15 @@ class FollowsMixin:
         async def _read(self, what: str, sql: str, *params: Any) -> list[Row]: ...
 
     async def follow(self, owner: Owner, paper_key: str, channel: Channel, now: datetime) -> bool:
+        known = "SELECT 1 FROM follows WHERE owner = ? AND paper_key = ?"
         sql = (
             "INSERT INTO follows (owner, paper_key, channel, created_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (owner, paper_key) DO UPDATE SET channel = excluded.channel"
-            " RETURNING created_at"
         )
-        stamp = iso(now)
         async with self._write(f"following {paper_key!r} for {owner}") as db:
-            rows = list(
-                await db.execute_fetchall(sql, (str(owner), paper_key, str(channel), stamp))
-            )
-        return bool(rows) and rows[0][0] == stamp
+            before = list(await db.execute_fetchall(known, (str(owner), paper_key)))
+            await db.execute(sql, (str(owner), paper_key, str(channel), iso(now)))
+        return not before
 
     async def unfollow(self, owner: Owner, paper_key: str) -> bool:
         sql = "DELETE FROM follows WHERE owner = ? AND paper_key = ? RETURNING paper_key"
