@@ -135,6 +135,10 @@ async def world(
     tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[World]:
     upvotes = getattr(request, "param", 50)
+    # A CLI run earlier in the session may have left logging aimed at a closed stream.
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", logging.WARNING)
     async with ScriptedServer() as server:
         settings = _settings(tmp_path, server, upvotes)
         sources = json.dumps([s.model_dump(mode="json") for s in settings.sources])
@@ -277,6 +281,7 @@ async def test_unfollowed_paper_brings_no_note(world: World) -> None:
 async def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    capsys.readouterr()  # only what the command itself says
     try:
         code = await asyncio.to_thread(main, list(args))
     finally:  # the CLI logs to this test's captured stderr: not past it
