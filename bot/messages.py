@@ -79,6 +79,7 @@ class FeedbackLinks:
 
     like: str
     dislike: str
+    follow: str | None = None  # follow the paper: a note when it changes (a confirm page first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,25 @@ class DigestSection:
     items: tuple[AlertItem, ...]
 
 
+# The words of an empty day, in one place: digests (mail and Discord) and `status` say them,
+# so "arXiv made no announcement", "source X failed since …" and "0 papers matched" read
+# the same wherever a quiet day is explained.
+def no_announcement_words(label: str) -> str:
+    return f"{label} made no announcement today (weekend/holiday)"
+
+
+def source_failed_words(label: str, since: str) -> str:
+    return f"source {label} failed since {since}"
+
+
+def papers_matched_words(count: int) -> str:
+    return f"{count} paper{'' if count == 1 else 's'} matched"
+
+
+def papers_arrived_words(count: int) -> str:
+    return f"{count} new paper{'' if count == 1 else 's'} arrived"
+
+
 @dataclass(frozen=True, slots=True)
 class DigestMessage:
     key: str
@@ -140,7 +160,7 @@ class DigestMessage:
     local_date: date
     sections: tuple[DigestSection, ...]
     more: int = 0  # papers left out past the digest limit: "and N more", never a silent drop
-    source_notes: tuple[str, ...] = ()  # "arXiv had no announcement today", ...
+    source_notes: tuple[str, ...] = ()  # "arXiv made no announcement today ...", ...
     links: MessageLinks = field(default_factory=MessageLinks)
     rate: bool = False  # offer 👍 / 👎 / "more like this" where the channel can (Discord)
     # An empty digest: the papers that arrived in the day before it (None: not counted),
@@ -155,12 +175,12 @@ class DigestMessage:
     def quiet_line(self) -> str:
         """What an empty digest says instead of papers."""
         if self.arrived is None:
-            return "All quiet: no new papers matched your subscriptions today."
+            return f"All quiet: {papers_matched_words(0)} today."
         if self.arrived == 0:
             why = " (see the notes above)" if self.source_notes else ""
-            return f"All quiet: no new papers arrived today{why}."
-        papers = "1 new paper" if self.arrived == 1 else f"{self.arrived} new papers"
-        return f"All quiet: {papers} arrived today, none matched your subscriptions."
+            return f"All quiet: {papers_arrived_words(0)} today{why}."
+        arrived = papers_arrived_words(self.arrived)
+        return f"All quiet: {arrived} today, {papers_matched_words(0)}."
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,3 +203,17 @@ class ManageLinkMessage:
     address: str
     manage_url: str
     expires_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class FollowNoteMessage:
+    """One short note about a followed paper that changed: ``headline`` says what
+    happened, ``lines`` what changed (a word diff: ``[-old-]`` and ``{+new+}``)."""
+
+    key: str
+    recipient: Recipient
+    paper_key: str
+    title: str
+    url: str | None
+    headline: str
+    lines: tuple[str, ...] = ()

@@ -58,6 +58,8 @@ class Paper:
     github_stars: int | None = None
     sources: tuple[str, ...] = ()  # source names: "hf", "arxiv", or a feed's name
     first_seen: datetime | None = None
+    arxiv_comment: str = ""  # arXiv's comment field: "14 pages, 6 figures"
+    journal_ref: str = ""  # arXiv's journal reference, once the authors give one
 
     @property
     def is_arxiv(self) -> bool:
@@ -107,6 +109,8 @@ class AlertRule:
 
     max_age: timedelta | None = None
     first_fetch: bool = False
+    # The upvote count whose crossing is news to a paper's followers; 0: never.
+    follow_upvotes: int = 0
 
     def late(self, paper: Paper) -> bool:
         """Published more than ``max_age`` before it was first seen (or before now)."""

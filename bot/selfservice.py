@@ -26,6 +26,7 @@ from bot.accounts.manage import (
     manage_token,
     open_token,
 )
+from bot.delivery.follows import Followed
 from bot.delivery.why_model import Why
 from bot.errors import LimitError, QueryError, UserError
 from bot.matching.query import Query, render
@@ -95,6 +96,7 @@ class ManagePage:
     received: tuple[Received, ...]
     feed_url: str
     learned: tuple[Learned, ...] = ()  # the 👍 / 👎 their ranking learns from, newest first
+    followed: tuple[Followed, ...] = ()  # papers followed, newest first, with their changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +231,9 @@ class SelfService:
         received = await self._received(user, RECENT_PAPERS, sent_only=True)
         fresh = manage_token(self.core.signer, user, self.core.clock())
         learned = tuple(await self.core.learned(user.id))
-        return ManagePage(user, fresh, lines, tuple(received), links.feed_url(user), learned)
+        followed = tuple(await self.core.followed(user.owner))
+        feed = links.feed_url(user)
+        return ManagePage(user, fresh, lines, tuple(received), feed, learned, followed)
 
     async def _hits(self, subs: list[Subscription]) -> tuple[dict[int, int], int]:
         papers = await self.store.list_papers(since=self.core.clock() - timedelta(days=HIT_DAYS))

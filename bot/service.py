@@ -16,9 +16,10 @@ from bot.accounts import addresses as accounts
 from bot.accounts.addresses import LinkBuilder
 from bot.accounts.tokens import Signer
 from bot.delivery.digests import DigestPlanner
-from bot.delivery.notifier import DigestMessage
+from bot.delivery.follows import Followed, follow_paper, followed_papers, unfollow_paper
+from bot.delivery.notifier import Channel, DigestMessage
 from bot.delivery.ranking import owner_ranker, with_reasons
-from bot.delivery.why import WhyContext, explain_paper
+from bot.delivery.why import WhyContext, arxiv_lookup, explain_paper
 from bot.delivery.why_model import Why
 from bot.errors import (
     NoFeedbackError,
@@ -285,11 +286,43 @@ class Paperbell:
         )
         return request, paper
 
+    def follow_link_paper(self, token: str) -> accounts.FollowRequest:
+        """What a follow link would do, without doing it (the confirm page)."""
+        return accounts.read_follow_link(self.signer, token, self.clock())
+
+    async def follow_link(self, token: str) -> Paper:
+        """Follow the paper a signed follow link names, by email; the paper."""
+        request = accounts.read_follow_link(self.signer, token, self.clock())
+        owner = Owner.user(request.user_id)
+        paper, _ = await follow_paper(
+            self.store, owner, request.paper_key, Channel.EMAIL, self.clock()
+        )
+        return paper
+
     async def why(self, user: User, paper: str) -> Why:
         """Why ``user`` got ``paper`` (an arXiv id or URL, or a stored key), or why not."""
-        return await explain_paper(
-            WhyContext(self.store, self.settings, self.digests, self.clock), user, why_key(paper)
+        key = why_key(paper)
+        lookup = arxiv_lookup(self.settings)
+        ctx = WhyContext(self.store, self.settings, self.digests, self.clock, lookup)
+        return await explain_paper(ctx, user, key)
+
+    async def follow(
+        self, owner: Owner, paper: str, channel: Channel, received_by: Owner | None = None
+    ) -> tuple[Paper, bool]:
+        """Follow a paper ``owner`` (or ``received_by``) received (an arXiv id or URL); see
+        ``bot.delivery.follows``."""
+        key = why_key(paper)
+        return await follow_paper(
+            self.store, owner, key, channel, self.clock(), received_by=received_by
         )
+
+    async def unfollow(self, owner: Owner, paper: str) -> str:
+        key = why_key(paper)
+        await unfollow_paper(self.store, owner, key)
+        return key
+
+    async def followed(self, owner: Owner) -> list[Followed]:
+        return await followed_papers(self.store, owner)
 
     async def paper(self, key: str) -> Paper | None:
         return await self.store.get_paper(key)

@@ -308,6 +308,13 @@ class Settings(BaseSettings):
         description="Papers published longer ago than this when first seen are stored, "
         "never alerted (a new feed's backlog).",
     )
+    follow_upvotes: int = Field(
+        default=50,
+        ge=0,
+        le=1_000_000,
+        description="A followed paper whose Hugging Face upvotes reach this count gets one "
+        "note to its followers; 0 turns the note off.",
+    )
     max_subscriptions: int = Field(
         default=50, ge=1, le=10_000, description="Subscriptions per user or channel."
     )

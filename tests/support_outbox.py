@@ -20,6 +20,7 @@ from bot.delivery.notifier import (
     Channel,
     ConfirmationMessage,
     DigestMessage,
+    FollowNoteMessage,
     ManageLinkMessage,
 )
 from bot.models import DeliveryMode, Links, MatchRecord, Owner, Paper, Sighting, SourceState, User
@@ -32,7 +33,7 @@ DISCORD = frozenset({DeliveryMode.DISCORD})
 INSTANT = frozenset({DeliveryMode.EMAIL_INSTANT})
 DIGEST = frozenset({DeliveryMode.EMAIL_DIGEST})
 
-Message = AlertMessage | DigestMessage | ConfirmationMessage | ManageLinkMessage
+Message = AlertMessage | DigestMessage | ConfirmationMessage | ManageLinkMessage | FollowNoteMessage
 
 
 def paper(key: str, *, upvotes: int | None = None, title: str | None = None) -> Paper:
@@ -114,6 +115,9 @@ class RecordingNotifier:
         await self._deliver(message)
 
     async def send_manage_link(self, message: ManageLinkMessage) -> None:
+        await self._deliver(message)
+
+    async def send_follow_note(self, message: FollowNoteMessage) -> None:
         await self._deliver(message)
 
     async def close(self) -> None:

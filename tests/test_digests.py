@@ -292,9 +292,9 @@ def test_source_notes_in_the_readers_timezone() -> None:
         ),
     ]
     assert source_notes(states, "Europe/Berlin", now) == (
-        "arXiv had no announcement today",
-        "down.example could not be reached since Thu 19 Nov 07:30",
-        "Hugging Face could not be reached since 09:00",
+        "arXiv made no announcement today (weekend/holiday)",
+        "source down.example failed since Thu 19 Nov 07:30",
+        "source Hugging Face failed since 09:00",
     )
 
 
@@ -311,4 +311,4 @@ async def test_status_lines_speak_only_of_sources_configured_now(
     service = await build_service(settings, store, FrozenClock())
     preview = await service.digests.preview(someone, NOW)
     assert preview is not None
-    assert preview.source_notes == ("kept.example could not be reached since 08:00",)
+    assert preview.source_notes == ("source kept.example failed since 08:00",)

@@ -130,7 +130,9 @@ def test_links_only_when_they_are_web_links() -> None:
 
 def test_digest_lists_sections_and_each_paper_once() -> None:
     papers = corpus()[40:52]
-    message = digest_message(papers, to=USER, more=7, notes=["arXiv had no announcement today"])
+    message = digest_message(
+        papers, to=USER, more=7, notes=["arXiv made no announcement today (weekend/holiday)"]
+    )
     shared = DigestSection(subscription(3, "extra"), (item(papers[0], subscription(3, "extra")),))
     message = replace(message, sections=(*message.sections, shared))
     parts = digest_parts(message)
@@ -139,7 +141,7 @@ def test_digest_lists_sections_and_each_paper_once() -> None:
     assert header.startswith("📬 **Your paperbell digest for Fri 22 Nov 2024** · 19 papers")
     assert "• **query 1 models** — 6 papers" in header
     assert "…and 7 more past the digest limit" in header
-    assert "arXiv had no announcement today" in header
+    assert "arXiv made no announcement today (weekend/holiday)" in header
 
 
 def test_an_empty_digest_says_all_quiet() -> None:

@@ -37,11 +37,11 @@ async def test_status_tells_a_quiet_day_apart(server: ScriptedServer, tmp_path: 
     finally:
         await store.close()
     today = lines[lines.index("today:") + 1 :]
-    assert today[0] == "  arXiv made no announcement today (weekend or holiday)"
+    assert today[0] == "  arXiv made no announcement today (weekend/holiday)"
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
-    assert today[1].startswith(f"  127.0.0.1 failed since {stamp} ")
+    assert today[1].startswith(f"  source 127.0.0.1 failed since {stamp} ")
     assert "1 attempt(s)" in today[1] and "503" in today[1]
-    assert today[2] == "  last 24 hours: 0 new paper(s), 0 matched"
+    assert today[2] == "  last 24 hours: 0 new papers arrived, 0 papers matched"
 
 
 async def test_an_empty_digest_says_whether_papers_came(tmp_path: Path) -> None:
@@ -56,11 +56,11 @@ async def test_an_empty_digest_says_whether_papers_came(tmp_path: Path) -> None:
         await store.add_subscription(ada.owner, "quux", "quux", DIGEST, now, limit=5)
         empty = await planner.preview(ada, now)
         assert empty is not None and empty.arrived == 0
-        assert empty.quiet_line == "All quiet: no new papers arrived today."
+        assert empty.quiet_line == "All quiet: 0 new papers arrived today."
         await add_papers(store, "2612.00001", "2612.00002", now=now)
         quiet = await planner.preview(ada, now)
         assert quiet is not None and quiet.arrived == 2
-        words = "All quiet: 2 new papers arrived today, none matched your subscriptions."
+        words = "All quiet: 2 new papers arrived today, 0 papers matched."
         assert quiet.quiet_line == words
         mail = Renderer(settings.smtp, settings.email).digest_bytes(quiet).decode()
         assert words in mail.replace("=\n", "")

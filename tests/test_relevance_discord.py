@@ -128,7 +128,7 @@ def _buttons(message: JSON) -> dict[str, str]:
 async def test_a_one_paper_alert_has_buttons_that_rate_it(world: World) -> None:
     message = await _alert_for(world, CAROL, count=1)
     buttons = _buttons(message)
-    assert list(buttons) == ["Like", "Not for me", "More like this"]
+    assert list(buttons) == ["Like", "Not for me", "More like this", "Follow"]
     text = await _reply(await world.fake.click(message, buttons["Like"], user=CAROL))
     assert text.startswith("👍 Noted for")
     carol = await world.user(CAROL)
@@ -145,7 +145,7 @@ async def test_a_one_paper_alert_has_buttons_that_rate_it(world: World) -> None:
 async def test_three_papers_get_a_row_of_buttons_each(world: World) -> None:
     message = await _alert_for(world, CAROL, count=3)
     buttons = _buttons(message)
-    assert len(buttons) == 9 and "#2 Not for me" in buttons and "#3 More like this" in buttons
+    assert len(buttons) == 12 and "#2 Not for me" in buttons and "#3 More like this" in buttons
     assert not [c for row in message["components"] for c in row["components"] if c["type"] == 3]
     await _reply(await world.fake.click(message, buttons["#2 Not for me"], user=CAROL))
     text = await _reply(await world.fake.click(message, buttons["#3 More like this"], user=CAROL))

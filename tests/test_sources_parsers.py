@@ -120,6 +120,11 @@ def test_api_current_layout() -> None:
     assert kv.updated == datetime(2026, 6, 1, 12, 0, 3, tzinfo=UTC)
     assert kv.links.abs == "https://arxiv.org/abs/2605.30001v2"
     assert kv.links.pdf == "https://arxiv.org/pdf/2605.30001v2"  # not the doi link
+    assert (kv.arxiv_comment, kv.journal_ref) == ("v2: added ablations", "Proc. ICML 2026")
+    assert (papers["2606.01234"].arxiv_comment, papers["2606.01234"].journal_ref) == (
+        "22 pages, 9 figures",
+        "",
+    )
     assert "$α$" in kv.abstract
     assert r"98\% of the loss with $k \ll d$" in papers["2606.01234"].abstract
 

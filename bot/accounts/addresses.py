@@ -40,6 +40,7 @@ CONFIRM_HOURS = 24
 CONFIRMATIONS_PER_DAY = 3
 MAX_WRONG_CODES = 5  # per address and 24 hours: guessing 1 in a million stays hopeless
 CONFIRM, UNSUBSCRIBE, FEEDBACK = "confirm", "unsubscribe", "feedback"
+FOLLOW = "follow"
 UNSUBSCRIBED = "you unsubscribed"
 EMAIL_MODES = frozenset({DeliveryMode.EMAIL_INSTANT, DeliveryMode.EMAIL_DIGEST})
 
@@ -97,7 +98,8 @@ class LinkBuilder:
                 payload["sub"] = sub_id
             return self._url(FEEDBACK, self.signer.sign(FEEDBACK, payload))
 
-        return FeedbackLinks(like=url(Rating.LIKE), dislike=url(Rating.DISLIKE))
+        follow = self._url(FOLLOW, self.signer.sign(FOLLOW, {"user": user_id, "paper": paper_key}))
+        return FeedbackLinks(like=url(Rating.LIKE), dislike=url(Rating.DISLIKE), follow=follow)
 
     def confirm_url(self, user_id: int, address: str, issued: datetime) -> str:
         payload = {"user": user_id, "email": address, "iat": int(issued.timestamp())}
@@ -393,6 +395,23 @@ def read_feedback_link(signer: Signer, token: str, now: datetime) -> FeedbackReq
     if not (sub is None or isinstance(sub, int)):
         raise InvalidTokenError("this link is not valid")
     return FeedbackRequest(user, paper, Rating(str(rating)), sub)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowRequest:
+    """What a signed follow link asks: one user following one paper they were sent."""
+
+    user_id: int
+    paper_key: str
+
+
+def read_follow_link(signer: Signer, token: str, now: datetime) -> FollowRequest:
+    """The request a follow link carries; ``InvalidTokenError`` for a forged one."""
+    data = signer.verify(FOLLOW, token, now)
+    user, paper = data.get("user"), data.get("paper")
+    if not isinstance(user, int) or not isinstance(paper, str):
+        raise InvalidTokenError("this link is not valid")
+    return FollowRequest(user, paper)
 
 
 async def remove_email(store: Store, user_id: int, now: datetime) -> User:

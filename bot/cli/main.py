@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Imported here: the commands pull in aiohttp, pydantic and the scheduler, which
     # `--version` does not need.
     from bot.cli.accounts import add_account_commands
+    from bot.cli.follow import add_follow_commands
     from bot.cli.ops import add_ops_commands
     from bot.cli.papers import add_paper_commands
     from bot.cli.relevance import add_relevance_commands
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_account_commands(commands)
     add_relevance_commands(commands)
     add_why_commands(commands)
+    add_follow_commands(commands)
     add_ops_commands(commands)
     add_transfer_commands(commands)
     return parser

@@ -106,9 +106,13 @@ async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     configs = [parse_source_option(text) for text in args.source] or None
     async with open_resources(settings) as res:
         report = await run_cycle(
-            res.sources(configs), res.store, alert_max_age_days=settings.alert_max_age_days
+            res.sources(configs),
+            res.store,
+            alert_max_age_days=settings.alert_max_age_days,
+            follow_upvotes=settings.follow_upvotes,
         )
         matched = await match_cycle(res.service.index, res.store, utc_now(), plan_matches)
+        await res.store.queue_follow_notes(utc_now())
     print(format_report(report))
     if len(res.service.index):
         print(f"{matched.matched} new match(es) for {matched.owners} subscriber(s)")

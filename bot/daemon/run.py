@@ -142,10 +142,17 @@ class Worker:
 
     async def ingest(self, source: Source) -> IngestReport:
         store, service = self.res.store, self.res.service
-        max_age = self.res.settings.alert_max_age_days
-        report = await run_cycle([source], store, self.clock, alert_max_age_days=max_age)
+        settings = self.res.settings
+        report = await run_cycle(
+            [source],
+            store,
+            self.clock,
+            alert_max_age_days=settings.alert_max_age_days,
+            follow_upvotes=settings.follow_upvotes,
+        )
         await self.beat()
         matched = await match_cycle(service.index, store, self.clock(), plan_matches)
+        await store.queue_follow_notes(self.clock())
         await self.beat()
         sent = await self._dispatch()  # instant alerts now, not at the next tick
         await store.set_meta(LAST_CYCLE, self.clock().isoformat())

@@ -33,6 +33,7 @@ from bot.delivery.notifier import (
     RecipientKind,
 )
 from bot.delivery.ranking import relevance_of
+from bot.messages import no_announcement_words, source_failed_words
 from bot.models import (
     DeliveryMode,
     DigestFrequency,
@@ -136,13 +137,11 @@ def source_notes(states: Iterable[SourceState], timezone: str, now: datetime) ->
         if failing(state):
             since = state.last_success or state.last_error_at
             assert since is not None
-            notes[f"{label} could not be reached since {_clock_time(since, zone, now)}"] = None
+            notes[source_failed_words(label, _clock_time(since, zone, now))] = None
         elif _fresh_note(state, now):
             note = state.last_note or ""
-            text = (
-                f"{label} had no announcement today" if note == ARXIV_EMPTY else f"{label}: {note}"
-            )
-            notes[text] = None
+            empty = note == ARXIV_EMPTY
+            notes[no_announcement_words(label) if empty else f"{label}: {note}"] = None
     return tuple(notes)
 
 

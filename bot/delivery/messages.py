@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 from bot.accounts.addresses import LinkBuilder
 from bot.accounts.manage import MANAGE
 from bot.delivery.digests import DigestPlanner
+from bot.delivery.follow_notes import FOLLOW, NOTE_GONE, note_message, sender
 from bot.delivery.notifier import (
     AlertItem,
     AlertMessage,
@@ -153,7 +154,7 @@ class MessageBuilder:
             return [await self._alerts(batch, reads, user, now)]
         if batch.kind is DeliveryKind.DIGEST:
             return [await self._digest(batch, row, user, now) for row in batch.deliveries]
-        return [self._confirmation(batch, row, user, now) for row in batch.deliveries]
+        return [await self._transactional(batch, row, user, now) for row in batch.deliveries]
 
     async def user(self, owner: Owner) -> User | None:
         if owner.kind is not OwnerKind.USER:
@@ -265,6 +266,27 @@ class MessageBuilder:
             return Plan().suppress(SUBSCRIPTION_REMOVED, [row])
         notifier = self._notifiers[batch.channel]
         return Plan(send=lambda: notifier.send_digest(message), rows=[row])
+
+    async def _transactional(
+        self, batch: DeliveryBatch, row: Delivery, user: User | None, now: datetime
+    ) -> Plan:
+        if row.payload.get("purpose") == FOLLOW:
+            return await self._follow_note(batch, row, user)
+        return self._confirmation(batch, row, user, now)
+
+    async def _follow_note(self, batch: DeliveryBatch, row: Delivery, user: User | None) -> Plan:
+        problem = owner_hold(batch.owner, user, batch.channel)
+        if problem is not None:
+            return Plan().suppress(problem, [row])
+        recipient = recipient_for(batch.owner, user, batch.channel)
+        message = await note_message(self._store, row, recipient)
+        if message is None:
+            return Plan().suppress(NOTE_GONE, [row])
+        try:
+            notifier = sender(self._notifiers[batch.channel], batch.channel)
+        except PermanentDeliveryError as exc:
+            return Plan(send=_fail_permanently(str(exc)), rows=[row])
+        return Plan(send=lambda: notifier.send_follow_note(message), rows=[row])
 
     def _confirmation(
         self, batch: DeliveryBatch, row: Delivery, user: User | None, now: datetime

@@ -9,6 +9,12 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from bot.delivery.digests import ARXIV_EMPTY, NOTE_MAX_AGE, failing, source_label
+from bot.messages import (
+    no_announcement_words,
+    papers_arrived_words,
+    papers_matched_words,
+    source_failed_words,
+)
 from bot.models import SourceState
 from bot.sources.failures import get_streak, source_key
 from bot.store.protocols import Store
@@ -27,7 +33,7 @@ async def day_lines(store: Store, now: datetime, sources: Collection[str]) -> li
             lines += [line] if line else []
     seen = len(await store.list_papers(since=now - DAY))
     matched = await store.count_matches_since(now - DAY)
-    lines.append(f"last 24 hours: {seen} new paper(s), {matched} matched")
+    lines.append(f"last 24 hours: {papers_arrived_words(seen)}, {papers_matched_words(matched)}")
     return lines
 
 
@@ -38,8 +44,8 @@ async def _source_line(store: Store, state: SourceState, now: datetime) -> str |
         since = streak.since if streak else state.last_error_at
         tries = f", {streak.count} attempt(s)" if streak else ""
         stamp = f"{since:%Y-%m-%d %H:%M} UTC" if since else "its first try"
-        return f"{label} failed since {stamp}{tries}: {state.last_error}"
+        return f"{source_failed_words(label, stamp)}{tries}: {state.last_error}"
     fresh = state.last_success is not None and now - state.last_success <= NOTE_MAX_AGE
     if fresh and state.last_note == ARXIV_EMPTY:
-        return f"{label} made no announcement today (weekend or holiday)"
+        return no_announcement_words(label)
     return None

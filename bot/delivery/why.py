@@ -10,7 +10,7 @@ is judged from what the store recorded, not guessed, so the answer says what hap
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import unquote, urlsplit
@@ -26,6 +26,7 @@ from bot.delivery.why_model import (
     Verdict,
     Why,
 )
+from bot.errors import SourceError
 from bot.matching.analysis import PaperTerms, analyze_paper, with_likes
 from bot.matching.query import Query, like_keys, parse_query, render
 from bot.matching.query.parser import STORED_LIMITS
@@ -34,9 +35,14 @@ from bot.matching.whynot import failed_clause, holds, suggest_edit
 from bot.models import AlertRule, MatchRecord, Paper, SourceKind, Subscription, User
 from bot.relevance.similar import LikeTargets
 from bot.settings import Settings, SourceConfig
+from bot.sources.arxiv_api import ArxivApiSource
+from bot.sources.http import HttpClient
 from bot.store.protocols import Store
 
 Clock = Callable[[], datetime]
+# Asks arXiv itself about a paper no source listed (its categories): None when arXiv
+# knows no such paper; raises ``SourceError`` when arXiv cannot be asked.
+Lookup = Callable[[str], Awaitable[Paper | None]]
 _CATEGORY = re.compile(r"cat:\s*([a-z\-]+(?:\.[A-Za-z\-]+)?\*?)", re.IGNORECASE)
 
 
@@ -46,13 +52,16 @@ class WhyContext:
     settings: Settings
     digests: DigestPlanner
     clock: Clock
+    lookup: Lookup | None = None  # with an arxiv_api source configured
 
 
 async def explain_paper(ctx: WhyContext, user: User, key: str) -> Why:
     """The path of paper ``key`` (canonical, no version) for ``user``."""
     paper = await ctx.store.get_paper(key)
     if paper is None:
-        step = Step(StepName.SOURCES, False, _unseen_text(key), source_evidence(ctx.settings))
+        asked = await _ask_arxiv(ctx, key)
+        evidence = (*asked, *source_evidence(ctx.settings))
+        step = Step(StepName.SOURCES, False, _unseen_text(key), evidence)
         return Why(key, None, Verdict.NOT_SEEN, (step,))
     steps = [_seen_step(paper)]
     subs = await ctx.store.list_subscriptions(user.owner)
@@ -66,6 +75,58 @@ async def explain_paper(ctx: WhyContext, user: User, key: str) -> Why:
 
 def _unseen_text(key: str) -> str:
     return f"no configured source has listed {key}: paperbell never saw it"
+
+
+def arxiv_lookup(settings: Settings) -> Lookup | None:
+    """Asks the first configured arXiv API source about one paper, over a client of its
+    own (why is rare: no client is kept open for it); None without such a source."""
+    config = next((s for s in settings.sources if s.kind is SourceKind.ARXIV_API), None)
+    if config is None:
+        return None
+
+    async def lookup(key: str) -> Paper | None:
+        async with HttpClient(settings.http) as http:
+            return await ArxivApiSource(config, http).lookup(key)
+
+    return lookup
+
+
+async def _ask_arxiv(ctx: WhyContext, key: str) -> tuple[str, ...]:
+    """What arXiv says of the paper: its primary category against the arXiv feeds."""
+    if ctx.lookup is None or key.startswith("feed:"):
+        return ()
+    try:
+        found = await ctx.lookup(key)
+    except SourceError as exc:
+        return (f"arXiv could not be asked about it: {exc}",)
+    if found is None:
+        return (f"arXiv knows no paper {key}",)
+    return (_category_line(found, feed_categories(ctx.settings)),)
+
+
+def feed_categories(settings: Settings) -> list[str]:
+    """The categories the configured arXiv sources list, in order, each once."""
+    arxiv = (SourceKind.ARXIV_RSS, SourceKind.ARXIV_API)
+    cats = [c for s in settings.sources if s.kind in arxiv for c in _arxiv_categories(s)]
+    return list(dict.fromkeys(cats))
+
+
+def _category_line(paper: Paper, cats: Sequence[str]) -> str:
+    primary = paper.categories[0] if paper.categories else "?"
+    listed = ", ".join(cats) or "none"
+    if any(_covers(c, primary) for c in cats):
+        when = f"{paper.published:%Y-%m-%d}" if paper.published else "?"
+        return (
+            f"arXiv lists it under {primary}, which your arXiv feeds ({listed}) include: it was "
+            f"announced {when}, when none of your sources fetched that listing"
+        )
+    return f"its primary category is {primary}, not in your arXiv feeds ({listed})"
+
+
+def _covers(feed: str, category: str) -> bool:
+    """``cs.LG`` covers ``cs.LG``; ``cs.*`` or ``cs`` covers every ``cs.`` category."""
+    feed = feed.rstrip("*").rstrip(".").lower()
+    return category.lower() == feed or category.lower().startswith(feed + ".")
 
 
 def source_evidence(settings: Settings) -> tuple[str, ...]:

@@ -106,6 +106,8 @@ def _to_paper(config: SourceConfig, entry: ET.Element) -> Paper:
         updated=parse_iso(text_of(entry, f"{ATOM}updated")),
         links=_links(entry, ident.id),
         sources=(config.name,),
+        arxiv_comment=display_text(text_of(entry, f"{ARXIV}comment")),
+        journal_ref=display_text(text_of(entry, f"{ARXIV}journal_ref")),
     )
 
 
@@ -166,6 +168,17 @@ class ArxivApiSource:
             raise await self._status_error(response)
         # Parsing a large page takes a while: off the event loop (web, health checks).
         return await asyncio.to_thread(parse_arxiv_api, self.config, response.body)
+
+    async def lookup(self, key: str) -> Paper | None:
+        """One paper by its id (``id_list``), or None when arXiv knows no such paper."""
+        params: dict[str, str | int] = {"id_list": key, "max_results": 1}
+        response = await fetch(
+            self.config, self._http, self.config.url, params=params, throttle_key=ARXIV_THROTTLE
+        )
+        if not response.ok:
+            raise await self._status_error(response)
+        page = await asyncio.to_thread(parse_arxiv_api, self.config, response.body)
+        return next((p for p in page.papers if p.key == key), None)
 
     async def _status_error(self, response: HttpResponse) -> Exception:
         message = await asyncio.to_thread(api_error_message, response.body)

@@ -9,7 +9,8 @@ values that read fine but cannot be right or would swamp a message:
   and a clamped one would still sort first (or last) forever;
 * counters (upvotes, comments, GitHub stars) and versions must be what SQLite holds
   (0 ≤ n < 2**63; versions from 1), else the item is skipped ("bad upvotes");
-* text is capped: title 1,000 characters, abstract 20,000, 500 authors of 300 characters
+* text is capped: title (and arXiv's comment and journal reference) 1,000 characters,
+  abstract 20,000, 500 authors of 300 characters
   each, 50 categories of 100; a cut text ends with "…" and each cut field is recorded;
   a link longer than 2,000 characters is dropped (a cut URL leads nowhere).
   Invisible controls (bidi overrides, zero-width characters) are removed here too.
@@ -82,11 +83,28 @@ def bounded(paper: Paper) -> tuple[Paper, list[str]]:
     authors = _cap_list(paper.authors, MAX_AUTHORS, MAX_AUTHOR, "authors", cut)
     categories = _cap_list(paper.categories, MAX_CATEGORIES, MAX_CATEGORY, "categories", cut)
     links = _links(paper.links, cut)
-    fields = (title, abstract, authors, categories, links)
-    if fields == (paper.title, paper.abstract, paper.authors, paper.categories, paper.links):
+    comment = _cap(paper.arxiv_comment, MAX_TITLE, "arxiv_comment", cut)
+    journal = _cap(paper.journal_ref, MAX_TITLE, "journal_ref", cut)
+    fields = (title, abstract, authors, categories, links, comment, journal)
+    if fields == (
+        paper.title,
+        paper.abstract,
+        paper.authors,
+        paper.categories,
+        paper.links,
+        paper.arxiv_comment,
+        paper.journal_ref,
+    ):
         return paper, cut
     return replace(
-        paper, title=title, abstract=abstract, authors=authors, categories=categories, links=links
+        paper,
+        title=title,
+        abstract=abstract,
+        authors=authors,
+        categories=categories,
+        links=links,
+        arxiv_comment=comment,
+        journal_ref=journal,
     ), cut
 
 

@@ -46,13 +46,16 @@ async def run_cycle(
     clock: Clock = utc_now,
     *,
     alert_max_age_days: int | None = None,
+    follow_upvotes: int = 0,
 ) -> IngestReport:
     """Fetch every source once and store what it returned; never raises for a source.
 
     With ``alert_max_age_days``, papers published longer ago than that when first seen
     are stored but never alerted (see ``AlertRule``); None alerts everything.
+    ``follow_upvotes``: the upvote count whose crossing followers hear of (0: never).
     """
-    cycles = (_ingest_one(s, store, clock, alert_max_age_days) for s in sources)
+    rule = _alert_rule(alert_max_age_days, follow_upvotes)
+    cycles = (_ingest_one(s, store, clock, rule) for s in sources)
     results = await asyncio.gather(*cycles)
     new: dict[str, Paper] = {}
     updated: dict[str, Paper] = {}
@@ -69,11 +72,11 @@ async def run_cycle(
 _Result = tuple[SourceSummary, tuple[Paper, ...], tuple[Paper, ...]]
 
 
-async def _ingest_one(source: Source, store: Store, clock: Clock, max_age: int | None) -> _Result:
+async def _ingest_one(source: Source, store: Store, clock: Clock, rule: AlertRule) -> _Result:
     config = source.config
     base = SourceSummary(source_id=config.source_id, name=config.name)
     try:
-        return await _fetch_and_store(source, store, clock, max_age, base)
+        return await _fetch_and_store(source, store, clock, rule, base)
     except SourceError as exc:
         return await _failed(store, base, exc, str(exc), clock), (), ()
     except Exception as exc:  # a bug or a hostile item in one source must not stop the others
@@ -83,7 +86,7 @@ async def _ingest_one(source: Source, store: Store, clock: Clock, max_age: int |
 
 
 async def _fetch_and_store(
-    source: Source, store: Store, clock: Clock, max_age: int | None, base: SourceSummary
+    source: Source, store: Store, clock: Clock, rule: AlertRule, base: SourceSummary
 ) -> _Result:
     state = await store.get_source_state(base.source_id) or SourceState(base.source_id)
     fetched = await source.fetch(state)
@@ -97,7 +100,7 @@ async def _fetch_and_store(
         last_success=now,
         last_note=fetched.note,
     )
-    alert = _alert_rule(max_age, first_fetch=state.last_success is None)
+    alert = replace(rule, first_fetch=state.last_success is None)
     result = await store.ingest(vetted.sightings, new_state, now, alert)
     summary = _summary(base, fetched, vetted, result, alert)
     summary = replace(summary, recovered=await end_streak(store, base.source_id))
@@ -130,10 +133,9 @@ def _summary(
     )
 
 
-def _alert_rule(max_age_days: int | None, *, first_fetch: bool) -> AlertRule:
-    if max_age_days is None:
-        return AlertRule()
-    return AlertRule(timedelta(days=max_age_days), first_fetch=first_fetch)
+def _alert_rule(max_age_days: int | None, follow_upvotes: int) -> AlertRule:
+    max_age = None if max_age_days is None else timedelta(days=max_age_days)
+    return AlertRule(max_age, follow_upvotes=follow_upvotes)
 
 
 def _quiet_reason(alert: AlertRule) -> str:

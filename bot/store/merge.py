@@ -70,6 +70,8 @@ def combine(existing: Paper, incoming: Paper) -> Paper:
         title=primary.title or secondary.title,
         abstract=primary.abstract or secondary.abstract,
         authors=primary.authors or secondary.authors,
+        arxiv_comment=primary.arxiv_comment or secondary.arxiv_comment,
+        journal_ref=primary.journal_ref or secondary.journal_ref,
         categories=_merge_categories(existing, incoming),
         published=_min_opt(existing.published, incoming.published),
         updated=_max_opt(existing.updated, incoming.updated),

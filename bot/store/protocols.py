@@ -1,10 +1,11 @@
 """The storage interface the rest of paperbell sees, split by role.
 
-Six role protocols — ``PaperStore``, ``AccountStore``, ``MatchStore``, ``OutboxStore``,
-``MetaStore`` and ``RelevanceStore`` — and ``Store``, all of them at once. One SQLite
-class implements every role (``bot.store.sqlite.store``); a caller that needs one role may
-ask for just that one. The contract suites (``tests/test_contract_*.py``), one per role,
-are what a second implementation (PostgreSQL) must pass unchanged.
+Seven role protocols — ``PaperStore``, ``AccountStore``, ``MatchStore``, ``OutboxStore``,
+``MetaStore``, ``RelevanceStore`` and ``FollowStore`` — and ``Store``, all of them at
+once. One SQLite class implements every role (``bot.store.sqlite.store``); a caller that
+needs one role may ask for just that one. The contract suites
+(``tests/test_contract_*.py``), one per role, are what a second implementation
+(PostgreSQL) must pass unchanged.
 
 The records the roles hand out live in ``bot.store.records`` and are re-exported here, so
 ``from bot.store.protocols import Delivery`` keeps working.
@@ -31,13 +32,17 @@ from bot.models import (
 )
 from bot.store.records import (
     DEFAULT_LEASE,
+    ChangeKind,
     Delivery,
     DeliveryBatch,
     DeliveryKind,
     DeliveryState,
     DueDigest,
     Feedback,
+    Follow,
+    FollowNote,
     Lease,
+    PaperChange,
     QueuedPapers,
     Rating,
     VectorizerInfo,
@@ -47,16 +52,21 @@ from bot.store.records import (
 __all__ = [
     "DEFAULT_LEASE",
     "AccountStore",
+    "ChangeKind",
     "Delivery",
     "DeliveryBatch",
     "DeliveryKind",
     "DeliveryState",
     "DueDigest",
     "Feedback",
+    "Follow",
+    "FollowNote",
+    "FollowStore",
     "Lease",
     "MatchStore",
     "MetaStore",
     "OutboxStore",
+    "PaperChange",
     "PaperStore",
     "QueuedPapers",
     "Rating",
@@ -571,5 +581,43 @@ class RelevanceStore(Protocol):
         ...
 
 
-class Store(PaperStore, AccountStore, MatchStore, OutboxStore, MetaStore, RelevanceStore, Protocol):
+class FollowStore(Protocol):
+    """Papers followed through their life. ``ingest`` records, in its own transaction, the
+    changes (``bot.store.changes``) of each updated paper someone follows; the upvote
+    threshold is ``AlertRule.follow_upvotes``."""
+
+    async def follow(self, owner: Owner, paper_key: str, channel: Channel, now: datetime) -> bool:
+        """Follow a paper (notes go to ``channel``); False if ``owner`` already did (the
+        channel is updated)."""
+        ...
+
+    async def unfollow(self, owner: Owner, paper_key: str) -> bool:
+        """Stop following; False if ``owner`` did not follow it."""
+        ...
+
+    async def list_follows(self, owner: Owner) -> list[Follow]:
+        """The papers ``owner`` follows, newest follow first."""
+        ...
+
+    async def paper_change_log(self, keys: Collection[str]) -> dict[str, list[PaperChange]]:
+        """The recorded changes of each paper, oldest first; a key with none is absent."""
+        ...
+
+    async def queue_follow_notes(self, now: datetime, limit: int = 500) -> list[FollowNote]:
+        """Queue one outbox row (kind ``confirm``, payload ``purpose: follow``) per follower
+        of each change not yet noted, and mark the change noted, in one transaction. A change
+        of a paper nobody follows any more is marked noted with no row."""
+        ...
+
+
+class Store(
+    PaperStore,
+    AccountStore,
+    MatchStore,
+    OutboxStore,
+    MetaStore,
+    RelevanceStore,
+    FollowStore,
+    Protocol,
+):
     """Every role at once: what one process opens and passes around."""

@@ -147,3 +147,42 @@ def check_lease(name: str, holder: str, ttl: timedelta) -> None:
         raise StoreError("a lease needs a name and a holder; both were not given")
     if ttl <= timedelta(0):
         raise StoreError(f"a lease must last longer than zero, not {ttl}")
+
+
+class ChangeKind(StrEnum):
+    """What changed on a followed paper: worth one short note to each follower."""
+
+    VERSION = "version"  # a new arXiv version; ``before``/``after`` hold the text fields
+    CODE = "code"  # Hugging Face's repository link appeared
+    UPVOTES = "upvotes"  # the upvote count crossed the threshold
+
+
+@dataclass(frozen=True, slots=True)
+class PaperChange:
+    """One change ingest saw on a followed paper, with the values before and after."""
+
+    id: int
+    paper_key: str
+    kind: ChangeKind
+    before: Mapping[str, Any]
+    after: Mapping[str, Any]
+    changed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Follow:
+    """One owner following one paper; notes about it go to ``channel``."""
+
+    owner: Owner
+    paper_key: str
+    channel: Channel
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FollowNote:
+    """A note owed to one follower about one change, for the outbox."""
+
+    change: PaperChange
+    owner: Owner
+    channel: Channel

@@ -110,7 +110,8 @@ def subscriptions_command(service: Paperbell) -> Command:
     async def subscriptions(interaction: Interaction) -> None:
         caller = await begin(interaction, service)
         views = await service.subscriptions(caller.owner)
-        await answer(interaction, subscriptions_reply(views, channel=False))
+        followed = await service.followed(caller.owner)
+        await answer(interaction, subscriptions_reply(views, channel=False, followed=followed))
 
     return subscriptions
 

@@ -36,7 +36,14 @@ from typing import TypeVar
 import aiohttp
 import discord
 
-from bot.delivery.notifier import AlertMessage, Channel, DigestMessage, Recipient, RecipientKind
+from bot.delivery.notifier import (
+    AlertMessage,
+    Channel,
+    DigestMessage,
+    FollowNoteMessage,
+    Recipient,
+    RecipientKind,
+)
 from bot.errors import (
     ChannelDownError,
     ChannelUnreachableError,
@@ -45,7 +52,7 @@ from bot.errors import (
     TransientDeliveryError,
 )
 from handlers.discord.rating import message_view
-from handlers.discord.render import MessagePart, alert_parts, digest_parts
+from handlers.discord.render import MessagePart, alert_parts, digest_parts, follow_note_part
 
 DmChannelCallback = Callable[[Recipient, str], Awaitable[None]]
 T = TypeVar("T")
@@ -114,6 +121,9 @@ class DiscordNotifier:
 
     async def send_digest(self, message: DigestMessage) -> None:
         await self._deliver("digest", message.key, message.recipient, digest_parts(message))
+
+    async def send_follow_note(self, message: FollowNoteMessage) -> None:
+        await self._deliver("note", message.key, message.recipient, [follow_note_part(message)])
 
     async def close(self) -> None:
         """Stop sending. The client belongs to whoever made it, who closes it."""

@@ -1,10 +1,11 @@
 """👍 / 👎 / "more like this" on Discord: buttons or menus under an alert or digest, and clicks.
 
-A message of up to three papers carries a row of buttons per paper (👍, 👎, 🔔), their
-custom ids ``paperbell:like=KEY|SUB`` (the paper and the subscription that brought it).
-A longer one (Discord allows five rows) carries three select menus instead, custom ids
-``paperbell:like``, ``paperbell:dislike``, ``paperbell:more``, whose options are its
-papers as ``KEY|SUB``. Either way the ids say everything, so a click is understood
+A message of up to three papers carries a row of buttons per paper (👍, 👎, 🔔, 📌 follow),
+their custom ids ``paperbell:like=KEY|SUB`` (the paper and the subscription that brought
+it). A longer one (Discord allows five rows) carries select menus instead, custom ids
+``paperbell:like``, ``paperbell:dislike``, ``paperbell:more`` and, when a row is left
+(five papers or fewer), ``paperbell:follow``, whose options are its papers as
+``KEY|SUB``. Either way the ids say everything, so a click is understood
 however long ago the message was sent and across restarts: ``handle_rating`` runs from
 ``DiscordClient.on_interaction``, not from a view discord.py keeps in memory. A click
 rates for whoever clicked (in a channel too), and the answer is private. Thin like the
@@ -20,26 +21,36 @@ from typing import Any
 import discord
 
 from bot.errors import UserError
-from bot.models import DeliveryMode
+from bot.messages import Channel
+from bot.models import DeliveryMode, Owner
 from bot.service import Paperbell
 from handlers.discord.commands_common import Interaction, answer, begin, send_error
-from handlers.discord.render import LinkButton, MessagePart, RatingOption, trim
+from handlers.discord.render import (
+    PDF_BUTTONS_PER_ROW,
+    LinkButton,
+    MessagePart,
+    RatingOption,
+    trim,
+)
 from handlers.discord.render_replies import Reply, error_text
 
 log = logging.getLogger(__name__)
 
 PREFIX = "paperbell:"
 LIKE, DISLIKE, MORE = f"{PREFIX}like", f"{PREFIX}dislike", f"{PREFIX}more"
+FOLLOW = f"{PREFIX}follow"
+FOLLOW_MENU_ROW = 1  # free when the PDF buttons fit in row 0 (five papers or fewer)
 OPTION_CHARS = 100  # Discord's limit for an option's label and value
 FIRST_MENU_ROW = 2  # rows 0-1 hold the PDF buttons of up to ten papers
 BUTTON_PAPERS = 3  # rows 2-4: one row of buttons per paper; more papers get the menus
 CUSTOM_ID_CHARS = 100  # Discord's limit
-_BUTTON_WORDS = {LIKE: "Like", DISLIKE: "Not for me", MORE: "More like this"}
+_BUTTON_WORDS = {LIKE: "Like", DISLIKE: "Not for me", MORE: "More like this", FOLLOW: "Follow"}
 _MENUS = (
     (LIKE, "👍 More papers like…", "👍"),
     (DISLIKE, "👎 Fewer papers like…", "👎"),
     (MORE, "🔔 Alert me to papers like…", "🔔"),
 )
+_FOLLOW = (FOLLOW, "📌 Follow (a note when it changes)…", "📌")
 
 
 def message_view(part: MessagePart) -> discord.ui.View | None:
@@ -57,17 +68,21 @@ def message_view(part: MessagePart) -> discord.ui.View | None:
 
 def _rating_items(options: Sequence[RatingOption]) -> list[discord.ui.Item[discord.ui.View]]:
     """A row of buttons per paper when they fit (rows 2-4), else the three menus."""
-    ids = [button_id(custom_id, o) for o in options for custom_id, _, _ in _MENUS]
+    kinds = (*_MENUS, _FOLLOW)
+    ids = [button_id(custom_id, o) for o in options for custom_id, _, _ in kinds]
     if len(options) <= BUTTON_PAPERS and all(len(i) <= CUSTOM_ID_CHARS for i in ids):
         return [
             _button(custom_id, mark, o, row, alone=len(options) == 1)
             for row, o in enumerate(options, FIRST_MENU_ROW)
-            for custom_id, _, mark in _MENUS
+            for custom_id, _, mark in kinds
         ]
-    return [
+    menus: list[discord.ui.Item[discord.ui.View]] = [
         _menu(custom_id, placeholder, mark, options, row)
         for row, (custom_id, placeholder, mark) in enumerate(_MENUS, FIRST_MENU_ROW)
     ]
+    if len(options) <= PDF_BUTTONS_PER_ROW:  # else no row is left: /follow or the CLI
+        menus.append(_menu(*_FOLLOW, options, FOLLOW_MENU_ROW))
+    return menus
 
 
 def button_id(custom_id: str, option: RatingOption) -> str:
@@ -141,17 +156,36 @@ async def handle_rating(interaction: Interaction, service: Paperbell) -> bool:
     """Answer a click on one of our menus; False when it was not ours."""
     data: dict[str, Any] = dict(interaction.data or {})
     custom_id, chosen = parse_click(str(data.get("custom_id", "")), data.get("values") or [])
-    if custom_id not in (LIKE, DISLIKE, MORE):
+    if custom_id not in (LIKE, DISLIKE, MORE, FOLLOW):
         return False
     values = parse_values(chosen)
     try:
-        await _rate(interaction, service, custom_id, values)
+        if custom_id == FOLLOW:
+            await _follow(interaction, service, list(values))
+        else:
+            await _rate(interaction, service, custom_id, values)
     except UserError as exc:
         await send_error(interaction, error_text(str(exc)))
     except Exception:  # the boundary: logged once, the user gets a short apology
         log.exception("rating by user %s failed", interaction.user.id)
         await send_error(interaction, "Sorry, something went wrong; nothing was recorded.")
     return True
+
+
+async def _follow(interaction: Interaction, service: Paperbell, keys: list[str]) -> None:
+    """Follow for whoever clicked; in a server channel the channel is who received it."""
+    caller = await begin(interaction, service)
+    if not keys:
+        raise UserError("pick a paper in the menu")
+    where = interaction.channel_id if interaction.guild_id else None
+    received_by = Owner.channel(str(where)) if where else None
+    for key in keys:
+        await service.follow(caller.owner, key, Channel.DISCORD, received_by)
+    text = (
+        f"📌 Following {', '.join(keys)}: one DM when a new version, code or "
+        "upvotes come; /subscriptions lists what you follow."
+    )
+    await answer(interaction, Reply(text))
 
 
 async def _rate(

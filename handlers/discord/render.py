@@ -22,6 +22,7 @@ from bot.delivery.notifier import (
     AlertItem,
     AlertMessage,
     DigestMessage,
+    FollowNoteMessage,
     MatchedSubscription,
     RecipientKind,
 )
@@ -351,3 +352,13 @@ def link_view(buttons: Sequence[LinkButton]) -> discord.ui.View | None:
             )
         )
     return view
+
+
+def follow_note_part(message: FollowNoteMessage) -> MessagePart:
+    """A note about a followed paper: one message, the headline then what changed."""
+    title = safe_user_text(message.title, 200)
+    lines = [f"🔔 **{safe_user_text(message.headline, 120)}** · {title}"]
+    lines += [f"> {safe_user_text(line, 600)}" for line in message.lines]
+    if message.url:
+        lines.append(f"<{message.url}>")
+    return MessagePart("\n".join(lines)[:2000], (), (), (message.paper_key,))

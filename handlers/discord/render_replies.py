@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import discord
 
 from bot.accounts.addresses import AddressRequest, Confirmation
+from bot.delivery.follows import Followed
 from bot.delivery.notifier import AlertItem, DigestMessage
 from bot.delivery.why_model import Why, why_lines
 from bot.models import DeliveryMode, DigestFrequency, OwnerKind, Paper, Subscription, User
@@ -118,17 +119,30 @@ def subscription_line(view: SubscriptionView) -> str:
     return f"`#{sub.id}` {code(sub.normalized, 150)} — {delivery_label(sub)} · {matches}"
 
 
-def subscriptions_reply(views: Sequence[SubscriptionView], *, channel: bool) -> Reply:
+def subscriptions_reply(
+    views: Sequence[SubscriptionView], *, channel: bool, followed: Sequence[Followed] = ()
+) -> Reply:
     whose = "This channel has" if channel else "You have"
+    follows = followed_text(followed)
     if not views:
         hint = "/channel subscribe" if channel else "/subscribe"
-        return Reply(f"{whose} no subscriptions yet. Add one with `{hint}`.")
+        none = f"{whose} no subscriptions yet. Add one with `{hint}`."
+        return Reply("\n".join((none, follows)) if follows else none)
     embed = discord.Embed(
         title=f"{whose} {plural(len(views), 'subscription')}",
         description=trim_lines([subscription_line(v) for v in views], DESCRIPTION_LIMIT),
         color=COLOR,
     )
-    return Reply(embeds=(embed,))
+    return Reply(follows, embeds=(embed,))
+
+
+def followed_text(followed: Sequence[Followed]) -> str:
+    """The papers followed, each with its last few changes, in at most 1,500 characters."""
+    lines: list[str] = []
+    for item in followed:
+        lines.append(f"📌 {item.follow.paper_key} {escaped(item.title, 80)}")
+        lines += [f"  • {line}" for line in item.change_lines[-3:]]
+    return trim_lines(lines, 1500) if lines else ""
 
 
 def subscription_choice_name(sub: Subscription) -> str:

@@ -17,6 +17,7 @@ from bot.delivery.notifier import (
     Channel,
     ConfirmationMessage,
     DigestMessage,
+    FollowNoteMessage,
     ManageLinkMessage,
 )
 from bot.errors import MessageTooLargeError
@@ -52,6 +53,10 @@ class EmailNotifier(ABC):
     async def send_manage_link(self, message: ManageLinkMessage) -> None:
         payload = self.renderer.manage_link_bytes(message)
         await self._deliver(message.key, payload, message.address)
+
+    async def send_follow_note(self, message: FollowNoteMessage) -> None:
+        payload = self.renderer.follow_note_bytes(message)
+        await self._deliver(message.key, payload, message.recipient.address)
 
     async def _send_in_parts(
         self,

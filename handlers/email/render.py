@@ -25,6 +25,7 @@ from bot.delivery.notifier import (
     Channel,
     ConfirmationMessage,
     DigestMessage,
+    FollowNoteMessage,
     ManageLinkMessage,
     MatchedSubscription,
 )
@@ -63,6 +64,7 @@ class PaperView:
     because: str = ""  # why the reader's model ranks it here
     like_url: str | None = None  # signed 👍 / 👎 links (a confirm page first)
     dislike_url: str | None = None
+    follow_url: str | None = None  # signed: follow the paper (a confirm page first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,7 @@ def paper_view(item: AlertItem) -> PaperView:
         item.because,
         _safe_url(item.feedback.like) if item.feedback else None,
         _safe_url(item.feedback.dislike) if item.feedback else None,
+        _safe_url(item.feedback.follow) if item.feedback else None,
     )
 
 
@@ -234,7 +237,7 @@ class Renderer:
                 text_env.get_template(f"{name}.txt.j2"),
                 html_env.get_template(f"{name}.html.j2"),
             )
-            for name in ("alerts", "digest", "confirmation", "manage")
+            for name in ("alerts", "digest", "confirmation", "manage", "follow")
         }
         # formataddr encodes a non-ASCII name itself; whitespace runs (a newline in an
         # environment variable) would break the header line.
@@ -325,6 +328,17 @@ class Renderer:
             "days": message.expires_days,
         }
         return self._message(message.address, message.key, "manage", context, ())
+
+    def follow_note_bytes(self, message: FollowNoteMessage) -> bytes:
+        title = _display(message.title)
+        context = {
+            "subject": f"paperbell · {message.headline}: {title}"[:200],
+            "title": title,
+            "headline": message.headline,
+            "lines": [_display(line) for line in message.lines],
+            "url": _safe_url(message.url),
+        }
+        return self._message(message.recipient.address, message.key, "follow", context, ())
 
     def _message(
         self, to: str, key: str, template: str, context: dict[str, Any], lists: Sequence[str]

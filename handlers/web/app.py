@@ -6,7 +6,8 @@ answers 200 — no redirect, no cookie; mail providers send it from their server
 ``Origin`` or CSRF token (the signed link is the proof), while a browser pressing our
 button sends both, and they are checked. ``GET`` only shows a page with a button,
 because mail scanners follow links and must never unsubscribe anyone. The confirm link and
-a mail's 👍 / 👎 links (``feedback``) work the same way. No GET anywhere changes anything.
+a mail's 👍 / 👎 and 📌 follow links (``feedback``) work the same way. No GET anywhere
+changes anything.
 """
 
 from __future__ import annotations
@@ -150,6 +151,8 @@ def _routes(router: web.UrlDispatcher) -> None:
     router.add_post("/unsubscribe/{token}", unsubscribe)
     router.add_get("/feedback/{token}", feedback.feedback_form)
     router.add_post("/feedback/{token}", feedback.feedback)
+    router.add_get("/follow/{token}", feedback.follow_form)
+    router.add_post("/follow/{token}", feedback.follow)
     router.add_get("/healthz", healthz)
     router.add_static("/static", STATIC)
 

@@ -35,6 +35,8 @@ PAPER_COLUMNS = (
     "github_stars",
     "sources",
     "first_seen",
+    "arxiv_comment",
+    "journal_ref",
 )
 STATE_COLUMNS = (
     "source_id",
@@ -95,13 +97,15 @@ def paper_values(paper: Paper) -> tuple[Any, ...]:
         paper.github_stars,
         _json_list(paper.sources),
         iso(paper.first_seen),
+        paper.arxiv_comment,
+        paper.journal_ref,
     )
 
 
 def paper_from_row(row: Row) -> Paper:
     (key, version, title, abstract, authors, categories, published, updated) = row[:8]
     (link_abs, link_pdf, link_hf, link_code, upvotes, comments, stars) = row[8:15]
-    sources, first_seen = row[15:17]
+    sources, first_seen, arxiv_comment, journal_ref = row[15:19]
     return Paper(
         key=key,
         version=version,
@@ -117,6 +121,8 @@ def paper_from_row(row: Row) -> Paper:
         github_stars=stars,
         sources=tuple(json.loads(sources)),
         first_seen=opt_datetime(first_seen),
+        arxiv_comment=arxiv_comment,
+        journal_ref=journal_ref,
     )
 
 

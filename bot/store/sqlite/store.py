@@ -40,6 +40,7 @@ from bot.store.sqlite import _codec as codec
 from bot.store.sqlite.accounts import AccountsMixin
 from bot.store.sqlite.claims import ClaimsMixin
 from bot.store.sqlite.leases import LeasesMixin
+from bot.store.sqlite.follows import FollowsMixin, record_changes
 from bot.store.sqlite.meta import MetaMixin
 from bot.store.sqlite.outbox import OutboxMixin
 from bot.store.sqlite.relevance import RelevanceMixin
@@ -168,6 +169,7 @@ class SqliteStore(
     MetaMixin,
     LeasesMixin,
     RelevanceMixin,
+    FollowsMixin,
 ):
     """``Store`` over one SQLite file. Build it with ``open_sqlite_store``."""
 
@@ -205,8 +207,10 @@ class SqliteStore(
             await db.executemany(
                 _UPDATE_PAPER, [(*codec.paper_values(p), stamp, p.key) for p in plan.updates]
             )
+            alert = alert or AlertRule()
+            await record_changes(db, stored, plan.updates, alert.follow_upvotes, stamp)
             await db.execute(_SAVE_STATE, _state_values(state, now))
-            return await _queue_for_matching(db, plan.result, alert or AlertRule(), stamp)
+            return await _queue_for_matching(db, plan.result, alert, stamp)
 
     async def queued_for_matching(self, limit: int = 5000) -> QueuedPapers:
         """Papers waiting for the match step, newest first, with the versions read."""
