@@ -39,8 +39,8 @@ from bot.store.protocols import QueuedPapers
 from bot.store.sqlite import _codec as codec
 from bot.store.sqlite.accounts import AccountsMixin
 from bot.store.sqlite.claims import ClaimsMixin
-from bot.store.sqlite.leases import LeasesMixin
 from bot.store.sqlite.follows import FollowsMixin, record_changes
+from bot.store.sqlite.leases import LeasesMixin
 from bot.store.sqlite.meta import MetaMixin
 from bot.store.sqlite.outbox import OutboxMixin
 from bot.store.sqlite.relevance import RelevanceMixin
