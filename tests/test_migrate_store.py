@@ -8,16 +8,30 @@ import sqlite3
 from pathlib import Path
 
 from bot.delivery.planning import record_matches
-from bot.models import DeliveryMode
+from bot.messages import Channel
+from bot.models import AnnounceType, DeliveryMode, SourceState
 from bot.store.postgres import PostgresStore
 from bot.store.protocols import Rating, Store
 from bot.store.sqlite.store import open_sqlite_store
 from bot.store.transfer import TABLES
 from tests.support_outbox import NOW, record, verified_user
+from tests.support_papers import LATER, arxiv_paper, sightings
 from tests.support_relevance import by_title, store_corpus
 from tests.test_cli import run_cli
 
 INSTANT = frozenset({DeliveryMode.EMAIL_INSTANT})
+FOLLOWED = "2403.00001"
+
+
+async def _follow(store: Store, owner_id: int) -> None:
+    """A followed paper with its arXiv comment, and the change its second version makes."""
+    first = arxiv_paper(FOLLOWED, arxiv_comment="9 pages")
+    await store.ingest(sightings(first), SourceState("arxiv"), NOW)
+    owner = (await store.get_user(owner_id)).owner  # type: ignore[union-attr]
+    await store.follow(owner, FOLLOWED, Channel.EMAIL, NOW)
+    second = arxiv_paper(FOLLOWED, version=2, arxiv_comment="12 pages", journal_ref="J. 1")
+    found = sightings(second, announce=AnnounceType.REPLACE)
+    await store.ingest(found, SourceState("arxiv"), LATER)
 
 
 async def _seed(path: Path) -> None:
@@ -34,6 +48,7 @@ async def _seed(path: Path) -> None:
         pending = await store.get_or_create_user(discord_id="later", now=NOW)
         await store.set_email(pending.id, "later@example.org", NOW)  # a confirmation
         await store.set_meta("commands", "hash-1")
+        await _follow(store, user.id)
     finally:
         await store.close()
 
@@ -50,6 +65,12 @@ async def _same(sqlite_path: Path, url: str) -> None:
             await target.get_paper(k) for k in keys
         ]
         assert await target.get_meta("commands") == "hash-1"
+        assert await source.get_paper(FOLLOWED) == await target.get_paper(FOLLOWED)
+        log = await target.paper_change_log([FOLLOWED])
+        assert log == await source.paper_change_log([FOLLOWED]) and log
+        owners = [u.owner for u in await source.list_users()]
+        follows = [await s.list_follows(o) for s in stores for o in owners]
+        assert follows[: len(owners)] == follows[len(owners) :] and any(follows)
         newcomer = await target.get_or_create_user(discord_id="new", now=NOW)
         assert newcomer.id > max(u.id for u in await source.list_users())
     finally:

@@ -42,6 +42,8 @@ TABLES = (
     "matches",
     "confirmations",
     "feedback",
+    "follows",
+    "paper_changes",
 )
 NOT_COPIED = frozenset({"schema_migrations", "leases", "subscription_changes"})
 

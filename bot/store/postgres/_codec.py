@@ -37,6 +37,8 @@ PAPER_COLUMNS = (
     "github_stars",
     "sources",
     "first_seen",
+    "arxiv_comment",
+    "journal_ref",
 )
 STATE_COLUMNS = (
     "source_id",
@@ -79,7 +81,8 @@ def without_nul(sightings: Sequence[Sighting]) -> list[Sighting]:
 def _texts_of(paper: Paper) -> list[str]:
     links = [paper.links.abs, paper.links.pdf, paper.links.hf, paper.links.code]
     return [paper.key, paper.title, paper.abstract, *paper.authors, *paper.categories,
-            *paper.sources, *(link for link in links if link)]  # fmt: skip
+            *paper.sources, *(link for link in links if link), paper.arxiv_comment,
+            paper.journal_ref]  # fmt: skip
 
 
 def _has_nul(paper: Paper) -> bool:
@@ -96,6 +99,8 @@ def _clean(paper: Paper) -> Paper:
         authors=tuple(texts(paper.authors)),
         categories=tuple(texts(paper.categories)),
         sources=tuple(texts(paper.sources)),
+        arxiv_comment=text(paper.arxiv_comment),
+        journal_ref=text(paper.journal_ref),
         links=Links(
             abs=opt_text(links.abs),
             pdf=opt_text(links.pdf),
@@ -128,6 +133,8 @@ def paper_values(paper: Paper) -> tuple[Any, ...]:
         paper.github_stars,
         texts(paper.sources),
         utc(paper.first_seen),
+        text(paper.arxiv_comment),
+        text(paper.journal_ref),
     )
 
 
@@ -135,7 +142,7 @@ def paper_from_row(row: asyncpg.Record | Sequence[Any]) -> Paper:
     values = tuple(row)
     (key, version, title, abstract, authors, categories, published, updated) = values[:8]
     (link_abs, link_pdf, link_hf, link_code, upvotes, comments, stars) = values[8:15]
-    sources, first_seen = values[15:17]
+    sources, first_seen, arxiv_comment, journal_ref = values[15:19]
     return Paper(
         key=key,
         version=version,
@@ -151,6 +158,8 @@ def paper_from_row(row: asyncpg.Record | Sequence[Any]) -> Paper:
         github_stars=stars,
         sources=tuple(sources),
         first_seen=first_seen,
+        arxiv_comment=arxiv_comment,
+        journal_ref=journal_ref,
     )
 
 

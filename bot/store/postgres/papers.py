@@ -18,6 +18,7 @@ from bot.store.merge import merge_batch
 from bot.store.postgres import _codec as codec
 from bot.store.postgres._base import PgBase
 from bot.store.postgres._tsquery import expression_query, words_query
+from bot.store.postgres.follows import record_changes
 from bot.store.records import QueuedPapers
 
 INGEST_LOCK = 0x696E6765  # "inge": the advisory lock ingests take
@@ -104,8 +105,10 @@ class PapersMixin(PgBase):
             await conn.executemany(
                 _UPDATE_PAPER, [(*codec.paper_values(p), stamp) for p in plan.updates]
             )
+            alert = alert or AlertRule()
+            await record_changes(conn, stored, plan.updates, alert.follow_upvotes, stamp)
             await conn.execute(_SAVE_STATE, *_state_values(state, stamp))
-            return await _queue_for_matching(conn, plan.result, alert or AlertRule(), stamp)
+            return await _queue_for_matching(conn, plan.result, alert, stamp)
 
     async def record_source_error(self, source_id: str, error: str, now: datetime) -> None:
         async with self._tx(f"recording an error for source {source_id!r}") as conn:

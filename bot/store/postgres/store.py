@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from bot.store.postgres._base import PgBase
 from bot.store.postgres.accounts import AccountsMixin
 from bot.store.postgres.claims import ClaimsMixin
+from bot.store.postgres.follows import FollowsMixin
 from bot.store.postgres.leases import LeasesMixin
 from bot.store.postgres.matches import MatchesMixin
 from bot.store.postgres.meta import MetaMixin
@@ -32,6 +33,7 @@ class PostgresStore(
     SelfServiceMixin,
     ClaimsMixin,
     OutboxMixin,
+    FollowsMixin,
     PgBase,
 ):
     """``Store`` over PostgreSQL. Build it with ``open_postgres_store``."""
