@@ -95,3 +95,19 @@ class TestFollowContract:
         assert await store.queue_follow_notes(LATER) == []
         assert await store.queue_follow_notes(LATER) == []
         assert await store.list_deliveries(ALICE) == []
+
+    async def test_arxiv_comment_and_journal_kept_and_in_the_version_change(
+        self, store: Store
+    ) -> None:
+        first = arxiv_paper("2403.00001", arxiv_comment="9 pages")
+        await ingest(store, sightings(first))
+        stored = await store.get_paper("2403.00001")
+        assert stored is not None and (stored.arxiv_comment, stored.journal_ref) == ("9 pages", "")
+        await store.follow(ALICE, "2403.00001", Channel.EMAIL, NOW)
+        second = arxiv_paper("2403.00001", version=2, arxiv_comment="12", journal_ref="J. 1")
+        await _update(store, second)
+        stored = await store.get_paper("2403.00001")
+        assert stored is not None and (stored.arxiv_comment, stored.journal_ref) == ("12", "J. 1")
+        (change,) = (await store.paper_change_log(["2403.00001"]))["2403.00001"]
+        assert (change.before["comment"], change.before["journal_ref"]) == ("9 pages", "")
+        assert (change.after["comment"], change.after["journal_ref"]) == ("12", "J. 1")
