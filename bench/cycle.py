@@ -20,7 +20,7 @@ and ``SmtpNotifier``, ``DigestPlanner.tick``). Each phase reports wall and CPU s
 rows (startup: subscriptions loaded; ingest: new papers; match: new match records, and
 ``outbox_rows``; alerts: rows sent and ``messages``; digests: created, then sent) and
 the process's peak RSS. The SMTP sink is aiosmtpd in its own process (as in
-bench/email.py). Delivery phases stop after ``--budget`` seconds and report the time
+bench/email_send.py). Delivery phases stop after ``--budget`` seconds and report the time
 all messages would take at the rate reached. Figures are wall seconds on whatever else
 the machine is doing: run it on a quiet machine for figures to compare.
 

@@ -32,6 +32,7 @@ from bot.delivery.notifier import (
     Recipient,
     RecipientKind,
 )
+from bot.delivery.paper_cache import PaperCache
 from bot.delivery.ranking import relevance_of
 from bot.messages import no_announcement_words, source_failed_words
 from bot.models import (
@@ -244,6 +245,7 @@ class DigestPlanner:
         # The ids of the sources configured now: a source removed from the settings keeps
         # its stored state, but a digest must not speak of it. None: every stored source.
         self._sources = None if sources is None else frozenset(sources)
+        self.papers = PaperCache(store)  # the dispatcher's alerts read through it too
 
     async def tick(self, now: datetime | None = None) -> list[Delivery]:
         """Create every digest that is due now; each at most once per (user, local date).
@@ -349,7 +351,7 @@ class DigestPlanner:
     async def _entries(self, user: User, records: Sequence[MatchRecord]) -> list[DigestEntry]:
         owned = await self._store.list_subscriptions(user.owner)
         subs = {s.id: s for s in owned if s.digest_for_held}
-        papers = await self._store.get_papers([r.paper_key for r in records])
+        papers = await self.papers.get_papers([r.paper_key for r in records])
         entries = []
         for record in records:
             wanted = tuple(subs[i] for i in record.sub_ids if i in subs)

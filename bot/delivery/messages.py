@@ -133,6 +133,7 @@ class MessageBuilder:
         self._notifiers = notifiers
         self._links = links
         self._digests = digests
+        self._papers = digests.papers
 
     async def read(self, batches: Sequence[DeliveryBatch]) -> ClaimReads:
         """One read per kind of thing for the whole claim, not four per message."""
@@ -144,7 +145,7 @@ class MessageBuilder:
             users=await store.get_users(user_ids) if user_ids else {},
             subscriptions=await store.subscriptions_of({b.owner for b in alerts}) if alerts else {},
             matches=await store.matches_for(pairs) if pairs else {},
-            papers=await store.get_papers(sorted({key for _, key in pairs})) if pairs else {},
+            papers=await self._papers.get_papers(sorted({k for _, k in pairs})) if pairs else {},
         )
 
     async def plan(self, batch: DeliveryBatch, reads: ClaimReads, now: datetime) -> list[Plan]:

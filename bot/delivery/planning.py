@@ -15,6 +15,7 @@ waiting matches no subscription still wants in a digest.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from bot.delivery.policy import plan_match
@@ -40,23 +41,62 @@ async def plan_matches(
     lookup = subscription or await _stored_lookup(store, owners)
     user_ids = [int(o.id) for o in owners if o.kind is OwnerKind.USER]
     users = await store.get_users(user_ids) if user_ids else {}
-    live = [_live(r, lookup) for r in records]
+    live = _LiveSubscriptions(lookup)
     scores = await _relevance(store, records, live)
-    planned = (
-        plan_match(r, subs, _user(r.owner, users), scores.get((r.owner, r.paper_key)))
-        for r, subs in zip(records, live, strict=True)
-    )
-    return [p for p in planned if p is not None]
+    # Without a learned score, a record's plan depends only on its owner and the
+    # subscriptions that caught it: decided once per (owner, sub_ids), not per record (a
+    # day brings one owner dozens of papers through the same few subscriptions).
+    decided: dict[tuple[Owner, tuple[int, ...]], PlannedMatch | None] = {}
+    planned: list[PlannedMatch] = []
+    for r in records:
+        score = scores.get((r.owner, r.paper_key))
+        if score is not None:
+            plan = plan_match(r, live(r), _user(r.owner, users), score)
+        else:
+            key = (r.owner, r.sub_ids)
+            if key not in decided:
+                decided[key] = plan_match(r, live(r), _user(r.owner, users))
+            plan = _for_record(decided[key], r)
+        if plan is not None:
+            planned.append(plan)
+    return planned
+
+
+def _for_record(plan: PlannedMatch | None, record: MatchRecord) -> PlannedMatch | None:
+    """``plan``, decided for another record of the same owner and subscriptions, for
+    ``record``: its deliveries, and its subscriptions narrowed to the live ones."""
+    if plan is None:
+        return None
+    if plan.record.sub_ids != record.sub_ids:
+        record = replace(record, sub_ids=plan.record.sub_ids)
+    return PlannedMatch(record, plan.digest, plan.alerts)
+
+
+class _LiveSubscriptions:
+    """A record's subscriptions that still exist and are still its owner's, by id;
+    looked up once per (owner, sub_ids)."""
+
+    def __init__(self, lookup: SubscriptionLookup) -> None:
+        self._lookup = lookup
+        self._found: dict[tuple[Owner, tuple[int, ...]], list[Subscription]] = {}
+
+    def __call__(self, record: MatchRecord) -> list[Subscription]:
+        key = (record.owner, record.sub_ids)
+        if (subs := self._found.get(key)) is None:
+            found = (self._lookup(sub_id) for sub_id in record.sub_ids)
+            subs = [s for s in found if s is not None and s.owner == record.owner]
+            self._found[key] = subs
+        return subs
 
 
 async def _relevance(
-    store: Store, records: Sequence[MatchRecord], live: Sequence[Sequence[Subscription]]
+    store: Store, records: Sequence[MatchRecord], live: _LiveSubscriptions
 ) -> dict[tuple[Owner, str], float]:
     """The learned relevance of each record's paper to its owner, only for owners with a
     subscription that holds alerts below a ``min_relevance`` (the only ones who need it)."""
     wanted: dict[Owner, list[str]] = {}
-    for r, subs in zip(records, live, strict=True):
-        if any(s.min_relevance is not None for s in subs):
+    for r in records:
+        if any(s.min_relevance is not None for s in live(r)):
             wanted.setdefault(r.owner, []).append(r.paper_key)
     out: dict[tuple[Owner, str], float] = {}
     owned = await store.subscriptions_of(list(wanted)) if wanted else {}
@@ -81,12 +121,6 @@ async def record_matches(
 async def _stored_lookup(store: Store, owners: Sequence[Owner]) -> SubscriptionLookup:
     by_id = {s.id: s for subs in (await store.subscriptions_of(owners)).values() for s in subs}
     return by_id.get
-
-
-def _live(record: MatchRecord, lookup: SubscriptionLookup) -> list[Subscription]:
-    """The record's subscriptions that still exist and are still its owner's, by id."""
-    found = (lookup(sub_id) for sub_id in record.sub_ids)
-    return [s for s in found if s is not None and s.owner == record.owner]
 
 
 def _user(owner: Owner, users: Mapping[int, User]) -> User | None:
