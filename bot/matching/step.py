@@ -17,7 +17,7 @@ import gc
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,7 +29,7 @@ from bot.messages import PlannedMatch
 from bot.models import MatchRecord, Owner, Paper, Subscription
 from bot.relevance.corpus import vectorize_new
 from bot.relevance.similar import LikeTargets
-from bot.store.protocols import QueuedPapers, Store
+from bot.store.protocols import Store
 
 log = logging.getLogger(__name__)
 
@@ -203,52 +203,20 @@ async def match_cycle(
     chunks = _Chunks(store, now, plan_chunk)
     seen: dict[str, int] = {}
     with _no_cyclic_gc():
-        try:
-            while (queued := await _next_page(store, seen, chunks)).versions:
-                seen.update(queued.versions)
-                await _match_page(index, store, queued, now, chunks)
-                await chunks.write_behind()  # matching the next page overlaps this write
-        except BaseException as exc:
-            await chunks.abandon(exc)
-            raise
-        await chunks.settle()
+        while (queued := await store.queued_for_matching(limit=PAGE)).versions:
+            if all(seen.get(k) == v for k, v in queued.versions.items()):
+                break  # nothing new: papers a concurrent write keeps queued wait for next time
+            seen.update(queued.versions)
+            targets = await LikeTargets.load(store, index.like_targets())
+            similar = await targets.similar(store, [p.key for p in queued.new])
+            for papers, upvotes_only in ((queued.new, False), (queued.updated, True)):
+                for paper in papers:
+                    likes = similar.get(paper.key, frozenset())
+                    records = index.records(paper, now, upvotes_only=upvotes_only, likes=likes)
+                    await chunks.add(paper.key, queued.versions[paper.key], records)
+                    await asyncio.sleep(0)  # a web request waits one paper, not a page
+            await chunks.flush()
     return MatchSummary(len(seen), chunks.matched, len(chunks.owners))
-
-
-async def _next_page(store: Store, seen: Mapping[str, int], chunks: _Chunks) -> QueuedPapers:
-    """The newest queued papers not matched yet in this cycle. Papers whose records are
-    still being written are in the queue until their write commits: read past them; once
-    nothing else is queued, wait for the write and look again."""
-    while True:
-        queued = await store.queued_for_matching(limit=PAGE + chunks.papers_in_flight)
-        fresh = _unseen(queued, seen)
-        # Nothing new: papers a concurrent write keeps queued wait for the next cycle.
-        if fresh.versions or not chunks.writing:
-            return fresh
-        await chunks.settle()
-
-
-def _unseen(queued: QueuedPapers, seen: Mapping[str, int]) -> QueuedPapers:
-    """The papers of ``queued`` not already matched in this cycle at the version read."""
-    versions = {k: v for k, v in queued.versions.items() if seen.get(k) != v}
-    if len(versions) == len(queued.versions):
-        return queued
-    new = tuple(p for p in queued.new if p.key in versions)
-    updated = tuple(p for p in queued.updated if p.key in versions)
-    return QueuedPapers(new, updated, versions)
-
-
-async def _match_page(
-    index: SubscriptionIndex, store: Store, queued: QueuedPapers, now: datetime, chunks: _Chunks
-) -> None:
-    targets = await LikeTargets.load(store, index.like_targets())
-    similar = await targets.similar(store, [p.key for p in queued.new])
-    for papers, upvotes_only in ((queued.new, False), (queued.updated, True)):
-        for paper in papers:
-            likes = similar.get(paper.key, frozenset())
-            records = index.records(paper, now, upvotes_only=upvotes_only, likes=likes)
-            await chunks.add(paper.key, queued.versions[paper.key], records)
-            await asyncio.sleep(0)  # a web request waits one paper, not a page
 
 
 @contextmanager
@@ -272,13 +240,7 @@ class _Chunks:
     the tables' keys and indexes lead with the owner: a chunk of papers would touch every
     owner's pages, so the cost of writing would grow with the community (2-3× at 50,000
     subscriptions). Interrupted mid-batch, the papers stay queued and are matched again;
-    the records already written are not written twice (``Store.record_matches``).
-
-    A batch is written behind: while the store's writer thread stores it, the loop
-    matches the next papers (a third of the step's time at 50,000 subscriptions). Batches
-    are written one after the other, never two at once, so a paper still leaves the queue
-    only once every record before it is stored; a failed write is raised at the next
-    batch or at ``settle``, before anything after it is written."""
+    the records already written are not written twice (``Store.record_matches``)."""
 
     def __init__(
         self,
@@ -291,58 +253,22 @@ class _Chunks:
         self.done: dict[str, int] = {}  # papers whose records are all gathered
         self.matched = 0
         self.owners: set[Owner] = set()
-        self._writing: asyncio.Task[None] | None = None
-        self.papers_in_flight = 0  # papers the batch being written takes off the queue
-
-    @property
-    def writing(self) -> bool:
-        return self._writing is not None
 
     async def add(self, key: str, version: int, records: Sequence[MatchRecord]) -> None:
         self.records.extend(records)
         self.done[key] = version
         if len(self.records) >= BATCH:
-            await self.write_behind()
+            await self.flush()
 
-    async def write_behind(self) -> None:
-        """Start writing what is gathered, once the batch before it is written (one batch
-        in the writer at a time: memory stays bounded); ``settle`` waits for it."""
-        await self.settle()
+    async def flush(self) -> None:
         if not self.records and not self.done:
             return
         batch = sorted(self.records, key=lambda r: str(r.owner))  # as the store keys them
-        done, self.records, self.done = self.done, [], {}
-        self.papers_in_flight = len(done)
-        self._writing = asyncio.create_task(self._write_batch(batch, done))
-
-    async def settle(self) -> None:
-        """Wait for the batch being written, raising its error; on cancellation the
-        write is cancelled too (its open transaction rolls back)."""
-        task, self._writing = self._writing, None
-        if task is None:
-            return
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            task.cancel()
-            with suppress(asyncio.CancelledError, Exception):
-                await task
-            raise
-        finally:
-            self.papers_in_flight = 0
-
-    async def abandon(self, error: BaseException) -> None:
-        """After ``error`` in the loop: let the batch being written finish (what it
-        stores is consistent on its own); its own failure is noted on ``error``."""
-        try:
-            await self.settle()
-        except BaseException as exc:  # the caller raises ``error``, not this
-            error.add_note(f"then writing the match records failed too: {exc}")
-
-    async def _write_batch(self, batch: Sequence[MatchRecord], done: dict[str, int]) -> None:
+        self.records = []
         for start in range(0, max(len(batch), 1), CHUNK):
             last = start + CHUNK >= len(batch)
-            await self._write(batch[start : start + CHUNK], done if last else None)
+            await self._write(batch[start : start + CHUNK], self.done if last else None)
+        self.done = {}
 
     async def _write(self, records: Sequence[MatchRecord], done: dict[str, int] | None) -> None:
         planned = await self.plan(records)
