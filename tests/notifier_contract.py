@@ -7,7 +7,8 @@ fixture (parametrise it to cover several notifiers)::
         @pytest.fixture
         async def harness(self) -> AsyncIterator[Harness]:
             ...  # start the fake server, build the notifier
-            yield Harness(notifier, read=..., break_channel=..., recipient=...)
+            yield Harness(notifier, read=..., break_channel=...,
+                          recipient=..., foreign_recipient=...)
             await notifier.close()
 
 The file is not collected on its own (its name does not start with ``test_``).
@@ -39,7 +40,7 @@ class Harness:
     read: Callable[[], Awaitable[list[Delivered]]]  # everything delivered so far
     break_channel: Callable[[], Awaitable[None]]  # make every later delivery fail
     recipient: Recipient  # someone this notifier can deliver to
-    foreign_recipient: Recipient | None = None  # someone on another channel
+    foreign_recipient: Recipient  # someone on another channel: must be refused
 
 
 class NotifierContract:
@@ -90,8 +91,6 @@ class NotifierContract:
             await harness.notifier.send_digest(digest_message(corpus()[:2], to=harness.recipient))
 
     async def test_recipient_of_another_channel_is_refused(self, harness: Harness) -> None:
-        if harness.foreign_recipient is None:
-            pytest.skip("this harness has no recipient on another channel")
         message = alert_message(corpus()[:1], to=harness.foreign_recipient)
         with pytest.raises(PermanentDeliveryError):
             await harness.notifier.send_alerts(message)
