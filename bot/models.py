@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class SourceKind(StrEnum):
@@ -213,9 +214,12 @@ class OwnerKind(StrEnum):
     CHANNEL = "channel"  # a Discord guild channel
 
 
-@dataclass(frozen=True, slots=True)
-class Owner:
-    """Who a subscription belongs to; ``str(owner)`` (``user:3``) keys matches and deliveries."""
+class Owner(NamedTuple):
+    """Who a subscription belongs to; ``str(owner)`` (``user:3``) keys matches and deliveries.
+
+    A named tuple (immutable, like the frozen dataclasses here) so that hashing is the
+    tuple's own: the match step and planning key dicts by owner millions of times a
+    cycle, and a dataclass's generated ``__hash__`` runs in Python each time."""
 
     kind: OwnerKind
     id: str  # users.id as text, or the Discord channel id

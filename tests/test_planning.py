@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.delivery.planning import plan_matches
+from bot.matching.step import SubscriptionIndex
 from bot.messages import Channel, Route
 from bot.models import DeliveryMode, MatchRecord, Owner, OwnerKind, Subscription
 from bot.store.sqlite.store import SqliteStore
@@ -43,3 +44,22 @@ async def test_each_record_keeps_its_paper_and_only_live_subscriptions(
     ]
     assert all(p.alerts == (Route(Channel.DISCORD),) and not p.digest for p in planned)
     assert planned[0].record.words == records[0].words
+
+
+def test_the_index_holds_one_owner_and_one_mode_set_for_many_subscriptions() -> None:
+    index = SubscriptionIndex()
+    subs = [
+        Subscription(i, Owner.user(7), q, q, frozenset({DeliveryMode.EMAIL_DIGEST}), NOW)
+        for i, q in enumerate(("diffusion", "cat:cs.LG", "author:hinton"), start=1)
+    ]
+    subs.append(
+        Subscription(4, Owner.user(7), "Diffusion  ", "diffusion models", subs[0].deliver, NOW)
+    )
+    for sub in subs:
+        index.add(sub)
+    held = [index.get(sub.id) for sub in subs]
+    assert held == subs  # equal values: only the copies are shared
+    assert len({id(s.owner) for s in held if s}) == 1
+    assert len({id(s.deliver) for s in held if s}) == 1
+    assert held[1] is not None and held[1].query is held[1].normalized
+    assert held[3] is not None and held[3].query == "Diffusion  "  # as typed, when it differs

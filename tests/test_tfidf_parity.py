@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -48,6 +49,7 @@ def test_numpy_transform_is_scikit_learns_to_the_bit(corpus: list[str], later: l
         theirs = vectorizer.transform(texts)
         assert_same(ours.transform(texts), theirs)
         assert_same(loaded.transform(texts), theirs)
+        assert ours.transform_packed(texts) == pack_rows(ours.transform(texts))
 
 
 def test_real_listings_and_the_fit_agree() -> None:
@@ -72,3 +74,42 @@ def test_the_daemon_never_imports_scikit_learn() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+# The match step of a daemon whose readers have no like: targets: new papers get their
+# vectors, the next get theirs from the stored vocabulary, and nothing loads SciPy (20 MB
+# of the daemon's memory; only ranking and like: comparisons need sparse products).
+_MATCH_PATH = """
+import asyncio, sys, tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from bot.matching.step import SubscriptionIndex, match_cycle
+from bot.delivery.planning import plan_matches
+from bot.models import Sighting, SourceState
+from bot.store.sqlite.store import open_sqlite_store
+from tests.support_relevance import dated_corpus
+
+async def main() -> None:
+    now = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    papers = dated_corpus(now)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = await open_sqlite_store(Path(tmp) / "p.db")
+        index = SubscriptionIndex()
+        for day, batch in enumerate((papers[:190], papers[190:])):
+            at = now + timedelta(days=day)
+            await store.ingest([Sighting(p) for p in batch], SourceState("hf"), at)
+            await match_cycle(index, store, at, plan_matches)
+        missing = await store.get_vectors([p.key for p in papers])
+        await store.close()
+    print(len(missing), sorted(m for m in sys.modules if m.startswith("scipy"))[:3])
+
+asyncio.run(main())
+"""
+
+
+def test_the_match_step_vectorizes_without_scipy() -> None:
+    root = Path(__file__).resolve().parents[1]
+    run = [sys.executable, "-c", _MATCH_PATH]
+    done = subprocess.run(run, capture_output=True, text=True, check=False, cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split(" ", 1) == [str(len(dated_corpus(NOW))), "[]\n"]

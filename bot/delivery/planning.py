@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from bot.delivery.policy import plan_match
 from bot.delivery.ranking import owner_ranker
@@ -26,6 +27,7 @@ from bot.store.protocols import Store
 
 # A subscription by id, or None once it is gone (the match step's index).
 SubscriptionLookup = Callable[[int], Subscription | None]
+_UNDECIDED: Any = object()  # not yet in the decided plans (where None means "dropped")
 
 
 async def plan_matches(
@@ -49,14 +51,14 @@ async def plan_matches(
     decided: dict[tuple[Owner, tuple[int, ...]], PlannedMatch | None] = {}
     planned: list[PlannedMatch] = []
     for r in records:
-        score = scores.get((r.owner, r.paper_key))
+        score = scores.get((r.owner, r.paper_key)) if scores else None
         if score is not None:
             plan = plan_match(r, live(r), _user(r.owner, users), score)
         else:
             key = (r.owner, r.sub_ids)
-            if key not in decided:
-                decided[key] = plan_match(r, live(r), _user(r.owner, users))
-            plan = _for_record(decided[key], r)
+            if (plan := decided.get(key, _UNDECIDED)) is _UNDECIDED:
+                plan = decided[key] = plan_match(r, live(r), _user(r.owner, users))
+            plan = _for_record(plan, r)
         if plan is not None:
             planned.append(plan)
     return planned
@@ -65,8 +67,8 @@ async def plan_matches(
 def _for_record(plan: PlannedMatch | None, record: MatchRecord) -> PlannedMatch | None:
     """``plan``, decided for another record of the same owner and subscriptions, for
     ``record``: its deliveries, and its subscriptions narrowed to the live ones."""
-    if plan is None:
-        return None
+    if plan is None or plan.record is record:
+        return plan
     if plan.record.sub_ids != record.sub_ids:
         record = replace(record, sub_ids=plan.record.sub_ids)
     return PlannedMatch(record, plan.digest, plan.alerts)
@@ -94,9 +96,13 @@ async def _relevance(
 ) -> dict[tuple[Owner, str], float]:
     """The learned relevance of each record's paper to its owner, only for owners with a
     subscription that holds alerts below a ``min_relevance`` (the only ones who need it)."""
+    by_key = {(r.owner, r.sub_ids): r for r in records}  # whose subscriptions, found once
+    holding = {k for k, r in by_key.items() if any(s.min_relevance is not None for s in live(r))}
+    if not holding:
+        return {}  # the common case: nobody among them holds alerts for relevance
     wanted: dict[Owner, list[str]] = {}
     for r in records:
-        if any(s.min_relevance is not None for s in live(r)):
+        if (r.owner, r.sub_ids) in holding:
             wanted.setdefault(r.owner, []).append(r.paper_key)
     out: dict[tuple[Owner, str], float] = {}
     owned = await store.subscriptions_of(list(wanted)) if wanted else {}

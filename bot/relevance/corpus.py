@@ -19,10 +19,9 @@ from datetime import datetime
 from weakref import WeakKeyDictionary
 
 import numpy as np
-import scipy.sparse as sp
 
 from bot.errors import InternalError
-from bot.relevance.vectors import TFIDF, Vectorizer, load_vectorizer, pack_rows, paper_text
+from bot.relevance.vectors import TFIDF, Vectorizer, load_vectorizer, pack_arrays, paper_text
 from bot.store.protocols import Store, VectorizerInfo, VectorizerState
 
 REFIT_GROWTH = 1.25
@@ -100,8 +99,8 @@ async def refit(store: Store, now: datetime, version: int, corpus: int) -> int:
 
 
 def _vectors(vectorizer: Vectorizer, rows: list[tuple[str, str, str]]) -> dict[str, bytes]:
-    matrix: sp.csr_matrix = vectorizer.transform([paper_text(t, a) for _, t, a in rows])
-    return dict(zip((key for key, _, _ in rows), pack_rows(matrix), strict=True))
+    packed = vectorizer.transform_packed([paper_text(t, a) for _, t, a in rows])
+    return dict(zip((key for key, _, _ in rows), packed, strict=True))
 
 
 async def start_fit() -> asyncio.subprocess.Process:
@@ -134,9 +133,7 @@ async def fit_in_worker(
     with np.load(io.BytesIO(out), allow_pickle=False) as data:
         dump = data["dump"].tobytes()
         indptr, indices, weights = data["indptr"], data["indices"], data["data"]
-    width = int(indices.max()) + 1 if indices.size else 0
-    matrix = sp.csr_matrix((weights, indices, indptr), shape=(len(indptr) - 1, width))
-    return dump, pack_rows(matrix)
+    return dump, pack_arrays(indptr, indices, weights)  # the fit sorted each row's indices
 
 
 async def _stop(worker: asyncio.subprocess.Process) -> None:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 if TYPE_CHECKING:
+    import scipy.sparse as sp
     from sklearn.svm import LinearSVC
 
 HARD_NEGATIVE = 3.0
@@ -99,6 +99,8 @@ def train(
     background: sp.csr_matrix,
 ) -> UserModel:
     """A model from liked rows (at least one), disliked rows and the rest of the corpus."""
+    import scipy.sparse as sp  # here, as the matrices are: the match step never needs it
+
     negatives = sp.vstack([disliked, background], format="csr")
     if negatives.shape[0] == 0:
         return UserModel(None, liked, liked_keys)
@@ -122,4 +124,6 @@ def _fit(rows: sp.csr_matrix, dim: int) -> sp.csr_matrix:
     stacked from few rows may just be narrower)."""
     if rows.shape[1] == dim:
         return rows
+    import scipy.sparse as sp
+
     return sp.csr_matrix((rows.data, rows.indices, rows.indptr), shape=(rows.shape[0], dim))

@@ -10,12 +10,15 @@ around 1 % of a day's listings, and ``test-query`` shows the exact hit rate.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from bot.relevance.vectors import stack
 from bot.store.protocols import Store
+
+if TYPE_CHECKING:  # loaded only once a like: atom has a target to compare with
+    import scipy.sparse as sp
 
 LIKE_THRESHOLD = 0.15
 
@@ -23,7 +26,7 @@ LIKE_THRESHOLD = 0.15
 class LikeTargets:
     """The vectors of the papers ``like:`` atoms name; papers compared against them."""
 
-    def __init__(self, keys: Sequence[str], matrix: sp.csr_matrix) -> None:
+    def __init__(self, keys: Sequence[str], matrix: sp.csr_matrix | None) -> None:
         self.keys = tuple(keys)
         self._matrix = matrix
 
@@ -31,16 +34,16 @@ class LikeTargets:
     async def load(cls, store: Store, targets: Collection[str]) -> LikeTargets:
         """Targets without a vector (not stored, or not vectorized yet) match nothing."""
         if not targets:
-            return cls((), sp.csr_matrix((0, 0), dtype=np.float32))
+            return cls((), None)
         found = await store.get_vectors(targets)  # none before the first fit
         if not found:
-            return cls((), sp.csr_matrix((0, 0), dtype=np.float32))
+            return cls((), None)
         keys = sorted(found)
         return cls(keys, stack([found[k] for k in keys], _dimension(found.values())))
 
     async def similar(self, store: Store, papers: Sequence[str]) -> dict[str, frozenset[str]]:
         """For each paper (by key), the targets it is like; papers like none are left out."""
-        if not self.keys or not papers:
+        if self._matrix is None or not papers:
             return {}
         found = await store.get_vectors(papers)
         if not found:
@@ -71,4 +74,6 @@ def _dimension(blobs: Collection[bytes]) -> int:
 def _widen(matrix: sp.csr_matrix, dim: int) -> sp.csr_matrix:
     if matrix.shape[1] == dim:
         return matrix
+    import scipy.sparse as sp
+
     return sp.csr_matrix((matrix.data, matrix.indices, matrix.indptr), shape=(matrix.shape[0], dim))

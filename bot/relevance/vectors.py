@@ -19,10 +19,12 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, pairwise
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import scipy.sparse as sp
+
+if TYPE_CHECKING:  # imported where a matrix is built: SciPy costs the daemon 20 MB
+    import scipy.sparse as sp
 
 from bot.errors import StoreError
 from bot.models import Paper
@@ -33,7 +35,7 @@ _ITEM = np.dtype("<i4").itemsize + np.dtype("<f4").itemsize
 
 class Vectorizer(Protocol):
     """Text to L2-normalised sparse rows. A second backend (sentence embeddings) would
-    implement the same four members."""
+    implement the same five members."""
 
     kind: str
 
@@ -41,6 +43,10 @@ class Vectorizer(Protocol):
     def dimension(self) -> int: ...
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix: ...
+
+    def transform_packed(self, texts: Sequence[str]) -> list[bytes]:
+        """``pack_rows(transform(texts))``, as stored (without building the matrix)."""
+        ...
 
     def feature_names(self) -> Sequence[str]: ...
 
@@ -78,6 +84,21 @@ class TfidfBackend:
         return self._names
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        import scipy.sparse as sp
+
+        data, columns, indptr = self._rows(texts)
+        shape = (len(texts), self.dimension)
+        matrix = sp.csr_matrix((data, columns, np.asarray(indptr, dtype=np.int32)), shape=shape)
+        matrix.has_sorted_indices = True
+        return matrix
+
+    def transform_packed(self, texts: Sequence[str]) -> list[bytes]:
+        """What the match step stores for each new paper; SciPy stays unloaded."""
+        data, columns, indptr = self._rows(texts)
+        return pack_arrays(indptr, columns, data)
+
+    def _rows(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """The weights, column indices (sorted in each row) and row bounds."""
         indptr, indices, counts = [0], [], []
         for text in texts:
             found = Counter(self._features(text))
@@ -91,10 +112,7 @@ class TfidfBackend:
         data += 1.0
         data *= self._idf[columns]
         _normalise_rows(data, indptr)
-        shape = (len(texts), self.dimension)
-        matrix = sp.csr_matrix((data, columns, np.asarray(indptr, dtype=np.int32)), shape=shape)
-        matrix.has_sorted_indices = True
-        return matrix
+        return data, columns, indptr
 
     def _features(self, text: str) -> Iterator[int]:
         """Vocabulary indices of the words and word pairs (stop words dropped first)."""
@@ -159,13 +177,20 @@ def load_vectorizer(kind: str, state: bytes) -> Vectorizer:
 def pack_rows(matrix: sp.csr_matrix) -> list[bytes]:
     """Each row's non-zero entries as bytes (indices in order, then weights)."""
     matrix.sort_indices()  # stored sorted, so a stacked matrix needs no sorting pass
-    indices = np.asarray(matrix.indices, dtype="<i4")
-    weights = np.asarray(matrix.data, dtype="<f4")
-    return [indices[a:b].tobytes() + weights[a:b].tobytes() for a, b in pairwise(matrix.indptr)]
+    return pack_arrays(matrix.indptr, matrix.indices, matrix.data)
+
+
+def pack_arrays(indptr: Sequence[int], indices: np.ndarray, weights: np.ndarray) -> list[bytes]:
+    """``pack_rows`` of a CSR matrix given as its arrays (indices sorted in each row)."""
+    ints = np.asarray(indices, dtype="<i4")
+    floats = np.asarray(weights, dtype="<f4")
+    return [ints[a:b].tobytes() + floats[a:b].tobytes() for a, b in pairwise(indptr)]
 
 
 def stack(blobs: Sequence[bytes], dimension: int) -> sp.csr_matrix:
     """Stored vectors as the rows of one matrix (``dimension`` columns)."""
+    import scipy.sparse as sp
+
     indptr = np.zeros(len(blobs) + 1, dtype=np.int64)
     indices: list[np.ndarray] = []
     weights: list[np.ndarray] = []

@@ -76,12 +76,18 @@ def build_rows(unique: dict[Pair, PlannedMatch], now: datetime) -> dict[Pair, Bu
     stamp = iso(now)
     payloads = {False: rows.to_json({}), True: rows.to_json(FALLBACK)}
     matched_at: dict[datetime, str] = {}
+    # The same few subscription ids and words recur across an owner's records: each
+    # distinct tuple is encoded once (a dict lookup costs a tenth of encoding).
+    encoded: dict[tuple[int, ...] | tuple[str, ...], str] = {}
     built: dict[Pair, Built] = {}
     for (owner, key), p in unique.items():
         record = p.record
         if record.matched_at not in matched_at:
             matched_at[record.matched_at] = iso(record.matched_at)
-        sub_ids, words = rows.to_json(list(record.sub_ids)), rows.to_json(list(record.words))
+        if (sub_ids := encoded.get(record.sub_ids)) is None:
+            sub_ids = encoded[record.sub_ids] = rows.to_json(list(record.sub_ids))
+        if (words := encoded.get(record.words)) is None:
+            words = encoded[record.words] = rows.to_json(list(record.words))
         at = matched_at[record.matched_at]
         match = (owner, key, sub_ids, words, float(record.score), at, int(p.digest))
         times = (stamp, stamp, stamp)  # next attempt, created, updated
