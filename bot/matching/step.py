@@ -197,7 +197,7 @@ class MatchSummary:
 # fraction of a second), so a subscribe, an unsubscribe or a "mark as sent" never waits
 # long behind the match step. A batch is one pass over every owner's index pages, so
 # fewer, larger batches write much less (at 50,000 subscriptions a day of arXiv takes 4
-# passes, not 17); memory stays bounded: a record is some 150 bytes, 30 MB a batch.
+# passes, not 17); memory stays bounded: a record is some 200 bytes, 40 MB a batch.
 PAGE = 200
 BATCH = 200_000
 CHUNK = 5_000
