@@ -34,7 +34,6 @@ from bot.store.sqlite._match_rows import (
     build_rows,
     first_per_pair,
     new_pairs,
-    pair_of,
 )
 from bot.store.sqlite.accounts import SUPPRESS_PENDING_EMAIL
 
@@ -133,7 +132,7 @@ class OutboxMixin:
             fresh = [built[pair] for pair in sorted(new)]
             await db.executemany(INSERT_MATCHES, [match for match, _ in fresh])
             await db.executemany(INSERT_ALERTS, [row for _, alerts in fresh for row in alerts])
-        return [p.record for p in unique.values() if pair_of(p) in new]
+        return [p.record for pair, p in unique.items() if pair in new]
 
     async def get_matches(self, owner: Owner, paper_keys: Sequence[str]) -> dict[str, MatchRecord]:
         found: dict[str, MatchRecord] = {}
