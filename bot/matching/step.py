@@ -26,6 +26,7 @@ from bot.errors import QueryError
 from bot.matching.analysis import Key, analyze_paper, key_frequencies, with_likes
 from bot.matching.matcher import Match, Matcher
 from bot.matching.query import STORED_LIMITS, Query, Upvotes, leaves, like_keys, parse_query
+from bot.memory import release_free_memory
 from bot.messages import PlannedMatch
 from bot.models import DeliveryMode, MatchRecord, Owner, Paper, Subscription
 from bot.relevance.corpus import vectorize_new
@@ -243,6 +244,7 @@ async def match_cycle(
                     await chunks.add(paper.key, queued.versions[paper.key], records)
                     await asyncio.sleep(0)  # a web request waits one paper, not a page
             await chunks.flush()
+    release_free_memory()  # the batches' pages: the daemon idles at its size, not the step's
     return MatchSummary(len(seen), chunks.matched, len(chunks.owners))
 
 
