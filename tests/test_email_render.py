@@ -27,7 +27,6 @@ from bot.models import Links
 from bot.settings import EmailSettings, Settings, SmtpSettings
 from handlers.email import format as fmt
 from handlers.email.render import Renderer, render_alerts
-from tests.reference_highlight import reference_segments
 from tests.support_email import (
     LINKS,
     alert_message,
@@ -381,25 +380,6 @@ def test_highlighting_never_changes_or_injects_text(text: str, words: list[str])
     assert "<" not in without_marks
     assert html.unescape(without_marks) == text
     assert fmt.highlight_text(text, words).replace("*", "") == text.replace("*", "")
-
-
-# Words and phrases that overlap, nest and repeat, with the spacing and accents mail sees:
-# the words are runs of the text's own tokens (as matched words are), and a few others.
-_TOKENS = st.sampled_from(["a", "b", "ab", "é", "É", "e\u0301", "a-b", "ß"])
-_GAPS = st.sampled_from([" ", "  ", "-", ", "])
-
-
-@settings(max_examples=400, deadline=None)
-@given(data=st.data())
-def test_highlighting_finds_what_one_alternation_finds(data: st.DataObject) -> None:
-    tokens = data.draw(st.lists(_TOKENS, min_size=1, max_size=8))
-    gaps = data.draw(st.lists(_GAPS, min_size=len(tokens), max_size=len(tokens)))
-    text = "".join(t + g for t, g in zip(tokens, gaps, strict=True))
-    runs = st.tuples(st.integers(0, len(tokens) - 1), st.integers(1, 3)).map(
-        lambda r: " ".join(tokens[r[0] : r[0] + r[1]])
-    )
-    words = data.draw(st.lists(runs | _TOKENS, max_size=4))
-    assert fmt.highlight_segments(text, words) == reference_segments(text, tuple(words))
 
 
 # --- packaging and spam score ----------------------------------------------------------------

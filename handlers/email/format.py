@@ -61,31 +61,15 @@ def fold(text: str) -> str:
     return text.lower() if text.isascii() else text.translate(_FOLD)
 
 
-@functools.lru_cache(maxsize=4096)
-def _word_pattern(word: str) -> re.Pattern[str]:
-    """One folded word or phrase (single spaces), as a whole word; any spacing between
-    a phrase's words. Cached per word: the words of a mail recur in thousands of mails,
-    their combinations do not (a pattern per combination was compiled per mail)."""
-    return re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, word.split())) + r"(?!\w)")
-
-
-def _spans(folded: str, words: tuple[str, ...]) -> list[tuple[int, int]]:
-    """Where the words are, read left to right: at each place the longest word found
-    there (phrases win), then on after it; as one alternation, longest first, would."""
-    order = sorted({" ".join(fold(w).split()) for w in words} - {""}, key=len, reverse=True)
-    found: list[tuple[int, int, int]] = []  # (start, rank in order, end), overlaps too
-    for rank, word in enumerate(order):
-        pattern, pos = _word_pattern(word), 0
-        while (match := pattern.search(folded, pos)) is not None:
-            found.append((match.start(), rank, match.end()))
-            pos = match.start() + 1
-    spans: list[tuple[int, int]] = []
-    cursor = 0
-    for start, _, end in sorted(found):
-        if start >= cursor:
-            spans.append((start, end))
-            cursor = end
-    return spans
+@functools.lru_cache(maxsize=1024)
+def _words_pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Whole-word alternation of the folded words, longest first so phrases win."""
+    folded = {" ".join(fold(w).split()) for w in words}
+    parts = [r"\s+".join(map(re.escape, w.split())) for w in sorted(folded, key=len, reverse=True)]
+    parts = [p for p in parts if p]
+    if not parts:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)")
 
 
 def highlight_segments(text: str, words: Sequence[str]) -> tuple[Segment, ...]:
@@ -95,12 +79,13 @@ def highlight_segments(text: str, words: Sequence[str]) -> tuple[Segment, ...]:
 
 @functools.lru_cache(maxsize=256)  # each field is highlighted twice: text and HTML part
 def _segments(text: str, words: tuple[str, ...]) -> tuple[Segment, ...]:
-    if not text:
-        return ()
+    pattern = _words_pattern(words)
+    if pattern is None or not text:
+        return ((text, False),) if text else ()
     segments: list[Segment] = []
     cursor = 0
-    for start, found_end in _spans(fold(text), words):
-        end = found_end
+    for match in pattern.finditer(fold(text)):
+        start, end = match.span()
         # A stray combining accent after the word (text not in NFC) belongs to its letter.
         while end < len(text) and unicodedata.combining(text[end]):
             end += 1
