@@ -59,7 +59,10 @@ def unwritable(path: Path) -> Iterator[None]:
             path.chmod(0o700)
         return
     if shutil.which("chattr") is None:
-        pytest.skip("running as root without chattr: cannot make a directory unwritable")
+        pytest.skip(
+            "running as root without chattr (Debian package e2fsprogs): "
+            "cannot make a directory unwritable"
+        )
     if subprocess.run(["chattr", "+i", str(path)], check=False).returncode != 0:
         pytest.skip("chattr +i is not supported on this filesystem")
     try:

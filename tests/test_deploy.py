@@ -136,6 +136,7 @@ def unit_with_fake_binary(tmp_path: Path, text: str) -> Path:
     return unit
 
 
+NO_PYYAML = "PyYAML is not installed (pip package PyYAML, in .[test])"
 needs_systemd = pytest.mark.skipif(
     shutil.which("systemd-analyze") is None,
     reason="systemd-analyze is not installed (apt-get install systemd), unit not verified",
@@ -313,7 +314,7 @@ def test_compose_keeps_data_on_a_named_volume(compose: Any) -> None:
 
 
 def test_compose_reader_agrees_with_pyyaml() -> None:
-    yaml = pytest.importorskip("yaml", reason="PyYAML is not installed")
+    yaml = pytest.importorskip("yaml", reason=NO_PYYAML)
     text = COMPOSE.read_text(encoding="utf-8")
     assert block_yaml(text) == as_strings(yaml.safe_load(text))
 
@@ -369,6 +370,6 @@ def test_compose_postgres_runs_two_processes_on_one_database(compose_pg: Any) ->
 
 
 def test_compose_postgres_reader_agrees_with_pyyaml() -> None:
-    yaml = pytest.importorskip("yaml", reason="PyYAML is not installed")
+    yaml = pytest.importorskip("yaml", reason=NO_PYYAML)
     text = COMPOSE_PG.read_text(encoding="utf-8")
     assert block_yaml(text) == as_strings(yaml.safe_load(text))

@@ -62,7 +62,10 @@ async def make_notifier(server: SmtpTestServer) -> AsyncIterator[NotifierFactory
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     made = self_signed_cert(tmp_path_factory.mktemp("tls"))
     if made is None:
-        pytest.skip("the openssl command is not installed: cannot make a test certificate")
+        pytest.skip(
+            "the openssl command is not installed (Debian package openssl): "
+            "cannot make a test certificate"
+        )
     return made
 
 
