@@ -77,7 +77,7 @@ def test_the_daemon_never_imports_scikit_learn() -> None:
 
 
 # The match step of a daemon whose readers have no like: targets: new papers get their
-# vectors, the next get theirs from the stored vocabulary, and nothing loads SciPy (20 MB
+# vectors, the next get theirs from the stored vocabulary, and nothing loads SciPy (8 MB
 # of the daemon's memory; only ranking and like: comparisons need sparse products).
 _MATCH_PATH = """
 import asyncio, sys, tempfile

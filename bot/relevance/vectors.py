@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:  # imported where a matrix is built: SciPy costs the daemon 20 MB
+if TYPE_CHECKING:  # imported where a matrix is built: SciPy adds 8 MB to the daemon
     import scipy.sparse as sp
 
 from bot.errors import StoreError
