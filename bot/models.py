@@ -225,7 +225,8 @@ class Owner(NamedTuple):
     id: str  # users.id as text, or the Discord channel id
 
     def __str__(self) -> str:
-        return f"{self.kind}:{self.id}"
+        # Concatenation, not an f-string: formatting a StrEnum goes through Enum.__format__.
+        return self.kind + ":" + self.id
 
     @classmethod
     def user(cls, user_id: int) -> Owner:

@@ -153,6 +153,12 @@ class EmailSettings(BaseModel):
         le=500,
         description="Papers an instant alert shows in full; the rest of it are listed by title.",
     )
+    digest_full_papers: int = Field(
+        default=10,
+        ge=1,
+        le=500,
+        description="Papers a digest shows in full (its best); the rest of it are listed by title.",
+    )
     all_quiet: bool = Field(
         default=False, description="Send an 'all quiet' digest on days with no papers."
     )

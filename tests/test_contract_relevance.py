@@ -45,6 +45,10 @@ async def test_ratings_per_user_and_their_reset(store: Store) -> None:
     got = {f.paper_key: (f.rating, f.sub_id) for f in await store.list_feedback(ada.id)}
     assert got == {"p1": (Rating.LIKE, 3), "p2": (Rating.DISLIKE, None)}  # nothing half-done
     assert await store.list_feedback(bob.id) == []
+    # Many users' ratings in one read: each asked for, newest first, the same as one by one.
+    many = await store.feedback_of([bob.id, ada.id, 999_999])
+    assert many == {ada.id: await store.list_feedback(ada.id), bob.id: [], 999_999: []}
+    assert await store.feedback_of([]) == {}
     assert await store.reset_feedback(bob.id) == 0
     assert await store.reset_feedback(ada.id) == 2
     assert await store.list_feedback(ada.id) == []

@@ -1,20 +1,24 @@
-"""Mail bytes stay what they were: rendering the shared paper block once per paper must not
-change one byte of any message (tests/data/mail_sha256.json was written by the renderer
-that rendered every block per reader; ``--write`` would only be needed after a deliberate
-change of the templates)."""
+"""Mail bytes stay what they were: rendering the shared paper block once per paper, or
+the papers listed by title once per title, must not change one byte of any message
+(tests/data/mail_sha256.json was written by the renderer that rendered every block per
+reader, with every paper of a digest in full: ``digest_full_papers`` past any digest's
+size; ``--write`` would only be needed after a deliberate change of the templates)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
+from email import message_from_bytes
 from pathlib import Path
 from typing import TypeVar
 
 from bot.messages import AlertItem, AlertMessage, DigestMessage, FeedbackLinks
 from bot.settings import EmailSettings, SmtpSettings
+from handlers.email.headers import POLICY
 from handlers.email.render import Renderer
 from tests.support_email import alert_message, corpus, digest_message, recipient, subscription
 
@@ -45,11 +49,11 @@ def _reader(n: int, message: M) -> M:
     return replace(message, recipient=to, sections=sections)
 
 
-def messages() -> list[bytes]:
+def messages(email: EmailSettings | None = None) -> list[bytes]:
     papers = corpus()
     renderer = Renderer(
         SmtpSettings(host="127.0.0.1", from_address="bell@example.org"),
-        EmailSettings(),
+        email or EmailSettings(digest_full_papers=500),
         clock=lambda: AT,
     )
     out = []
@@ -70,6 +74,30 @@ def test_every_message_is_byte_for_byte_as_before() -> None:
     expected = json.loads(EXPECTED.read_text())
     assert digests(data) == expected
     assert digests(messages()) == expected  # again, from the caches
+
+
+def test_a_digest_shows_its_best_in_full_and_lists_the_rest_by_title() -> None:
+    """By default a digest is the same mail up to ``digest_full_papers`` papers; past
+    them, the others are listed by title and link, like an alert's."""
+    full, default = messages(), messages(EmailSettings(digest_full_papers=10))
+    cut = 0
+    for was, now in list(zip(full, default, strict=True))[1::2]:  # the digests
+        before, after = _text(was), _text(now)
+        papers = set(re.findall(r"https://arxiv\.org/abs/\S+", before))
+        assert set(re.findall(r"https://arxiv\.org/abs/\S+", after)) == papers
+        if len(papers) <= 10:
+            assert now == was
+            continue
+        cut += 1
+        assert after.count("PDF: ") <= 10 < before.count("PDF: ")
+        assert len(now) < len(was)
+    assert cut >= 5
+
+
+def _text(mail: bytes) -> str:
+    body = message_from_bytes(mail, policy=POLICY).get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:

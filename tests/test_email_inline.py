@@ -86,7 +86,7 @@ def _plain_environments() -> tuple[Environment, Environment]:
         lstrip_blocks=True,
     )
     html.filters["highlight"] = fmt.highlight_html
-    render.add_paper_block(html, "macros.html.j2")
+    render.add_html_filters(html, "macros.html.j2")
     return html, _TEXT_ENVIRONMENT
 
 

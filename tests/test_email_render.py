@@ -249,7 +249,9 @@ def test_digest_stops_at_the_limit_and_says_how_many_more() -> None:
     message = digest_message(papers, more=3)
     msg = roundtrip(limited.digest(message))
     text, html_part = bodies(msg)
-    assert html_part.count('class="paper"') == 50
+    # The best ten in full (``digest_full_papers``), the other forty by title and link.
+    assert html_part.count('class="paper"') == 10
+    assert html_part.count("<li><a href=") == 40
     assert len(re.findall(r"^\d+\. ", text, flags=re.MULTILINE)) == 50
     assert "And 13 more papers not shown here." in text
     assert "And 13 more papers not shown here." in visible(html_part)

@@ -107,7 +107,8 @@ async def test_a_server_refusing_even_one_paper_fails_with_the_reason(
 
 
 async def test_a_digest_over_the_budget_is_written_in_parts(tmp_path: Path) -> None:
-    outbox = FileNotifier(tmp_path / "outbox", email=EmailSettings())
+    # Every paper in full, as a digest with a high ``digest_full_papers`` shows them.
+    outbox = FileNotifier(tmp_path / "outbox", email=EmailSettings(digest_full_papers=500))
     outbox.max_bytes = 40_000
     papers = corpus()[:40]
     await outbox.send_digest(digest_message(papers, sections=3, notes=["arXiv: a holiday"]))

@@ -57,13 +57,15 @@ class LinkBuilder:
 
     signer: Signer
     public_url: str
-    # Papers of an alert that get 👍 / 👎 links: those shown in full (the rest are listed
-    # by title, without them), so no link is signed that no mail shows.
+    # Papers of an alert, and of a digest, that get 👍 / 👎 links: those shown in full (the
+    # rest are listed by title, without them), so no link is signed that no mail shows.
     feedback_papers: int = EmailSettings.model_fields["alert_full_papers"].default
+    digest_feedback_papers: int = EmailSettings.model_fields["digest_full_papers"].default
 
     @classmethod
     def from_settings(cls, settings: Settings, signer: Signer) -> LinkBuilder:
-        return cls(signer, settings.public_url, settings.email.alert_full_papers)
+        email = settings.email
+        return cls(signer, settings.public_url, email.alert_full_papers, email.digest_full_papers)
 
     def _url(self, path: str, token: str) -> str:
         return f"{self.public_url.rstrip('/')}/{path}/{token}"

@@ -183,16 +183,17 @@ def compose_digest(
     arrived: int | None = None,
 ) -> DigestMessage:
     """Sections per subscription, best first; at most ``max_papers`` papers, the rest in
-    ``more``. ``reader``: the user's id, for the signed 👍 / 👎 links (with ``links``)."""
+    ``more``. ``reader``: the user's id, for the signed 👍 / 👎 links (with ``links``) on
+    the best ``links.digest_feedback_papers``, which mail shows in full."""
     ranked = sorted(entries, key=lambda e: e.rank)
     shown = ranked[:max_papers]
     address = recipient.address
     by_sub: dict[int, list[AlertItem]] = {}
     heads: dict[int, MatchedSubscription] = {}
-    for entry in shown:
+    for rank, entry in enumerate(shown):
         matched = tuple(_matched(sub, entry.record, address, links) for sub in entry.subs)
         feedback = None
-        if links is not None and reader is not None:
+        if links is not None and reader is not None and rank < links.digest_feedback_papers:
             feedback = links.feedback_links(reader, entry.paper.key, entry.subs[0].id)
         item = AlertItem(
             entry.paper, matched, entry.record.score, entry.relevance, entry.because, feedback

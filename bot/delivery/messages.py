@@ -49,7 +49,7 @@ from bot.delivery.ranking import rank_items
 from bot.errors import PermanentDeliveryError
 from bot.messages import FeedbackLinks
 from bot.models import MatchRecord, Owner, OwnerKind, Paper, Subscription, User
-from bot.store.protocols import Delivery, DeliveryBatch, DeliveryKind, Store
+from bot.store.protocols import Delivery, DeliveryBatch, DeliveryKind, Feedback, Store
 
 
 @runtime_checkable
@@ -87,6 +87,7 @@ class ClaimReads:
     subscriptions: Mapping[Owner, Sequence[Subscription]] = field(default_factory=dict)
     matches: Mapping[tuple[Owner, str], MatchRecord] = field(default_factory=dict)
     papers: Mapping[str, Paper] = field(default_factory=dict)
+    feedback: Mapping[int, Sequence[Feedback]] = field(default_factory=dict)
 
     def user(self, owner: Owner) -> User | None:
         return self.users.get(int(owner.id)) if owner.kind is OwnerKind.USER else None
@@ -146,6 +147,8 @@ class MessageBuilder:
             subscriptions=await store.subscriptions_of({b.owner for b in alerts}) if alerts else {},
             matches=await store.matches_for(pairs) if pairs else {},
             papers=await self._papers.get_papers(sorted({k for _, k in pairs})) if pairs else {},
+            # Each alert ranks by its reader's ratings: read here, not once per message.
+            feedback=await store.feedback_of(user_ids) if user_ids and alerts else {},
         )
 
     async def plan(self, batch: DeliveryBatch, reads: ClaimReads, now: datetime) -> list[Plan]:
@@ -182,7 +185,8 @@ class MessageBuilder:
         plan = Plan()
         items = self._alert_items(batch, reads, rows, user, plan)
         subs = reads.subscriptions.get(batch.owner, ())
-        items = await rank_items(self._store, batch.owner, items, subs)
+        feedback = reads.feedback.get(user.id) if user is not None else None
+        items = await rank_items(self._store, batch.owner, items, subs, feedback)
         if plan.rows:
             message = AlertMessage(
                 key=batch_key(batch, plan.rows),

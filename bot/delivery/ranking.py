@@ -15,7 +15,7 @@ from bot.matching.query import STORED_LIMITS, like_keys, parse_query
 from bot.messages import AlertItem
 from bot.models import Owner, OwnerKind, Paper, Subscription
 from bot.relevance.ranking import Ranked, Ranker, load_ranker
-from bot.store.protocols import Store
+from bot.store.protocols import Feedback, Store
 
 TITLE_CHARS = 60
 
@@ -34,14 +34,18 @@ def like_papers(subs: Iterable[Subscription]) -> frozenset[str]:
 
 
 async def owner_ranker(
-    store: Store, owner: Owner, subs: Sequence[Subscription] | None = None
+    store: Store,
+    owner: Owner,
+    subs: Sequence[Subscription] | None = None,
+    feedback: Sequence[Feedback] | None = None,
 ) -> Ranker | None:
-    """The ranker of a user (None for a channel, or a user with nothing to learn from)."""
+    """The ranker of a user (None for a channel, or a user with nothing to learn from);
+    ``subs`` and ``feedback``, when given, are theirs as the caller read them."""
     if owner.kind is not OwnerKind.USER:
         return None
     if subs is None:
         subs = await store.list_subscriptions(owner)
-    return await load_ranker(store, int(owner.id), like_papers(subs))
+    return await load_ranker(store, int(owner.id), like_papers(subs), feedback)
 
 
 def because(ranked: Ranked, titles: dict[str, Paper]) -> str:
@@ -72,11 +76,15 @@ async def with_reasons(
 
 
 async def relevance_of(
-    store: Store, owner: Owner, papers: Sequence[Paper], subs: Sequence[Subscription]
+    store: Store,
+    owner: Owner,
+    papers: Sequence[Paper],
+    subs: Sequence[Subscription],
+    feedback: Sequence[Feedback] | None = None,
 ) -> dict[str, tuple[float, str]] | None:
     """Paper key → (learned relevance, why) for ``owner``; None when they have no model.
-    ``subs``: the owner's subscriptions, as the caller read them (no read again)."""
-    ranker = await owner_ranker(store, owner, subs) if papers else None
+    ``subs`` (and ``feedback`` if given): the owner's, as the caller read them."""
+    ranker = await owner_ranker(store, owner, subs, feedback) if papers else None
     if ranker is None:
         return None
     ranked = await ranker.rank([p.key for p in papers])
@@ -85,11 +93,15 @@ async def relevance_of(
 
 
 async def rank_items(
-    store: Store, owner: Owner, items: list[AlertItem], subs: Sequence[Subscription]
+    store: Store,
+    owner: Owner,
+    items: list[AlertItem],
+    subs: Sequence[Subscription],
+    feedback: Sequence[Feedback] | None = None,
 ) -> list[AlertItem]:
     """``items`` carrying the owner's learned relevance and why (unchanged without a model);
     the message orders them by ``AlertItem.rank``."""
-    found = await relevance_of(store, owner, [i.paper for i in items], subs)
+    found = await relevance_of(store, owner, [i.paper for i in items], subs, feedback)
     if found is None:
         return items
     return [

@@ -79,14 +79,22 @@ _Trained = tuple[UserModel, Vectorizer, frozenset[str]] | None
 _MODELS: WeakKeyDictionary[Store, OrderedDict[Hashable, _Trained]] = WeakKeyDictionary()
 
 
-async def load_ranker(store: Store, user_id: int, likes: Collection[str] = ()) -> Ranker | None:
+async def load_ranker(
+    store: Store,
+    user_id: int,
+    likes: Collection[str] = (),
+    feedback: Sequence[Feedback] | None = None,
+) -> Ranker | None:
     """The user's ranker, or None when there is nothing to learn from: no 👍 and no
     ``like:`` paper with a vector (``likes``: the papers of their ``like:`` atoms).
 
     Ordered for the dispatcher, which asks for every message: a user without a 👍 or a
     ``like:`` paper costs one small read (their ratings); the vectorizer is loaded once
-    per fit (``loaded_vectorizer``) and a model trained once per change (``_MODELS``)."""
-    feedback = await store.list_feedback(user_id)
+    per fit (``loaded_vectorizer``) and a model trained once per change (``_MODELS``).
+    ``feedback``: their ratings, when the caller read them already (for many users at
+    once: ``Store.feedback_of``)."""
+    if feedback is None:
+        feedback = await store.list_feedback(user_id)
     liked = [f.paper_key for f in feedback if f.rating is Rating.LIKE]
     liked += [k for k in sorted(likes) if k not in liked]
     if not liked:
@@ -108,7 +116,7 @@ async def load_ranker(store: Store, user_id: int, likes: Collection[str] = ()) -
 
 
 async def _trained(
-    store: Store, info: VectorizerInfo, feedback: list[Feedback], liked: list[str]
+    store: Store, info: VectorizerInfo, feedback: Sequence[Feedback], liked: list[str]
 ) -> _Trained:
     disliked = [f.paper_key for f in feedback if f.rating is Rating.DISLIKE]
     vectors = await store.get_vectors([*liked, *disliked])

@@ -576,6 +576,11 @@ class RelevanceStore(Protocol):
         """The user's ratings, newest first."""
         ...
 
+    async def feedback_of(self, user_ids: Collection[int]) -> dict[int, list[Feedback]]:
+        """``list_feedback`` of many users in one read: every id asked for is a key (an
+        empty list when the user rated nothing)."""
+        ...
+
     async def reset_feedback(self, user_id: int) -> int:
         """Forget every rating of the user; how many there were."""
         ...

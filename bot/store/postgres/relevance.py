@@ -144,20 +144,25 @@ class RelevanceMixin(PgBase):
             )
 
     async def list_feedback(self, user_id: int) -> list[Feedback]:
+        return (await self.feedback_of([user_id]))[user_id]
+
+    async def feedback_of(self, user_ids: Collection[int]) -> dict[int, list[Feedback]]:
         sql = (
-            "SELECT paper_key, rating, rated_at, sub_id FROM feedback WHERE user_id = $1"
-            " ORDER BY rated_at DESC, paper_key"
+            "SELECT user_id, paper_key, rating, rated_at, sub_id FROM feedback"
+            " WHERE user_id = ANY($1::bigint[]) ORDER BY user_id, rated_at DESC, paper_key"
         )
-        found = await self._fetch(f"reading feedback of user {user_id}", sql, user_id)
-        return [
-            Feedback(
-                str(key),
-                Rating.LIKE if rating > 0 else Rating.DISLIKE,
-                at,
-                None if sub is None else int(sub),
+        wanted = sorted(set(user_ids))
+        out: dict[int, list[Feedback]] = {user_id: [] for user_id in wanted}
+        for user_id, key, rating, at, sub in await self._fetch("reading feedback", sql, wanted):
+            out[int(user_id)].append(
+                Feedback(
+                    str(key),
+                    Rating.LIKE if rating > 0 else Rating.DISLIKE,
+                    at,
+                    None if sub is None else int(sub),
+                )
             )
-            for key, rating, at, sub in found
-        ]
+        return out
 
     async def reset_feedback(self, user_id: int) -> int:
         async with self._tx(f"resetting feedback of user {user_id}") as conn:

@@ -191,6 +191,7 @@ def delivery_from_row(row: Row) -> Delivery:
     )
 
 
+@functools.lru_cache(maxsize=4096)  # a claim's thousands of rows share a few timestamps
 def _datetime(text: str) -> datetime:
     return datetime.fromisoformat(text)
 

@@ -146,20 +146,21 @@ class RelevanceMixin:
             await db.executemany(_RATE, rows)
 
     async def list_feedback(self, user_id: int) -> list[Feedback]:
-        sql = (
-            "SELECT paper_key, rating, rated_at, sub_id FROM feedback WHERE user_id = ?"
-            " ORDER BY rated_at DESC, paper_key"
-        )
-        found = await self._read(f"reading feedback of user {user_id}", sql, user_id)
-        return [
-            Feedback(
-                str(key),
-                Rating.LIKE if rating > 0 else Rating.DISLIKE,
-                datetime.fromisoformat(at),
-                None if sub is None else int(sub),
+        return (await self.feedback_of([user_id]))[user_id]
+
+    async def feedback_of(self, user_ids: Collection[int]) -> dict[int, list[Feedback]]:
+        wanted = sorted(set(user_ids))
+        out: dict[int, list[Feedback]] = {user_id: [] for user_id in wanted}
+        for start in range(0, len(wanted), KEY_CHUNK):
+            chunk = wanted[start : start + KEY_CHUNK]
+            sql = (
+                "SELECT user_id, paper_key, rating, rated_at, sub_id FROM feedback"
+                f" WHERE user_id IN ({', '.join('?' * len(chunk))})"
+                " ORDER BY user_id, rated_at DESC, paper_key"
             )
-            for key, rating, at, sub in found
-        ]
+            for user_id, key, rating, at, sub in await self._read("reading feedback", sql, *chunk):
+                out[int(user_id)].append(_feedback(key, rating, datetime.fromisoformat(at), sub))
+        return out
 
     async def reset_feedback(self, user_id: int) -> int:
         async with self._write(f"resetting feedback of user {user_id}") as db:
@@ -178,3 +179,8 @@ async def _put_vectors(
         sql = f"SELECT key FROM papers WHERE key IN ({marks})"
         known = {str(r[0]) for r in await db.execute_fetchall(sql, [r[0] for r in chunk])}
         await db.executemany(_PUT_VECTOR, [r for r in chunk if r[0] in known])
+
+
+def _feedback(key: str, rating: int, at: datetime, sub: int | None) -> Feedback:
+    kind = Rating.LIKE if rating > 0 else Rating.DISLIKE
+    return Feedback(str(key), kind, at, None if sub is None else int(sub))
