@@ -116,6 +116,39 @@ async def test_a_settle_that_keeps_failing_gives_the_rows_back(
     assert await alert_states(sqlite_store) == {(DeliveryState.SENT, 1)}
 
 
+class SlowNotifier(RecordingNotifier):
+    """Each send takes a few milliseconds, so the messages in flight finish together."""
+
+    async def _deliver(self, message: Message) -> None:
+        await asyncio.sleep(0.005)
+        await super()._deliver(message)
+
+
+async def test_messages_that_finish_together_are_written_sent_together(
+    sqlite_store: SqliteStore,
+) -> None:
+    await users_with_alerts(sqlite_store, 12, 3)
+    counting, email = LockedStore(sqlite_store, failures=0), SlowNotifier(Channel.EMAIL)
+    report = await dispatcher(counting, email).run_once()
+    assert report.count(DeliveryOutcome.SENT) == 12 * 3 and len(email.sent) == 12
+    assert await alert_states(sqlite_store) == {(DeliveryState.SENT, 1)}
+    # One transaction per group of messages that finished while a write was under way
+    # (four in flight: the first writes alone, the next three together), not one each.
+    assert 0 < counting.settles < len(email.sent)
+
+
+async def test_a_group_whose_write_fails_is_written_with_the_wave(
+    sqlite_store: SqliteStore,
+) -> None:
+    await users_with_alerts(sqlite_store, 12, 3)
+    locked, email = LockedStore(sqlite_store, failures=2), SlowNotifier(Channel.EMAIL)
+    report = await dispatcher(locked, email).run_once()
+    assert report.count(DeliveryOutcome.SENT) == 12 * 3
+    assert len(email.sent) == 12  # each message once, though its first write failed
+    assert await sending(sqlite_store) == []
+    assert await alert_states(sqlite_store) == {(DeliveryState.SENT, 1)}
+
+
 async def test_a_confirmation_jumps_a_backlog_of_alerts(store: Store) -> None:
     await users_with_alerts(store, 250, 20)
     backlog = await store.list_deliveries(state=DeliveryState.PENDING)

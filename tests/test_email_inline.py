@@ -12,8 +12,6 @@ from email.message import EmailMessage
 from html.parser import HTMLParser
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from bot.settings import EmailSettings, SmtpSettings
@@ -25,7 +23,6 @@ from handlers.email.headers import (
     header_line,
     list_headers,
     mail_bytes,
-    quoted_printable,
     subject_header,
 )
 from handlers.email.inline import inline_template, inliner, mark_tag
@@ -177,19 +174,3 @@ def test_mail_bytes_equal_the_stdlib_generator(subject: str, sender: str, text: 
 def test_a_line_break_never_reaches_a_header() -> None:
     with pytest.raises(ValueError, match="line break"):
         header_line("List-Id", "paperbell <x>\r\nBcc: victim@example.org")
-
-
-_QP_TEXT = st.text(alphabet=st.sampled_from("ab =.é\t\n\r"), max_size=300)
-
-
-@settings(max_examples=300, deadline=None)
-@given(body=_QP_TEXT)
-def test_quoted_printable_by_pieces_equals_the_whole(body: str) -> None:
-    expected = binascii.b2a_qp(body.encode("utf-8")).decode("ascii")
-    assert quoted_printable(body) == expected
-    assert quoted_printable(body) == expected  # and again, from the cache
-
-
-def test_quoted_printable_of_long_lines_and_edges() -> None:
-    for body in ("x" * 200 + " \n\n.\n\n" + "=" * 90 + "\n\n", "\n\n\n\nend ", "é" * 100):
-        assert quoted_printable(body) == binascii.b2a_qp(body.encode()).decode("ascii")

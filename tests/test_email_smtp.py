@@ -332,7 +332,7 @@ async def test_many_concurrent_senders_each_message_arrives_once(
     server: SmtpTestServer, make_notifier: NotifierFactory
 ) -> None:
     notifier = make_notifier(connections=3)
-    assert notifier.concurrency == 3  # what the dispatcher runs at once
+    assert notifier.concurrency == 6  # what the dispatcher runs at once: two per connection
     messages = [alert_message(corpus()[n : n + 1], key=f"k{n}") for n in range(30)]
     await asyncio.gather(*(notifier.send_alerts(m) for m in messages))
     ids = [str(r.message["Message-ID"]) for r in server.received]

@@ -26,13 +26,14 @@ channel's ``Notifier`` and records the outcome:
 
 Several messages are in flight at once: up to the notifier's ``concurrency`` (an
 attribute it may have; ``DEFAULT_CONCURRENCY`` otherwise) per channel. A sent message is
-written as sent the moment its send returns; other outcomes are written in bulk, one
-transaction per wave of about that many finished messages, while those in flight go on;
-the next claim is taken and read while this one is sent. A failed write is tried again
-(``SETTLE_TRIES``), and when the tries are used up, or anything else goes wrong
-mid-claim (a store error, a cancellation), what finished is recorded if it can be and
-every row of this claim and the next still in 'sending' is given back ('pending', the
-attempt not counted): no row is left to wait for its lease, and the error is raised
+written as sent the moment its send returns, in one transaction with the others that
+finished while the previous such write was under way (``SentWriter``); other outcomes are
+written in bulk, one transaction per wave of about that many finished messages, while
+those in flight go on; the next claim is taken and read while this one is sent. A failed
+write is tried again (``SETTLE_TRIES``), and when the tries are used up, or anything else
+goes wrong mid-claim (a store error, a cancellation), what finished is recorded if it can
+be and every row of this claim and the next still in 'sending' is given back ('pending',
+the attempt not counted): no row is left to wait for its lease, and the error is raised
 once, to the caller.
 
 Delivery is at least once: the only window for a duplicate is between the notifier
@@ -68,6 +69,7 @@ from bot.delivery.outcomes import (
     DeliveryOutcome,
     DispatchReport,
     Outcomes,
+    SentWriter,
     retried,
     write_outcomes,
 )
@@ -168,6 +170,7 @@ class Dispatcher:
         self._batch_limit = batch_limit
         self.status = status or ChannelStatus(clock)
         self._lease = lease
+        self._sent = SentWriter(store)
         self.progress = progress  # awaited after each wave of messages: the daemon's heartbeat
         planner = digests or DigestPlanner(store, clock)
         self._messages = MessageBuilder(store, self._notifiers, build_links, planner)
@@ -275,7 +278,7 @@ class Dispatcher:
         rows would all go again). If the write fails, the wave writes it."""
         ids = [d.id for d in rows]
         try:
-            await self._store.settle(ids, {}, self._now())
+            await self._sent.settle(ids, self._now())
         except Exception as exc:
             log.warning(
                 "recording %d sent row(s) failed (%s); the next wave writes them", len(ids), exc

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -97,3 +97,48 @@ async def retried(what: str, write: Callable[[], Awaitable[None]]) -> None:
                 raise
             log.warning("%s failed (%s); trying again", what, exc)
             await asyncio.sleep(SETTLE_PAUSE * 4 ** (attempt - 1))
+
+
+class SentWriter:
+    """'sent' written for messages that finish together in one transaction (group commit).
+
+    Each sent message is recorded as soon as its send returns, so a crash repeats only
+    what was in flight. One transaction per message cost 0.9 ms of a 83-row alert's
+    write, against 0.6 ms for two together and 0.5 ms for four (bench/cycle.py's 50k
+    workload). The first message to finish while no write is waiting leads: it waits for
+    the write in progress, and every message that finishes meanwhile joins its write.
+    Each caller returns once its rows are written, or raises the write's error (the
+    dispatcher then writes them with its wave).
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = asyncio.Lock()
+        self._next: _Group | None = None  # the write the next finished message joins
+
+    async def settle(self, ids: Sequence[int], now: datetime) -> None:
+        group = self._next
+        if group is not None:
+            group.ids.extend(ids)
+            await group.done
+            return
+        group = self._next = _Group(list(ids), asyncio.get_running_loop().create_future())
+        try:
+            async with self._lock:
+                if self._next is group:  # who finishes from now on joins the next write
+                    self._next = None
+                await self._store.settle(group.ids, {}, now)
+        except BaseException as exc:
+            if self._next is group:
+                self._next = None
+            failed = exc if isinstance(exc, Exception) else RuntimeError("the write was cancelled")
+            group.done.set_exception(failed)
+            group.done.exception()  # retrieved: with no one else in the group, none awaits it
+            raise
+        group.done.set_result(None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    ids: list[int]
+    done: asyncio.Future[None]

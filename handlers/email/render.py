@@ -129,9 +129,26 @@ def _caught_by(queries: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(fmt.unique_in_order(queries))
 
 
-@functools.lru_cache(maxsize=2048)  # a digest run shows the same papers to many readers
+# A run shows the same papers to many readers. Keyed by the paper's key and held with the
+# paper itself: an lru_cache keyed by the Paper hashed every field of it on each of an
+# alert's ~80 lookups; the paper objects come from one cache, so identity is the check.
+_CARDS: dict[str, tuple[Paper, PaperView]] = {}
+_CARDS_KEPT = 4096
+
+
 def _paper_card(paper: Paper) -> PaperView:
     """What a paper shows whoever reads it; ``paper_view`` adds the reader's matches."""
+    hit = _CARDS.get(paper.key)
+    if hit is not None and (hit[0] is paper or hit[0] == paper):
+        return hit[1]
+    if len(_CARDS) >= _CARDS_KEPT:
+        _CARDS.clear()  # a new day's papers; the old ones will not come back
+    card = _card(paper)
+    _CARDS[paper.key] = (paper, card)
+    return card
+
+
+def _card(paper: Paper) -> PaperView:
     categories = paper.categories[: fmt.CATEGORIES_SHOWN]
     meta = [", ".join(fmt.cap_chars(c, fmt.AUTHOR_CHARS) for c in categories)] if categories else []
     if paper.upvotes:

@@ -344,11 +344,12 @@ class SmtpNotifier(EmailNotifier):
 
     @property
     def concurrency(self) -> int:
-        """Senders worth running at once: one per pooled connection (``smtp.connections``).
-
-        More would only queue for a connection; the notifier is safe to call from any number.
+        """Senders worth running at once: two per pooled connection (``smtp.connections``),
+        so one message is rendered while another is on the wire, and the dispatcher
+        writes 'sent' for the messages that finish together in one transaction. More
+        would only queue for a connection; the notifier is safe to call from any number.
         """
-        return self.transport.connections
+        return 2 * self.transport.connections
 
     async def _deliver(self, key: str, payload: bytes, address: str) -> None:
         result = await self.transport.send(self._sender, [address], payload)
