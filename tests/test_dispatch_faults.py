@@ -124,29 +124,34 @@ class SlowNotifier(RecordingNotifier):
         await super()._deliver(message)
 
 
+async def send_together(store: SqliteStore, failures: int) -> tuple[LockedStore, int]:
+    """Twelve one-message readers sent four at a time, the first ``failures`` writes
+    failing; the store as counted and how many messages went out."""
+    await users_with_alerts(store, 12, 3)
+    locked, email = LockedStore(store, failures=failures), SlowNotifier(Channel.EMAIL)
+    report = await dispatcher(locked, email).run_once()
+    assert report.count(DeliveryOutcome.SENT) == 12 * 3
+    assert await sending(store) == []
+    assert await alert_states(store) == {(DeliveryState.SENT, 1)}
+    return locked, len(email.sent)
+
+
 async def test_messages_that_finish_together_are_written_sent_together(
     sqlite_store: SqliteStore,
 ) -> None:
-    await users_with_alerts(sqlite_store, 12, 3)
-    counting, email = LockedStore(sqlite_store, failures=0), SlowNotifier(Channel.EMAIL)
-    report = await dispatcher(counting, email).run_once()
-    assert report.count(DeliveryOutcome.SENT) == 12 * 3 and len(email.sent) == 12
-    assert await alert_states(sqlite_store) == {(DeliveryState.SENT, 1)}
+    counting, sent = await send_together(sqlite_store, failures=0)
+    assert sent == 12
     # One transaction per group of messages that finished while a write was under way
     # (four in flight: the first writes alone, the next three together), not one each.
-    assert 0 < counting.settles < len(email.sent)
+    assert 0 < counting.settles < sent
 
 
 async def test_a_group_whose_write_fails_is_written_with_the_wave(
     sqlite_store: SqliteStore,
 ) -> None:
-    await users_with_alerts(sqlite_store, 12, 3)
-    locked, email = LockedStore(sqlite_store, failures=2), SlowNotifier(Channel.EMAIL)
-    report = await dispatcher(locked, email).run_once()
-    assert report.count(DeliveryOutcome.SENT) == 12 * 3
-    assert len(email.sent) == 12  # each message once, though its first write failed
-    assert await sending(sqlite_store) == []
-    assert await alert_states(sqlite_store) == {(DeliveryState.SENT, 1)}
+    locked, sent = await send_together(sqlite_store, failures=2)
+    assert sent == 12  # each message once, though its first write failed
+    assert locked.settles > 2
 
 
 async def test_a_confirmation_jumps_a_backlog_of_alerts(store: Store) -> None:

@@ -141,6 +141,7 @@ class MessageBuilder:
         user_ids = {int(b.owner.id) for b in batches if b.owner.kind is OwnerKind.USER}
         alerts = [b for b in batches if b.kind is DeliveryKind.ALERT]
         pairs = {(b.owner, d.paper_key) for b in alerts for d in b.deliveries if d.paper_key}
+        readers = {int(b.owner.id) for b in alerts if b.owner.kind is OwnerKind.USER}
         store = self._store
         return ClaimReads(
             users=await store.get_users(user_ids) if user_ids else {},
@@ -148,7 +149,7 @@ class MessageBuilder:
             matches=await store.matches_for(pairs) if pairs else {},
             papers=await self._papers.get_papers(sorted({k for _, k in pairs})) if pairs else {},
             # Each alert ranks by its reader's ratings: read here, not once per message.
-            feedback=await store.feedback_of(user_ids) if user_ids and alerts else {},
+            feedback=await store.feedback_of(readers) if readers else {},
         )
 
     async def plan(self, batch: DeliveryBatch, reads: ClaimReads, now: datetime) -> list[Plan]:

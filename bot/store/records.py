@@ -106,6 +106,12 @@ class Feedback:
     rated_at: datetime
     sub_id: int | None = None
 
+    @classmethod
+    def from_row(cls, key: str, rating: int, at: datetime, sub: int | None) -> Feedback:
+        """A stored rating (+1 like, -1 dislike) as both stores read it."""
+        kind = Rating.LIKE if rating > 0 else Rating.DISLIKE
+        return cls(str(key), kind, at, None if sub is None else int(sub))
+
 
 @dataclass(frozen=True, slots=True)
 class VectorizerInfo:

@@ -154,14 +154,7 @@ class RelevanceMixin(PgBase):
         wanted = sorted(set(user_ids))
         out: dict[int, list[Feedback]] = {user_id: [] for user_id in wanted}
         for user_id, key, rating, at, sub in await self._fetch("reading feedback", sql, wanted):
-            out[int(user_id)].append(
-                Feedback(
-                    str(key),
-                    Rating.LIKE if rating > 0 else Rating.DISLIKE,
-                    at,
-                    None if sub is None else int(sub),
-                )
-            )
+            out[int(user_id)].append(Feedback.from_row(key, rating, at, sub))
         return out
 
     async def reset_feedback(self, user_id: int) -> int:

@@ -159,7 +159,9 @@ class RelevanceMixin:
                 " ORDER BY user_id, rated_at DESC, paper_key"
             )
             for user_id, key, rating, at, sub in await self._read("reading feedback", sql, *chunk):
-                out[int(user_id)].append(_feedback(key, rating, datetime.fromisoformat(at), sub))
+                out[int(user_id)].append(
+                    Feedback.from_row(key, rating, datetime.fromisoformat(at), sub)
+                )
         return out
 
     async def reset_feedback(self, user_id: int) -> int:
@@ -179,8 +181,3 @@ async def _put_vectors(
         sql = f"SELECT key FROM papers WHERE key IN ({marks})"
         known = {str(r[0]) for r in await db.execute_fetchall(sql, [r[0] for r in chunk])}
         await db.executemany(_PUT_VECTOR, [r for r in chunk if r[0] in known])
-
-
-def _feedback(key: str, rating: int, at: datetime, sub: int | None) -> Feedback:
-    kind = Rating.LIKE if rating > 0 else Rating.DISLIKE
-    return Feedback(str(key), kind, at, None if sub is None else int(sub))
