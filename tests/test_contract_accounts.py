@@ -218,6 +218,22 @@ class TestAccountsContract:
         assert await store.list_subscriptions() == [sub, post]
         assert await store.get_subscription(sub.id + 100) is None
 
+    async def test_subscriptions_read_a_page_at_a_time(self, store: Store) -> None:
+        user = await store.get_or_create_user(discord_id="1", now=NOW)
+        other = await store.get_or_create_user(discord_id="2", now=NOW)
+        subs = [
+            await store.add_subscription(who.owner, f"q{n}", f"q{n}", DISCORD, NOW, limit=50)
+            for n, who in enumerate([user, other, user, user, other])
+        ]
+        first = await store.list_subscriptions(limit=2)
+        assert first == subs[:2]
+        assert await store.list_subscriptions(after_id=first[-1].id, limit=2) == subs[2:4]
+        assert await store.list_subscriptions(after_id=subs[3].id, limit=2) == subs[4:]
+        assert await store.list_subscriptions(after_id=subs[4].id, limit=2) == []
+        assert await store.list_subscriptions(after_id=subs[1].id) == subs[2:]
+        mine = await store.list_subscriptions(user.owner, after_id=subs[0].id, limit=1)
+        assert mine == [subs[2]]
+
     async def test_limit_is_enforced(self, store: Store) -> None:
         user = await store.get_or_create_user(discord_id="1", now=NOW)
         for n in range(3):

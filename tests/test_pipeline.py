@@ -259,3 +259,31 @@ async def test_a_subscription_paused_elsewhere_leaves_the_index_until_resumed(
     await index.sync(store)
     resumed = index.get(sub.id)
     assert resumed is not None and not resumed.paused
+
+
+async def test_the_index_catches_up_with_the_store_a_page_at_a_time(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read two at a time, a sync still sees every page: subscriptions added, removed,
+    paused and rewritten elsewhere land in the index exactly as stored."""
+    monkeypatch.setattr("bot.matching.step.SYNC_PAGE", 2)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    modes = frozenset({DeliveryMode.DISCORD})
+    users = [await store.get_or_create_user(discord_id=str(n), now=now) for n in range(3)]
+    subs = [
+        await store.add_subscription(users[n % 3].owner, f"q{n}", f"q{n}", modes, now, limit=9)
+        for n in range(7)
+    ]
+    index = SubscriptionIndex()
+    await index.load(store)
+    assert [index.get(s.id) for s in subs] == subs
+    await store.remove_subscription(subs[0].id, subs[0].owner, now)
+    await store.update_subscription(subs[3].id, subs[3].owner, now, paused=True)
+    await store.update_subscription(subs[5].id, subs[5].owner, now, query=("q55", "q55"))
+    late = await store.add_subscription(users[0].owner, "late", "late", modes, now, limit=9)
+    await index.sync(store)
+    stored = [s for s in await store.list_subscriptions() if not s.paused]
+    assert len(index) == len(stored) == 6
+    assert all(index.get(s.id) == s for s in stored)
+    assert index.get(subs[0].id) is None and index.get(subs[3].id) is None
+    assert index.get(late.id) == late

