@@ -71,9 +71,9 @@ def _holds_sql(text: str) -> bool:
 
 # The writer's page cache, in KiB (negative for SQLite): the match step's chunks each
 # touch a range of every owner-keyed index; with SQLite's 2 MB default most of those pages
-# were read again for every chunk. 16 MB was no faster on the 50k cycle bench (the match
-# step's time within run-to-run noise) and stayed resident all day: 8 MB.
-WRITER_CACHE_KIB = -8_192
+# were read again for every chunk. 8 and 16 MB were no faster than 4 MB on the 50k cycle
+# bench (the match step's time within run-to-run noise) and stayed resident all day.
+WRITER_CACHE_KIB = -4_096
 
 
 async def connect(path: Path, *, read_only: bool = False) -> aiosqlite.Connection:
