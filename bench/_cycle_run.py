@@ -1,6 +1,6 @@
 """One size of the cycle bench, in a fresh process: the daemon's path, phase by phase.
 
-Opened as ``paperbell run`` opens it (``open_resources``, then ``gc.freeze``), then what
+Opened as ``paperbell run`` opens it (``open_resources``, then ``keep_long_lived``), then what
 ``Worker.ingest`` does for one source: ``run_cycle`` over a feed served by a loopback
 aiohttp server, ``match_cycle`` (match records and outbox rows), and the dispatcher; the
 instant alerts are sent once to the file outbox (``FileNotifier``) and once more,
@@ -43,6 +43,7 @@ from bot.delivery.notifier import AlertMessage, Channel, DigestMessage, Notifier
 from bot.delivery.planning import plan_matches
 from bot.errors import ChannelDownError
 from bot.matching.step import match_cycle
+from bot.memory import keep_long_lived
 from bot.models import SourceKind
 from bot.settings import EmailSettings, Settings, SmtpSettings, SourceConfig, WebSettings
 from bot.sources.ingest import run_cycle
@@ -225,7 +226,7 @@ async def cycle(data_dir: Path, feed: bytes, smtp_port: int, budget: float) -> N
         config = settings(data_dir, url, smtp_port)
         async with phases.phase("startup") as rec:
             res = await stack.enter_async_context(open_resources(config, clock))
-            gc.freeze()  # as run_daemon does after loading subscriptions
+            keep_long_lived()  # as run_daemon does after loading subscriptions
             rec["rows"] = len(res.service.index)
         emit(rec)
         await _cycle(res, config, clock, phases=phases, books=books, budget=budget)

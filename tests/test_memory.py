@@ -4,6 +4,7 @@ where the C library cannot do that."""
 from __future__ import annotations
 
 import ctypes
+import gc
 import sys
 
 import pytest
@@ -43,3 +44,19 @@ def test_without_malloc_trim_it_does_nothing(monkeypatch: pytest.MonkeyPatch) ->
         assert memory.release_free_memory() is False
     finally:
         memory._malloc_trim.cache_clear()
+
+
+def test_what_lives_all_day_is_frozen_and_young_objects_collected_less_often() -> None:
+    thresholds = gc.get_threshold()
+    try:
+        loaded = [[index] for index in range(1_000)]  # as the compiled subscriptions
+        memory.keep_long_lived()
+        assert gc.get_freeze_count() >= len(loaded)
+        assert gc.get_threshold()[0] == memory.YOUNG_COLLECTION_EVERY
+        cycle: list[object] = []
+        cycle.append(cycle)  # garbage made afterwards is still found
+        del cycle
+        assert gc.collect() >= 1
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)

@@ -10,7 +10,6 @@ the scheduler (APScheduler 3 only says *when to look*).
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import random
@@ -44,6 +43,7 @@ from bot.delivery.dispatcher import Dispatcher, DispatchReport
 from bot.delivery.planning import plan_matches
 from bot.exitcodes import ExitCode
 from bot.matching.step import match_cycle
+from bot.memory import keep_long_lived
 from bot.models import IngestReport, SourceSummary
 from bot.settings import Settings, SourceConfig
 from bot.sources.base import Source
@@ -274,7 +274,7 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
             stack.enter_context(hold_data_dir(settings.data_dir))
         res = await stack.enter_async_context(open_resources(settings, clock))
         # 100k compiled subscriptions are long-lived: keep the cyclic GC from rescanning them.
-        gc.freeze()
+        keep_long_lived()
         recorded = [recorded_source(c, schedule_text(c)) for c in settings.sources]
         # Clears the channels of an earlier run too. Rows a dead process left in 'sending'
         # need nothing here: their lease runs out and the dispatcher claims them again.
