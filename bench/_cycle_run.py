@@ -265,8 +265,8 @@ async def _cycle(
         clock.now = DIGEST_AT
         waiting = len(await store.digest_waiting())
         async with phases.phase("digest_tick") as rec:  # run to the end: it cannot be cut
-            created = await service.digests.tick(clock())
-        rec["rows"] = done = len(created)
+            done = await service.digests.tick(clock())
+        rec["rows"] = done
         finish(rec, rec["seconds"], done, waiting, finished=True)
         emit(rec)
         await _deliver(

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.accounts.addresses import LinkBuilder
 from bot.accounts.tokens import Signer
+from bot.delivery.digests import DigestPlanner
 from bot.delivery.notifier import (
     AlertMessage,
     Channel,
@@ -24,7 +25,7 @@ from bot.delivery.notifier import (
     ManageLinkMessage,
 )
 from bot.models import DeliveryMode, Links, MatchRecord, Owner, Paper, Sighting, SourceState, User
-from bot.store.protocols import Store
+from bot.store.protocols import Delivery, Store
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 SIGNER = Signer(b"outbox-tests-key-" * 2)
@@ -53,6 +54,15 @@ async def add_papers(store: Store, *keys: str, now: datetime = NOW) -> None:
 
 async def add_papers_of(store: Store, papers: Sequence[Paper], now: datetime = NOW) -> None:
     await store.ingest([Sighting(p) for p in papers], SourceState("test"), now)
+
+
+async def tick_made(planner: DigestPlanner, store: Store, now: datetime) -> list[Delivery]:
+    """The digests one ``tick`` created, from the store (``tick`` returns how many)."""
+    before = {d.id for d in await store.list_deliveries()}
+    count = await planner.tick(now)
+    made = [d for d in await store.list_deliveries() if d.id not in before]
+    assert count == len(made), "tick counted other digests than it created"
+    return made
 
 
 async def verified_user(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.daemon.resources import build_service
+from bot.delivery import digests
 from bot.delivery.digests import DigestPlanner, due_local_date, slot, source_notes
 from bot.delivery.planning import record_matches
 from bot.models import DigestFrequency, Owner, SourceKind, SourceState, User
 from bot.settings import Settings, SourceConfig
-from bot.store.protocols import Delivery, Store
+from bot.store.protocols import Delivery, DueDigest, Store
 from tests.support_outbox import (
     DIGEST,
     LINKS,
@@ -25,6 +26,7 @@ from tests.support_outbox import (
     add_papers_of,
     paper,
     record,
+    tick_made,
     verified_user,
 )
 
@@ -135,7 +137,7 @@ async def test_one_digest_per_local_date_across_dst(
     await match_now(store, someone.owner, "p-start", start)
     made: list[Delivery] = []
     for n, now in enumerate(ticks(start, start + timedelta(days=3), timedelta(minutes=40))):
-        created = await planner.tick(now)
+        created = await tick_made(planner, store, now)
         made += created
         if created:  # something new for the next digest to carry
             await match_now(store, someone.owner, f"p{n}", now)
@@ -154,18 +156,44 @@ async def test_downtime_gives_one_catch_up_digest(store: Store) -> None:
     planner = DigestPlanner(store, FrozenClock())
     back = local(tz, date(2026, 11, 20), 10)  # down for three days of digests
     made = [d for now in ticks(back, back + timedelta(hours=20), timedelta(minutes=30))
-            for d in await planner.tick(now)]  # fmt: skip
+            for d in await tick_made(planner, store, now)]  # fmt: skip
     assert [d.digest_date for d in made] == [date(2026, 11, 20)]
     [catch_up] = made
     assert [r.paper_key for r in await store.digest_matches(catch_up.id)] == ["p1"]
+
+
+async def test_a_tick_creates_every_due_digest_a_chunk_at_a_time(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(digests, "CREATE_CHUNK", 2)  # five users: three calls of the store
+    owners = []
+    for n in range(5):
+        someone = await verified_user(
+            store, f"u{n}@example.org", now=LONG_AGO, timezone="UTC", digest_hour=8
+        )
+        await store.add_subscription(someone.owner, "graph", "graph", DIGEST, LONG_AGO, limit=5)
+        await match_now(store, someone.owner, f"p{n}", LONG_AGO)
+        owners.append(someone.owner)
+    create = store.create_digests
+    sizes: list[int] = []
+
+    async def create_counted(due: Sequence[DueDigest], now: datetime, **kw: bool) -> list[Delivery]:
+        sizes.append(len(due))
+        return await create(due, now, **kw)
+
+    monkeypatch.setattr(store, "create_digests", create_counted)
+    made = await tick_made(DigestPlanner(store, FrozenClock()), store, NOW)
+    assert sorted(d.owner for d in made) == sorted(owners)
+    assert sizes == [2, 2, 1]
+    assert await DigestPlanner(store, FrozenClock()).tick(NOW) == 0  # never twice a date
 
 
 async def test_a_match_after_the_slot_waits_for_the_next_one(store: Store) -> None:
     someone = await digest_user(store, "UTC", 8)
     await match_now(store, someone.owner, "night", datetime(2026, 11, 21, 2, 0, tzinfo=UTC))
     planner = DigestPlanner(store, FrozenClock())
-    assert await planner.tick(datetime(2026, 11, 21, 2, 5, tzinfo=UTC)) == []  # not "yesterday"
-    [made] = await planner.tick(datetime(2026, 11, 21, 8, 0, tzinfo=UTC))
+    assert await planner.tick(datetime(2026, 11, 21, 2, 5, tzinfo=UTC)) == 0  # not "yesterday"
+    [made] = await tick_made(planner, store, datetime(2026, 11, 21, 8, 0, tzinfo=UTC))
     assert made.digest_date == date(2026, 11, 21)
 
 
@@ -176,7 +204,7 @@ async def test_paused_suppressed_and_unconfirmed_users(store: Store) -> None:
     await store.set_email(pending.id, "new@example.org", LONG_AGO)
     sub = await store.add_subscription(pending.owner, "g", "g", DIGEST, LONG_AGO, limit=5)
     await record_matches(store, [record(pending.owner, "p1", sub.id, at=LONG_AGO)], LONG_AGO)
-    assert await DigestPlanner(store, FrozenClock()).tick(NOW) == []
+    assert await DigestPlanner(store, FrozenClock()).tick(NOW) == 0
     assert await store.waiting_digest_matches(paused.owner) == []  # skipped, like alerts
     assert len(await store.waiting_digest_matches(pending.owner)) == 1  # kept for later
 
@@ -185,14 +213,14 @@ async def test_digests_turned_off_drop_what_waited(store: Store) -> None:
     someone = await digest_user(store, "UTC", 8)
     await match_now(store, someone.owner, "p1", LONG_AGO)
     await store.update_user(someone.id, NOW, digest_frequency="off")
-    assert await DigestPlanner(store, FrozenClock()).tick(NOW) == []
+    assert await DigestPlanner(store, FrozenClock()).tick(NOW) == 0
     assert await store.waiting_digest_matches(someone.owner) == []
 
 
 async def test_all_quiet_digest_for_digest_subscribers_only(store: Store) -> None:
     someone = await digest_user(store, "UTC", 8)
     await verified_user(store, "other@example.org", now=LONG_AGO)  # no digest subscription
-    made = await DigestPlanner(store, FrozenClock(), all_quiet=True).tick(NOW)
+    made = await tick_made(DigestPlanner(store, FrozenClock(), all_quiet=True), store, NOW)
     assert [(d.owner, d.digest_date) for d in made] == [(someone.owner, date(2026, 11, 21))]
 
 
@@ -216,7 +244,7 @@ async def test_digest_groups_by_subscription_best_first_with_more(store: Store) 
         LONG_AGO,
     )
     planner = DigestPlanner(store, FrozenClock(), max_papers=3)
-    [digest] = await planner.tick(NOW)
+    [digest] = await tick_made(planner, store, NOW)
     message = await planner.build(digest, someone, NOW, LINKS)
     assert message is not None
     sections = [(s.subscription.query, [i.paper.key for i in s.items]) for s in message.sections]

@@ -34,6 +34,7 @@ from tests.support_outbox import (
     RecordingNotifier,
     add_papers,
     record,
+    tick_made,
     verified_user,
 )
 
@@ -392,7 +393,7 @@ async def test_a_digest_goes_out_as_one_message(store: Store) -> None:
     user = await subscribed(store, frozenset({DeliveryMode.EMAIL_DIGEST}), "p1", "p2")
     clock = FrozenClock(NOW + timedelta(days=1))
     planner = DigestPlanner(store, clock)
-    [digest] = await planner.tick()
+    [digest] = await tick_made(planner, store, clock())
     email = RecordingNotifier(Channel.EMAIL)
     report = await dispatcher(store, email, clock=clock, digests=planner).run_once()
     [message] = [m for m in email.sent if isinstance(m, DigestMessage)]

@@ -16,7 +16,7 @@ from bot.delivery.planning import record_matches
 from bot.service import Paperbell
 from bot.store.protocols import Rating, Store
 from handlers.email.render import render_digest
-from tests.support_outbox import DIGEST, LINKS, FrozenClock, record, verified_user
+from tests.support_outbox import DIGEST, LINKS, FrozenClock, record, tick_made, verified_user
 from tests.support_relevance import by_title, corpus_service, web_of
 from tests.support_web import path_of, post_form
 
@@ -106,7 +106,7 @@ async def test_digest_mail_carries_signed_feedback_links(service: Paperbell) -> 
     sub = await store.add_subscription(ada.owner, "x", "x", DIGEST, NOW, limit=5)
     await record_matches(store, [record(ada.owner, DIFFUSION[2], sub.id, at=NOW)], NOW)
     planner = DigestPlanner(store, FrozenClock())
-    [digest] = await planner.tick(datetime(2026, 11, 22, 9, 0, tzinfo=UTC))
+    [digest] = await tick_made(planner, store, datetime(2026, 11, 22, 9, 0, tzinfo=UTC))
     message = await planner.build(digest, ada, NOW, LINKS)
     assert message is not None
     [item] = [i for s in message.sections for i in s.items]

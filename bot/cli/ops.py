@@ -225,7 +225,7 @@ async def _digest_users(res: Resources, email: str | None) -> list[User]:
 async def _create_digests(res: Resources, users: list[User], *, force: bool) -> int:
     """Digests due now, or with ``force`` one for each of ``users`` (all deliverable)."""
     if not force:
-        return len(await res.service.digests.tick(utc_now()))
+        return await res.service.digests.tick(utc_now())
     created = 0
     for user in users:
         today = utc_now().astimezone(ZoneInfo(user.timezone)).date()

@@ -50,6 +50,8 @@ from bot.store.protocols import Delivery, DueDigest, Store
 Clock = Callable[[], datetime]
 WEEK = 7
 NOTE_MAX_AGE = timedelta(hours=24)
+# Digests created per call of the store: a few transactions each, the objects let go.
+CREATE_CHUNK = 500
 QUIET_DAY = timedelta(hours=24)  # an empty digest counts the papers of this last stretch
 # Notes that say nothing a reader cares about.
 QUIET_NOTES = frozenset({"not modified"})
@@ -248,13 +250,25 @@ class DigestPlanner:
         self._sources = None if sources is None else frozenset(sources)
         self.papers = PaperCache(store)  # the dispatcher's alerts read through it too
 
-    async def tick(self, now: datetime | None = None) -> list[Delivery]:
-        """Create every digest that is due now; each at most once per (user, local date).
+    async def tick(self, now: datetime | None = None) -> int:
+        """Create every digest that is due now, each at most once per (user, local date);
+        return how many were created.
 
         The due digests are created together (``create_digests``: a few transactions for
-        thousands of users), not one transaction per user.
+        thousands of users), not one transaction per user, ``CREATE_CHUNK`` at a time:
+        the callers only count them, and 10,000 ``Delivery`` objects held at once were
+        the daemon's peak memory (8 MB over the alerts before them, at 10,000 users).
         """
         now = now or self._clock()
+        due = await self._due(now)
+        created = 0
+        for start in range(0, len(due), CREATE_CHUNK):
+            chunk = due[start : start + CREATE_CHUNK]
+            made = await self._store.create_digests(chunk, now, allow_empty=self._all_quiet)
+            created += len(made)
+        return created
+
+    async def _due(self, now: datetime) -> list[DueDigest]:
         waiting = await self._store.digest_waiting()
         latest = await self._store.latest_digest_dates()
         due: list[DueDigest] = []
@@ -270,7 +284,7 @@ class DigestPlanner:
                 continue
             if await self._may_send(user):
                 due.append(DueDigest(user.owner, day, matched_by=slot(user, day)))
-        return await self._store.create_digests(due, now, allow_empty=self._all_quiet)
+        return due
 
     async def _candidates(self, waiting: set[Owner]) -> list[User]:
         users = await self._store.list_users()
