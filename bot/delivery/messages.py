@@ -66,6 +66,9 @@ class ManageLinkSender(Protocol):
     async def send_manage_link(self, message: ManageLinkMessage) -> None: ...
 
 
+Subs = tuple[Subscription, ...]
+
+
 @dataclass
 class Plan:
     """One message to send (or none), the rows it carries, and rows that may not go."""
@@ -101,6 +104,15 @@ def recipient_for(owner: Owner, user: User | None, channel: Channel) -> Recipien
     return Recipient(
         OwnerKind.USER, user.id, channel, address, user.timezone, user.discord_dm_channel
     )
+
+
+def _verdict(
+    live: list[Subscription], batch: DeliveryBatch, fallback: bool
+) -> tuple[str | None, Subs]:
+    """Why an alert of these live subscriptions is held (None: it goes), and which of
+    them it goes for."""
+    held = alert_hold(live, batch.channel, fallback)
+    return held, (() if held else wanted_subscriptions(live, batch.channel, fallback))
 
 
 def batch_key(batch: DeliveryBatch, rows: Sequence[Delivery]) -> str:
@@ -210,6 +222,12 @@ class MessageBuilder:
         subs = {s.id: s for s in reads.subscriptions.get(batch.owner, ())}
         email = user.email if user is not None and batch.channel is Channel.EMAIL else None
         stop_urls: dict[int, str] = {}  # one signed link per subscription and message
+        # An alert's 80 rows name a reader's few subscriptions and word lists over and
+        # over: each combination is decided, and its parts built, once per message.
+        verdicts: dict[tuple[tuple[int, ...], bool], tuple[str | None, Subs]] = {}
+        parts: dict[
+            tuple[tuple[int, ...], bool, tuple[str, ...]], tuple[MatchedSubscription, ...]
+        ] = {}
         items: list[AlertItem] = []
         for row in rows:
             key = row.paper_key or ""
@@ -217,14 +235,19 @@ class MessageBuilder:
             if match is None or paper is None:
                 plan.suppress(MATCH_GONE, [row])
                 continue
-            live = [subs[i] for i in match.sub_ids if i in subs]
             fallback = row.payload.get("fallback") == Channel.DISCORD
-            held = alert_hold(live, batch.channel, fallback)
-            if held is not None:
-                plan.suppress(held, [row])
+            verdict = verdicts.get((match.sub_ids, fallback))
+            if verdict is None:
+                verdict = _verdict([subs[i] for i in match.sub_ids if i in subs], batch, fallback)
+                verdicts[match.sub_ids, fallback] = verdict
+            if verdict[0] is not None:
+                plan.suppress(verdict[0], [row])
                 continue
-            wanted = wanted_subscriptions(live, batch.channel, fallback)
-            matched = tuple(self._matched(s, match.words, email, stop_urls) for s in wanted)
+            matched = parts.get((match.sub_ids, fallback, match.words))
+            if matched is None:
+                matched = parts[match.sub_ids, fallback, match.words] = tuple(
+                    self._matched(s, match.words, email, stop_urls) for s in verdict[1]
+                )
             items.append(AlertItem(paper, matched, match.score))
             plan.rows.append(row)
         return items
