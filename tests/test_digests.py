@@ -19,6 +19,7 @@ from bot.settings import Settings, SourceConfig
 from bot.store.protocols import Delivery, DueDigest, Store
 from tests.support_outbox import (
     DIGEST,
+    INSTANT,
     LINKS,
     NOW,
     FrozenClock,
@@ -222,6 +223,22 @@ async def test_all_quiet_digest_for_digest_subscribers_only(store: Store) -> Non
     await verified_user(store, "other@example.org", now=LONG_AGO)  # no digest subscription
     made = await tick_made(DigestPlanner(store, FrozenClock(), all_quiet=True), store, NOW)
     assert [(d.owner, d.digest_date) for d in made] == [(someone.owner, date(2026, 11, 21))]
+
+
+async def test_all_quiet_reads_the_subscriptions_a_page_at_a_time(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.store.paging.SUBSCRIPTION_PAGE", 2)
+    wanting = [(await digest_user(store, "UTC", 8)).owner]
+    for n in range(4):
+        someone = await verified_user(
+            store, f"u{n}@example.org", now=LONG_AGO, timezone="UTC", digest_hour=8
+        )
+        await store.add_subscription(someone.owner, "x", "x", INSTANT, LONG_AGO, limit=5)
+        await store.add_subscription(someone.owner, "y", "y", DIGEST, LONG_AGO, limit=5)
+        wanting.append(someone.owner)
+    made = await tick_made(DigestPlanner(store, FrozenClock(), all_quiet=True), store, NOW)
+    assert sorted(d.owner for d in made) == sorted(wanting)
 
 
 # --- what a digest holds ----------------------------------------------------------------------

@@ -266,7 +266,7 @@ async def test_the_index_catches_up_with_the_store_a_page_at_a_time(
 ) -> None:
     """Read two at a time, a sync still sees every page: subscriptions added, removed,
     paused and rewritten elsewhere land in the index exactly as stored."""
-    monkeypatch.setattr("bot.matching.step.SYNC_PAGE", 2)
+    monkeypatch.setattr("bot.store.paging.SUBSCRIPTION_PAGE", 2)
     now = datetime(2026, 1, 1, tzinfo=UTC)
     modes = frozenset({DeliveryMode.DISCORD})
     users = [await store.get_or_create_user(discord_id=str(n), now=now) for n in range(3)]

@@ -45,6 +45,7 @@ from bot.models import (
     Subscription,
     User,
 )
+from bot.store.paging import every_subscription
 from bot.store.protocols import Delivery, DueDigest, Store
 
 Clock = Callable[[], datetime]
@@ -290,8 +291,11 @@ class DigestPlanner:
         users = await self._store.list_users()
         if not self._all_quiet:
             return [u for u in users if u.owner in waiting]
-        subs = await self._store.list_subscriptions()
-        wanting = {s.owner for s in subs if DeliveryMode.EMAIL_DIGEST in s.deliver}
+        wanting = {
+            s.owner
+            async for s in every_subscription(self._store)
+            if DeliveryMode.EMAIL_DIGEST in s.deliver
+        }
         return [u for u in users if u.owner in waiting or u.owner in wanting]
 
     async def _may_send(self, user: User) -> bool:

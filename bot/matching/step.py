@@ -16,7 +16,7 @@ import asyncio
 import gc
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -31,12 +31,12 @@ from bot.messages import PlannedMatch
 from bot.models import DeliveryMode, MatchRecord, Owner, Paper, Subscription
 from bot.relevance.corpus import vectorize_new
 from bot.relevance.similar import LikeTargets
+from bot.store.paging import every_subscription
 from bot.store.protocols import Store
 
 log = logging.getLogger(__name__)
 
 PAIR_SHARE_KEPT = 0.01  # see recent_key_weights
-SYNC_PAGE = 2_000  # subscriptions read at a time when the index catches up with the store
 
 # New records, and the subscriptions by id (None once gone) -> the rows the store writes
 # for them (delivery policy decides).
@@ -107,7 +107,7 @@ class SubscriptionIndex:
         # Only what was indexed before the read: a subscribe finishing meanwhile stays.
         before = set(self._subs)
         active: set[int] = set()
-        async for sub in _stored_subscriptions(store):
+        async for sub in every_subscription(store):
             if not sub.paused:  # a paused one matches nothing until resumed: not indexed
                 active.add(sub.id)
                 self._refresh(sub)
@@ -149,16 +149,6 @@ class SubscriptionIndex:
         for match in self.matcher.match_terms(terms, only=wanted):
             by_owner[self._subs[match.sub_id].owner].append(match)
         return [_record(owner, paper, matches, now) for owner, matches in by_owner.items()]
-
-
-async def _stored_subscriptions(store: Store) -> AsyncIterator[Subscription]:
-    """Every stored subscription, a page at a time: reading 50,000 at once held them all
-    twice over (rows, then models) and left the heap 40 MB bigger for the daemon's life."""
-    after = 0
-    while page := await store.list_subscriptions(after_id=after, limit=SYNC_PAGE):
-        for sub in page:
-            yield sub
-        after = page[-1].id
 
 
 class _SharedParts:
