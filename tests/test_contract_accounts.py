@@ -120,6 +120,15 @@ class TestAccountsContract:
             await store.get_or_create_user(discord_id=discord_id, now=NOW)
         assert [u.discord_id for u in await store.list_users()] == ["3", "1", "2"]
 
+    async def test_users_read_a_page_at_a_time(self, store: Store) -> None:
+        users = [await store.get_or_create_user(discord_id=str(n), now=NOW) for n in range(5)]
+        first = await store.list_users(limit=2)
+        assert first == users[:2]
+        assert await store.list_users(after_id=first[-1].id, limit=2) == users[2:4]
+        assert await store.list_users(after_id=users[3].id, limit=2) == users[4:]
+        assert await store.list_users(after_id=users[4].id, limit=2) == []
+        assert await store.list_users(after_id=users[1].id) == users[2:]
+
     # --- addresses --------------------------------------------------------------------------
 
     async def test_set_email_queues_one_confirmation(self, store: Store) -> None:

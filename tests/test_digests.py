@@ -167,6 +167,7 @@ async def test_a_tick_creates_every_due_digest_a_chunk_at_a_time(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(digests, "CREATE_CHUNK", 2)  # five users: three calls of the store
+    monkeypatch.setattr("bot.store.paging.USER_PAGE", 2)  # and three pages of users
     owners = []
     for n in range(5):
         someone = await verified_user(
@@ -225,10 +226,11 @@ async def test_all_quiet_digest_for_digest_subscribers_only(store: Store) -> Non
     assert [(d.owner, d.digest_date) for d in made] == [(someone.owner, date(2026, 11, 21))]
 
 
-async def test_all_quiet_reads_the_subscriptions_a_page_at_a_time(
+async def test_all_quiet_reads_subscriptions_and_users_a_page_at_a_time(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("bot.store.paging.SUBSCRIPTION_PAGE", 2)
+    monkeypatch.setattr("bot.store.paging.USER_PAGE", 2)
     wanting = [(await digest_user(store, "UTC", 8)).owner]
     for n in range(4):
         someone = await verified_user(

@@ -15,7 +15,7 @@ a paper matched at 02:00 waits for the next 08:00 digest instead of setting off 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlsplit
@@ -45,7 +45,7 @@ from bot.models import (
     Subscription,
     User,
 )
-from bot.store.paging import every_subscription
+from bot.store.paging import every_subscription, every_user
 from bot.store.protocols import Delivery, DueDigest, Store
 
 Clock = Callable[[], datetime]
@@ -273,7 +273,7 @@ class DigestPlanner:
         waiting = await self._store.digest_waiting()
         latest = await self._store.latest_digest_dates()
         due: list[DueDigest] = []
-        for user in await self._candidates(set(waiting)):
+        async for user in self._candidates(set(waiting)):
             if user.digest_frequency is DigestFrequency.OFF:
                 # Digests turned off: what waited is dropped, not saved up for years.
                 if user.owner in waiting:
@@ -287,16 +287,20 @@ class DigestPlanner:
                 due.append(DueDigest(user.owner, day, matched_by=slot(user, day)))
         return due
 
-    async def _candidates(self, waiting: set[Owner]) -> list[User]:
-        users = await self._store.list_users()
-        if not self._all_quiet:
-            return [u for u in users if u.owner in waiting]
-        wanting = {
-            s.owner
-            async for s in every_subscription(self._store)
-            if DeliveryMode.EMAIL_DIGEST in s.deliver
-        }
-        return [u for u in users if u.owner in waiting or u.owner in wanting]
+    async def _candidates(self, waiting: set[Owner]) -> AsyncIterator[User]:
+        """The users with matches waiting (with ``all_quiet``, also those who have a digest
+        subscription), read a page at a time: 10,000 users held at once were most of what
+        a tick added to the daemon's memory."""
+        wanting: set[Owner] = set()
+        if self._all_quiet:
+            wanting = {
+                s.owner
+                async for s in every_subscription(self._store)
+                if DeliveryMode.EMAIL_DIGEST in s.deliver
+            }
+        async for user in every_user(self._store):
+            if user.owner in waiting or user.owner in wanting:
+                yield user
 
     async def _may_send(self, user: User) -> bool:
         if user.paused or (user.email and user.email_suppressed):

@@ -172,7 +172,10 @@ class AccountStore(Protocol):
         """
         ...
 
-    async def list_users(self) -> list[User]: ...
+    async def list_users(self, *, after_id: int = 0, limit: int | None = None) -> list[User]:
+        """Every user, oldest first; with ``after_id`` and ``limit``, one page of them: at
+        most ``limit`` whose id is above ``after_id``."""
+        ...
 
     async def set_email(
         self, user_id: int, address: str, now: datetime, *, max_per_day: int = 3

@@ -132,8 +132,9 @@ class AccountsMixin(PgBase):
             raise NotFoundError(f"there is no user #{user_id}")
         return rows.user_from_row(row)
 
-    async def list_users(self) -> list[User]:
-        found = await self._fetch("listing users", f"{rows.SELECT_USERS} ORDER BY id")
+    async def list_users(self, *, after_id: int = 0, limit: int | None = None) -> list[User]:
+        sql = f"{rows.SELECT_USERS} WHERE id > $1 ORDER BY id LIMIT $2"  # LIMIT NULL: none
+        found = await self._fetch("listing users", sql, after_id, limit)
         return [rows.user_from_row(row) for row in found]
 
     # --- email addresses ------------------------------------------------------------------

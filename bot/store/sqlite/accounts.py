@@ -155,8 +155,10 @@ class AccountsMixin:
             raise NotFoundError(f"there is no user #{user_id}")
         return rows.user_from_row(row)
 
-    async def list_users(self) -> list[User]:
-        found = await self._read("listing users", f"{rows.SELECT_USERS} ORDER BY id")
+    async def list_users(self, *, after_id: int = 0, limit: int | None = None) -> list[User]:
+        sql = f"{rows.SELECT_USERS} WHERE id > ? ORDER BY id LIMIT ?"
+        size = -1 if limit is None else limit  # a negative LIMIT is none in SQLite
+        found = await self._read("listing users", sql, after_id, size)
         return [rows.user_from_row(row) for row in found]
 
     # --- email addresses ------------------------------------------------------------------
