@@ -66,7 +66,8 @@ class ManageLinkSender(Protocol):
     async def send_manage_link(self, message: ManageLinkMessage) -> None: ...
 
 
-Subs = tuple[Subscription, ...]
+# What a combination of subscriptions means for one alert row: held (why), or its parts.
+Decision = str | tuple[MatchedSubscription, ...]
 
 
 @dataclass
@@ -104,15 +105,6 @@ def recipient_for(owner: Owner, user: User | None, channel: Channel) -> Recipien
     return Recipient(
         OwnerKind.USER, user.id, channel, address, user.timezone, user.discord_dm_channel
     )
-
-
-def _verdict(
-    live: list[Subscription], batch: DeliveryBatch, fallback: bool
-) -> tuple[str | None, Subs]:
-    """Why an alert of these live subscriptions is held (None: it goes), and which of
-    them it goes for."""
-    held = alert_hold(live, batch.channel, fallback)
-    return held, (() if held else wanted_subscriptions(live, batch.channel, fallback))
 
 
 def batch_key(batch: DeliveryBatch, rows: Sequence[Delivery]) -> str:
@@ -223,11 +215,8 @@ class MessageBuilder:
         email = user.email if user is not None and batch.channel is Channel.EMAIL else None
         stop_urls: dict[int, str] = {}  # one signed link per subscription and message
         # An alert's 80 rows name a reader's few subscriptions and word lists over and
-        # over: each combination is decided, and its parts built, once per message.
-        verdicts: dict[tuple[tuple[int, ...], bool], tuple[str | None, Subs]] = {}
-        parts: dict[
-            tuple[tuple[int, ...], bool, tuple[str, ...]], tuple[MatchedSubscription, ...]
-        ] = {}
+        # over: each combination is decided (held, or the parts it shows) once per message.
+        decided: dict[tuple[tuple[int, ...], bool, tuple[str, ...]], Decision] = {}
         items: list[AlertItem] = []
         for row in rows:
             key = row.paper_key or ""
@@ -236,21 +225,35 @@ class MessageBuilder:
                 plan.suppress(MATCH_GONE, [row])
                 continue
             fallback = row.payload.get("fallback") == Channel.DISCORD
-            verdict = verdicts.get((match.sub_ids, fallback))
-            if verdict is None:
-                verdict = _verdict([subs[i] for i in match.sub_ids if i in subs], batch, fallback)
-                verdicts[match.sub_ids, fallback] = verdict
-            if verdict[0] is not None:
-                plan.suppress(verdict[0], [row])
-                continue
-            matched = parts.get((match.sub_ids, fallback, match.words))
-            if matched is None:
-                matched = parts[match.sub_ids, fallback, match.words] = tuple(
-                    self._matched(s, match.words, email, stop_urls) for s in verdict[1]
+            combination = (match.sub_ids, fallback, match.words)
+            decision = decided.get(combination)
+            if decision is None:
+                live = [subs[i] for i in match.sub_ids if i in subs]
+                decision = decided[combination] = self._decide(
+                    live, batch.channel, fallback, match.words, (email, stop_urls)
                 )
-            items.append(AlertItem(paper, matched, match.score))
+            if isinstance(decision, str):
+                plan.suppress(decision, [row])
+                continue
+            items.append(AlertItem(paper, decision, match.score))
             plan.rows.append(row)
         return items
+
+    def _decide(
+        self,
+        live: list[Subscription],
+        channel: Channel,
+        fallback: bool,
+        words: tuple[str, ...],
+        links: tuple[str | None, dict[int, str]],
+    ) -> Decision:
+        """Why an alert caught by these live subscriptions is held, or the parts it shows;
+        ``links``: the reader's address and the message's stop links (one per subscription)."""
+        held = alert_hold(live, channel, fallback)
+        if held is not None:
+            return held
+        wanted = wanted_subscriptions(live, channel, fallback)
+        return tuple(self._matched(s, words, *links) for s in wanted)
 
     def _with_feedback(
         self, items: list[AlertItem], user: User | None, channel: Channel
