@@ -112,6 +112,19 @@ class TestOutboxContract:
         assert state[gone].last_error == "subscription removed"
         assert state[untouched].state is DeliveryState.SENDING
 
+    async def test_settle_of_sent_rows_alone_marks_only_rows_being_sent(self, store: Store) -> None:
+        # The dispatcher's write after each message: sent rows, nothing suppressed.
+        await self._three_alerts(store)
+        rows = [d for b in await store.claim_due(NOW) for d in b.deliveries]
+        sent, released, untouched, *_ = (r.id for r in rows)
+        await store.release([released], NOW)  # pending again: no longer ours to mark
+        await store.settle([sent, released], {}, LATER)
+        await store.settle([], {}, LATER)  # nothing to write is no error
+        state = {d.id: d for d in await store.list_deliveries()}
+        assert (state[sent].state, state[sent].sent_at) == (DeliveryState.SENT, LATER)
+        assert (state[released].state, state[released].sent_at) == (DeliveryState.PENDING, None)
+        assert state[untouched].state is DeliveryState.SENDING
+
     async def test_a_renewed_lease_keeps_rows_and_a_lost_one_is_said(self, store: Store) -> None:
         await self._three_alerts(store)
         claimed = await store.claim_due(NOW)

@@ -9,17 +9,23 @@ import asyncio
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.delivery.planning import record_matches
 from bot.errors import InvalidQueryError, StoreError
 from bot.models import HttpCacheEntry, SourceState
+from bot.store.protocols import DeliveryState
 from bot.store.sqlite._codec import fts_query
+from bot.store.sqlite.outbox import KEY_CHUNK
 from bot.store.sqlite.schema import connect, load_migrations, migrate, split_statements
 from bot.store.sqlite.store import SqliteStore, open_sqlite_store
+from tests.support_outbox import INSTANT, add_papers, record, verified_user
+from tests.support_outbox import NOW as OUTBOX_NOW
 from tests.support_papers import LATER, NOW, arxiv_paper, hf_paper, ingest, sightings
 
 
@@ -283,6 +289,31 @@ async def test_big_batch_crosses_key_chunks(store: SqliteStore) -> None:
     assert len((await ingest(store, sightings(*papers))).new) == 1234
     again = await ingest(store, sightings(*papers), now=LATER)
     assert (again.new, again.updated, again.unchanged) == ((), (), 1234)
+
+
+async def test_sent_rows_take_one_statement_and_many_take_one_transaction(
+    store: SqliteStore,
+) -> None:
+    """Writing "sent" after a message is one autocommit statement (one trip to the
+    writer's thread); more ids than one statement takes stay in one transaction."""
+    user = await verified_user(store, "many@example.org")
+    await store.add_subscription(user.owner, "g", "graph", INSTANT, OUTBOX_NOW, limit=5)
+    keys = [f"p{n}" for n in range(KEY_CHUNK + 3)]
+    await add_papers(store, *keys)
+    sub = (await store.list_subscriptions())[0]
+    await record_matches(store, [record(user.owner, k, sub.id) for k in keys], OUTBOX_NOW)
+    ids = [d.id for b in await store.claim_due(OUTBOX_NOW) for d in b.deliveries if d.paper_key]
+    assert len(ids) == KEY_CHUNK + 3
+    statements: list[str] = []
+    await store._writer.set_trace_callback(statements.append)
+    await store.settle(ids[:3], {}, OUTBOX_NOW)
+    assert [s.split()[0] for s in statements] == ["UPDATE"]
+    statements.clear()
+    await store.settle(ids[2:], {}, OUTBOX_NOW + timedelta(hours=1))  # ids[2] was sent
+    assert [s.split()[0] for s in statements] == ["BEGIN", "UPDATE", "UPDATE", "COMMIT"]
+    sent = await store.list_deliveries(state=DeliveryState.SENT)
+    assert sorted(d.id for d in sent) == sorted(ids)
+    assert {d.sent_at for d in sent if d.id in ids[:3]} == {OUTBOX_NOW}  # written once
 
 
 # --- search query building --------------------------------------------------------------------

@@ -47,6 +47,7 @@ _OVERDUE = (
 _SENT = "SET state = 'sent', sent_at = ?, last_error = NULL, updated_at = ?"
 _SUPPRESSED = "SET state = 'suppressed', last_error = ?, updated_at = ?"
 _SUPPRESSIBLE = "state IN ('pending', 'sending')"
+_SENDING = "state = 'sending'"
 _WAITING = "digest_wanted = 1 AND digest_id IS NULL"
 # Waiting matches none of whose subscriptions still asks for a digest.
 _STOP_UNWANTED_WAITING = f"""
@@ -106,6 +107,8 @@ class OutboxMixin:
     if TYPE_CHECKING:
 
         def _write(self, what: str) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
+
+        async def _write_one(self, what: str, sql: str, params: Sequence[Any]) -> None: ...
 
         async def _read(self, what: str, sql: str, *params: Any) -> list[Row]: ...
 
@@ -173,11 +176,11 @@ class OutboxMixin:
         return frozenset(renewed)
 
     async def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
-        await self._set_state(ids, _SENT, "state = 'sending'", iso(now), iso(now))
+        await self._set_state(ids, _SENT, _SENDING, iso(now), iso(now))
 
     async def mark_failed(self, ids: Sequence[int], error: str, now: datetime) -> None:
         sql = "SET state = 'failed', last_error = ?, updated_at = ?"
-        await self._set_state(ids, sql, "state = 'sending'", error, iso(now))
+        await self._set_state(ids, sql, _SENDING, error, iso(now))
 
     async def mark_suppressed(self, ids: Sequence[int], reason: str, now: datetime) -> None:
         await self._set_state(ids, _SUPPRESSED, _SUPPRESSIBLE, reason, iso(now))
@@ -186,14 +189,17 @@ class OutboxMixin:
         self, sent: Sequence[int], suppressed: Mapping[str, Sequence[int]], now: datetime
     ) -> None:
         stamp, rows_in = iso(now), len(sent) + sum(len(ids) for ids in suppressed.values())
+        if not any(suppressed.values()):  # what the dispatcher writes after each message
+            await self._set_state(sent, _SENT, _SENDING, stamp, stamp)
+            return
         async with self._write(f"recording the outcome of {rows_in} deliveries") as db:
-            await _update(db, sent, _SENT, "state = 'sending'", stamp, stamp)
+            await _update(db, sent, _SENT, _SENDING, stamp, stamp)
             for reason, ids in suppressed.items():
                 await _update(db, ids, _SUPPRESSED, _SUPPRESSIBLE, reason, stamp)
 
     async def release(self, ids: Sequence[int], now: datetime) -> None:
         sql = "SET state = 'pending', attempts = max(attempts - 1, 0), updated_at = ?"
-        await self._set_state(ids, sql, "state = 'sending'", iso(now))
+        await self._set_state(ids, sql, _SENDING, iso(now))
 
     async def retry_later(
         self,
@@ -214,8 +220,12 @@ class OutboxMixin:
             await db.executemany(sql, params)
 
     async def _set_state(self, ids: Sequence[int], assign: str, guard: str, *values: Any) -> None:
-        async with self._write(f"updating {len(ids)} deliveries") as db:
-            await _update(db, ids, assign, guard, *values)
+        what = f"updating {len(ids)} deliveries"
+        if len(ids) > KEY_CHUNK:  # several statements: one transaction around them
+            async with self._write(what) as db:
+                await _update(db, ids, assign, guard, *values)
+        elif ids:
+            await self._write_one(what, _update_sql(len(ids), assign, guard), (*values, *ids))
 
     async def record_email_strike(
         self, user_id: int, address: str, reason: str, now: datetime, *, strikes: int = 3
@@ -377,9 +387,12 @@ async def _update(
     db: aiosqlite.Connection, ids: Sequence[int], assign: str, guard: str, *values: Any
 ) -> None:
     for chunk in _chunks(list(ids)):
-        ids_in = rows.placeholders(len(chunk))
-        sql = f"UPDATE deliveries {assign} WHERE {guard} AND id IN ({ids_in})"
-        await db.execute(sql, (*values, *chunk))
+        await db.execute(_update_sql(len(chunk), assign, guard), (*values, *chunk))
+
+
+def _update_sql(count: int, assign: str, guard: str) -> str:
+    """``assign`` and ``guard`` are our own SQL; the ids are ``count`` placeholders."""
+    return f"UPDATE deliveries {assign} WHERE {guard} AND id IN ({rows.placeholders(count)})"
 
 
 async def _queue_alert(

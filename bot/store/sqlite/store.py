@@ -311,6 +311,17 @@ class SqliteStore(
                     raise
                 await self._writer.execute("COMMIT")
 
+    async def _write_one(self, what: str, sql: str, params: Sequence[Any]) -> None:
+        """One statement as a transaction of its own (SQLite's autocommit): all of it or
+        none, like ``_write``, in one trip to the writer's thread instead of three (BEGIN,
+        the statement, COMMIT). Each trip waits for the event loop, which a message being
+        rendered holds for milliseconds; the dispatcher writes "sent" after every message.
+        """
+        async with self._write_lock:
+            self._check_open()
+            with _sqlite_errors(what):
+                await self._writer.execute(sql, params)
+
     async def _roll_back(self) -> None:
         """End whatever transaction the writer is in, even one whose ``BEGIN`` was cancelled.
 
