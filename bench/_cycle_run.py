@@ -37,6 +37,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot.accounts.addresses import LinkBuilder
+from bot.daemon.helpers import EmailHelpers
 from bot.daemon.resources import Resources, open_resources
 from bot.delivery.dispatcher import DeliveryOutcome, Dispatcher
 from bot.delivery.notifier import AlertMessage, Channel, DigestMessage, Notifier
@@ -109,13 +110,13 @@ class Phases:
         record["peak_rss_mb"] = round(self.sampler.peak / MB, 1)
 
 
-def settings(data_dir: Path, feed_url: str, smtp_port: int) -> Settings:
+def settings(data_dir: Path, feed_url: str, smtp_port: int, processes: int = 1) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=data_dir,
         sources=[SourceConfig(kind=SourceKind.FEED, url=feed_url, name=FEED_NAME)],
         smtp=smtp_settings(smtp_port),
-        email=EmailSettings(),
+        email=EmailSettings(processes=processes),
         web=WebSettings(enabled=False),
         public_url="https://paperbell.example.org",
         secret_key=SecretStr("cycle-bench-secret-key-not-for-production"),
@@ -217,13 +218,13 @@ def finish(
         record["all_seconds"] = round(seconds * total / done, 1) if done else None
 
 
-async def cycle(data_dir: Path, feed: bytes, smtp_port: int, budget: float) -> None:
+async def cycle(data_dir: Path, feed: bytes, smtp_port: int, budget: float, processes: int) -> None:
     sampler = RssSampler()
     sampler.start()
     phases, clock = Phases(sampler), Clock(CYCLE_AT)
     books = Books(data_dir / "paperbell.db")
     async with feed_server(feed) as url, AsyncExitStack() as stack:
-        config = settings(data_dir, url, smtp_port)
+        config = settings(data_dir, url, smtp_port, processes)
         async with phases.phase("startup") as rec:
             res = await stack.enter_async_context(open_resources(config, clock))
             keep_long_lived()  # as run_daemon does after loading subscriptions
@@ -238,6 +239,10 @@ async def _cycle(
     res: Resources, config: Settings, clock: Clock, *, phases: Phases, books: Books, budget: float
 ) -> None:
     store, service = res.store, res.service
+    # As ``paperbell run`` with PAPERBELL_EMAIL__PROCESSES: helpers wait from the start and
+    # send beside the daemon's dispatcher in the SMTP phases, on the clock of each phase.
+    helpers = EmailHelpers(config, config.email.processes - 1, clock=Clock(CYCLE_AT))
+    helpers.start()
     async with phases.phase("ingest") as rec:
         report = await run_cycle(res.sources(), store, clock)
         rec["rows"] = len(report.new_papers)
@@ -260,8 +265,13 @@ async def _cycle(
     books.set_alerts("pending")  # the same alerts again, now over SMTP
     smtp = SmtpNotifier(config.smtp, config.email)
     try:
-        await _deliver("alerts_smtp", phases, dispatcher=dispatcher(smtp), **books_, total=owners)
+        await _deliver(
+            "alerts_smtp", phases, dispatcher=dispatcher(smtp), **books_, total=owners,
+            helpers=helpers,
+        )  # fmt: skip
         books.set_alerts("sent", only="'pending', 'sending'")  # what the budget left
+        helpers = EmailHelpers(config, config.email.processes - 1, clock=Clock(DIGEST_AT))
+        helpers.start()  # ready by the time the tick is done
         clock.now = DIGEST_AT
         waiting = len(await store.digest_waiting())
         async with phases.phase("digest_tick") as rec:  # run to the end: it cannot be cut
@@ -270,10 +280,12 @@ async def _cycle(
         finish(rec, rec["seconds"], done, waiting, finished=True)
         emit(rec)
         await _deliver(
-            "digest_smtp", phases, dispatcher=dispatcher(smtp), **books_, total=done, kind="digest"
-        )
+            "digest_smtp", phases, dispatcher=dispatcher(smtp), **books_, total=done,
+            kind="digest", helpers=helpers,
+        )  # fmt: skip
     finally:
         await smtp.close()
+        await helpers.stop(0)
 
 
 async def _deliver(
@@ -284,9 +296,16 @@ async def _deliver(
     books: Books,
     total: int,
     kind: str = "alert",
+    helpers: EmailHelpers | None = None,
 ) -> None:
     async with phases.phase(name) as rec:
+        if helpers is not None:
+            helpers.wake()
         report = await dispatcher.run_once()
+        if helpers is not None:  # the budget is spent: they give back what they claimed
+            rec["helpers"] = len(helpers.pids)
+            rec["helper_peak_rss_mb"] = max(map(_peak_rss_mb, helpers.pids), default=None)
+            await helpers.stop(0)
     rows, messages = books.count(kind, "sent")
     rec["rows"], rec["messages"] = rows, messages
     bad = (DeliveryOutcome.FAILED, DeliveryOutcome.RETRIED, DeliveryOutcome.SUPPRESSED)
@@ -296,5 +315,15 @@ async def _deliver(
     emit(rec)
 
 
-def main(data_dir: Path, feed: Path, smtp_port: int, budget: float) -> None:
-    asyncio.run(cycle(data_dir, feed.read_bytes(), smtp_port, budget))
+def _peak_rss_mb(pid: int) -> float | None:
+    """A helper's peak RSS (VmHWM): this process's sampler sees only itself."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+    return round(kib / 1024, 1)
+
+
+def main(data_dir: Path, feed: Path, smtp_port: int, budget: float, processes: int) -> None:
+    asyncio.run(cycle(data_dir, feed.read_bytes(), smtp_port, budget, processes))

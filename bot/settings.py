@@ -163,6 +163,13 @@ class EmailSettings(BaseModel):
         default=False, description="Send an 'all quiet' digest on days with no papers."
     )
     list_id: str = Field(default="paperbell.localhost", description="List-Id header domain part.")
+    processes: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="Processes sending email in `paperbell run`; 2 or more starts helpers, "
+        "so a big day's mail uses more than one core.",
+    )
 
 
 class DiscordSettings(BaseModel):

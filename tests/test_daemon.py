@@ -368,3 +368,42 @@ async def test_a_file_feed_alone_runs_offline_and_stops_on_sigint(h: Harness) ->
     async with h.store() as store:
         assert len(await store.list_papers()) == 6
         assert await store.list_deliveries() == []
+
+
+def spawned_children(pid: int) -> list[int]:
+    """``pid``'s children started by multiprocessing's spawn (its resource tracker aside)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+            if b"spawn_main" in command:
+                found.append(int(child))
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_email_helpers_send_beside_the_daemon_and_stop_with_it(h: Harness) -> None:
+    async with ScriptedServer() as feed, SmtpTestServer() as smtp:
+        serve_feed(feed)
+        readers = [f"r{n}@example.org" for n in range(20)]
+        await prepare_users(h.settings(feed), readers, QUERY, INSTANT)
+        env = h.loopback_env(feed, smtp, grace=5) | {"PAPERBELL_EMAIL__PROCESSES": "3"}
+        async with Child(h.root, env, "run") as daemon:
+            await daemon.logged("2 email helper process(es) started")
+            helpers = spawned_children(daemon.proc.pid)
+            assert len(helpers) == 2
+            await eventually(lambda: len(smtp.received) == len(readers), "every alert")
+            daemon.send(signal.SIGTERM)
+            assert await daemon.exit_code(within=5 + MARGIN) == 0
+    assert recipients(smtp.received) == sorted(readers)  # each reader once
+    assert not any(running(pid) for pid in helpers)
+    assert await h.alert_states() == ["sent"] * len(readers)
+    assert "stopped" in daemon.stderr and "Traceback" not in daemon.stderr
+    h.assert_loopback_only()

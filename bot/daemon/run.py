@@ -26,6 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.accounts.addresses import LinkBuilder
 from bot.daemon.channels import ChannelContext, open_channels
 from bot.daemon.health import Health, check_health
+from bot.daemon.helpers import EmailHelpers
 from bot.daemon.leader import Leadership
 from bot.daemon.lock import hold_data_dir
 from bot.daemon.report import cycle_line, dispatch_line, failing_note, recovered_line
@@ -89,6 +90,7 @@ class Worker:
     ) -> None:
         self.res, self.dispatcher, self.clock, self.status = res, dispatcher, clock, status
         self.leadership = leadership
+        self.helpers: EmailHelpers | None = None  # started by run_daemon when configured
         self.stopping = False
         self.inflight: set[asyncio.Task[None]] = set()
         self.dispatch_lock = asyncio.Lock()
@@ -205,6 +207,8 @@ class Worker:
             await self.dispatch()
 
     async def _dispatch(self) -> DispatchReport:
+        if self.helpers is not None and not self.stopping:
+            self.helpers.wake()  # they claim beside this dispatcher, on their own cores
         async with self.dispatch_lock:
             report = await self.dispatcher.run_once()
         await self.save_status()  # ChannelStatus logged what went down, once
@@ -282,6 +286,9 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
         lead = _leadership(res, settings)
         await lead.renew()
         worker = await _start(res, settings, clock, stack, lead)
+        if settings.email.processes > 1:
+            worker.helpers = EmailHelpers(settings, settings.email.processes - 1)
+            worker.helpers.start()
         log.info(
             "paperbell running: %d source(s), %d subscription(s)",
             len(settings.sources),
@@ -289,7 +296,10 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
         )
         await stop.wait()
         worker.stopping = True  # no new work from here on
-        await worker.drain(settings.shutdown_grace)
+        stopping = [worker.drain(settings.shutdown_grace)]
+        if worker.helpers is not None:  # they finish their mail in flight meanwhile
+            stopping.append(worker.helpers.stop(settings.shutdown_grace))
+        await asyncio.gather(*stopping)
         await lead.release()
         await res.store.set_meta(CHANNELS, "{}")  # no daemon, no channel health to tell
     log.info("stopped")
