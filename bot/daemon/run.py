@@ -41,6 +41,7 @@ from bot.daemon.state import (
 from bot.delivery import channel_status
 from bot.delivery.channel_status import ChannelStatus
 from bot.delivery.dispatcher import Dispatcher, DispatchReport
+from bot.delivery.notifier import Channel
 from bot.delivery.planning import plan_matches
 from bot.exitcodes import ExitCode
 from bot.matching.step import match_cycle
@@ -286,7 +287,7 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
         lead = _leadership(res, settings)
         await lead.renew()
         worker = await _start(res, settings, clock, stack, lead)
-        if settings.email.processes > 1:
+        if settings.email.processes > 1 and Channel.EMAIL in worker.dispatcher.channels:
             worker.helpers = EmailHelpers(settings, settings.email.processes - 1)
             worker.helpers.start()
         log.info(
