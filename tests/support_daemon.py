@@ -320,3 +320,12 @@ class GatedSmtpServer(SmtpTestServer):
 
     def _protocol(self) -> _FaultySMTP:
         return _GatedSMTP(self, hostname="smtp.test", loop=asyncio.get_running_loop())
+
+
+def process_running(pid: int) -> bool:
+    """Running, not gone and not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

@@ -36,6 +36,7 @@ from tests.support_daemon import (
     eventually,
     netlog_lines,
     prepare_users,
+    process_running,
     rss,
     run_paperbell,
     write_slot_zone,
@@ -381,14 +382,6 @@ def spawned_children(pid: int) -> list[int]:
     return found
 
 
-def running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 async def test_email_helpers_send_beside_the_daemon_and_stop_with_it(h: Harness) -> None:
     async with ScriptedServer() as feed, SmtpTestServer() as smtp:
         serve_feed(feed)
@@ -403,7 +396,7 @@ async def test_email_helpers_send_beside_the_daemon_and_stop_with_it(h: Harness)
             daemon.send(signal.SIGTERM)
             assert await daemon.exit_code(within=5 + MARGIN) == 0
     assert recipients(smtp.received) == sorted(readers)  # each reader once
-    assert not any(running(pid) for pid in helpers)
+    assert not any(process_running(pid) for pid in helpers)
     assert await h.alert_states() == ["sent"] * len(readers)
     assert "stopped" in daemon.stderr and "Traceback" not in daemon.stderr
     h.assert_loopback_only()

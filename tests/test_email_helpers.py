@@ -21,6 +21,7 @@ from bot.store.protocols import DeliveryKind, DeliveryState
 from bot.store.sqlite.store import open_sqlite_store
 from tests.smtp_server import SmtpTestServer
 from tests.support_daemon import eventually, prepare_users
+from tests.support_daemon import process_running as alive
 from tests.support_outbox import NOW, add_papers, record
 
 INSTANT = frozenset({DeliveryMode.EMAIL_INSTANT})
@@ -74,15 +75,6 @@ async def running(config: Settings, count: int) -> AsyncIterator[EmailHelpers]:
         yield helpers
     finally:
         await helpers.stop(config.shutdown_grace)
-
-
-def alive(pid: int) -> bool:
-    """Running, not a zombie waiting to be reaped."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def test_helpers_send_the_queued_mail_each_message_once(tmp_path: Path) -> None:
