@@ -290,6 +290,8 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
         if settings.email.processes > 1 and Channel.EMAIL in worker.dispatcher.channels:
             worker.helpers = EmailHelpers(settings, settings.email.processes - 1)
             worker.helpers.start()
+            # Normally stopped with the jobs below; this covers leaving on an error.
+            stack.push_async_callback(worker.helpers.stop, settings.shutdown_grace)
         log.info(
             "paperbell running: %d source(s), %d subscription(s)",
             len(settings.sources),
