@@ -1,11 +1,12 @@
 """Helper processes that send email beside the daemon, so bulk mail gets a core of its own.
 
 One Python process sends some 120 alerts a second, held by one core (rendering, the SMTP
-library's own passes over each message, the outbox writes). With ``email_processes`` = N
-above 1, ``paperbell run`` starts N - 1 helpers. Each runs a dispatcher for email alone on
-the same database; claims with leases keep two processes from sending the same row, as
-they do for daemons on several boxes. The daemon's own dispatcher still sends everything,
-email included, so nothing depends on a helper being alive.
+library's own passes over each message, the outbox writes). With N above 1 in
+PAPERBELL_EMAIL__PROCESSES, ``paperbell run`` starts N - 1 helpers. Each runs a
+dispatcher for email alone on the same database; claims with leases keep two processes
+from sending the same row, as they do for daemons on several boxes. The daemon's own
+dispatcher still sends everything, email included, so nothing depends on a helper being
+alive.
 
 The daemon wakes the helpers when it dispatches (after each match step and at each tick).
 A helper stops when told, or when the daemon's end of its pipe closes (the daemon died):
