@@ -32,6 +32,7 @@ from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.notifier import Channel
 from bot.logs import configure_logging
 from bot.matching.step import SubscriptionIndex
+from bot.memory import keep_long_lived
 from bot.service import Paperbell
 from bot.settings import Settings
 from bot.sources.ingest import Clock, utc_now
@@ -128,6 +129,7 @@ async def _serve(settings: Settings, pipe: Connection, clock: Clock) -> None:
         dispatcher = await _email_dispatcher(settings, stack, clock)
         if dispatcher is None:
             return
+        keep_long_lived()  # as the daemon: each message makes thousands of short-lived objects
         orders = _Orders(pipe, settings.shutdown_grace)
         while True:
             await orders.next_wake()  # the daemon's first dispatch, at its start, wakes us
