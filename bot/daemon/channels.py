@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import importlib
 import logging
+import random
 from collections.abc import Awaitable, Callable, Collection
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib.metadata import entry_points
 from typing import Protocol
 
 from bot.daemon.health import Health
+from bot.delivery.channel_status import ChannelStatus
+from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.notifier import Channel, Notifier
 from bot.service import Paperbell
 from bot.settings import Settings
@@ -85,3 +88,35 @@ async def open_channels(
         if notifier is not None:
             notifiers[notifier.channel] = notifier
     return notifiers
+
+
+async def open_dispatcher(
+    settings: Settings,
+    service: Paperbell,
+    clock: Callable[[], datetime],
+    stack: AsyncExitStack,
+    *,
+    names: Collection[str] | None = None,
+    health: HealthCheck | None = None,
+) -> Dispatcher:
+    """Open the named channels and a dispatcher over them, with their health in its
+    ``status``: the daemon's (every channel) and an email helper's (email alone)."""
+    # A channel that could not be reached is tried again at the next tick, then less often.
+    status = ChannelStatus(clock, first_probe=timedelta(seconds=settings.dispatch_seconds))
+    ctx = ChannelContext(
+        settings,
+        service,
+        clock,
+        health,
+        on_down=status.stopped,
+        on_waiting=status.waiting,
+        on_starting=status.starting,
+        on_up=status.up,
+    )
+    notifiers = await open_channels(ctx, stack, names)
+    for channel in notifiers:
+        status.opened(channel)
+    return Dispatcher(
+        service.store, notifiers, service.links, clock, random.Random(),
+        digests=service.digests, status=status, lease=timedelta(seconds=settings.delivery_lease),
+    )  # fmt: skip

@@ -18,16 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import random
 import signal
 from contextlib import AsyncExitStack, suppress
-from datetime import timedelta
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from bot.accounts.tokens import Signer, load_secret_key
-from bot.daemon.channels import ChannelContext, open_channels
-from bot.delivery.channel_status import ChannelStatus
+from bot.daemon.channels import open_dispatcher
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.notifier import Channel
 from bot.logs import configure_logging
@@ -151,16 +148,8 @@ async def _email_dispatcher(
     # The core without compiled subscriptions: a helper only sends what is queued.
     signer = Signer(load_secret_key(settings))
     service = Paperbell(settings, store, signer, clock, SubscriptionIndex())
-    status = ChannelStatus(clock, first_probe=timedelta(seconds=settings.dispatch_seconds))
-    down, waiting = status.stopped, status.waiting
-    ctx = ChannelContext(settings, service, clock, on_down=down, on_waiting=waiting)
-    notifiers = await open_channels(ctx, stack, ("email",))
-    if Channel.EMAIL not in notifiers:
-        return None
-    return Dispatcher(
-        store, notifiers, service.links, clock, random.Random(), digests=service.digests,
-        status=status, lease=timedelta(seconds=settings.delivery_lease),
-    )  # fmt: skip
+    dispatcher = await open_dispatcher(settings, service, clock, stack, names=("email",))
+    return dispatcher if Channel.EMAIL in dispatcher.channels else None
 
 
 async def _finish(run: asyncio.Task[object], grace: float) -> None:

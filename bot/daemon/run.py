@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import signal
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import AsyncExitStack
@@ -23,8 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.accounts.addresses import LinkBuilder
-from bot.daemon.channels import ChannelContext, open_channels
+from bot.daemon.channels import open_dispatcher
 from bot.daemon.health import Health, check_health
 from bot.daemon.helpers import EmailHelpers
 from bot.daemon.leader import Leadership
@@ -343,27 +341,9 @@ async def _worker(
     async def health() -> Health:
         return await check_health(res.store, settings, clock())
 
-    # A channel that could not be reached is tried again at the next tick, then less often.
-    status = ChannelStatus(clock, first_probe=timedelta(seconds=settings.dispatch_seconds))
-    ctx = ChannelContext(
-        settings,
-        res.service,
-        clock,
-        health,
-        on_down=status.stopped,
-        on_waiting=status.waiting,
-        on_starting=status.starting,
-        on_up=status.up,
-    )
-    notifiers = await open_channels(ctx, stack, names)
-    for channel in notifiers:
-        status.opened(channel)
-    links = LinkBuilder.from_settings(settings, res.service.signer)
-    dispatcher = Dispatcher(
-        res.store, notifiers, links, clock, random.Random(), digests=res.service.digests,
-        status=status, lease=timedelta(seconds=settings.delivery_lease),
-    )  # fmt: skip
-    worker = Worker(res, dispatcher, clock, status, lead)
+    service = res.service
+    dispatcher = await open_dispatcher(settings, service, clock, stack, names=names, health=health)
+    worker = Worker(res, dispatcher, clock, dispatcher.status, lead)
     dispatcher.progress = worker.beat
     await worker.save_status()
     return worker
