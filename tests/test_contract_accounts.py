@@ -7,7 +7,9 @@ implementation (the ``store`` fixture in tests/conftest.py).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,17 @@ from bot.store.protocols import DeliveryKind, DeliveryState, Store
 from tests.support_outbox import DIGEST, DISCORD, INSTANT, NOW, add_papers, record, verified_user
 
 LATER = NOW + timedelta(hours=1)
+
+
+async def assert_pages(read: Callable[..., Awaitable[Sequence[Any]]], rows: Sequence[Any]) -> None:
+    """``read(after_id=, limit=)`` pages through five ``rows`` (in id order) two at a time,
+    and without a limit returns everything after the id."""
+    first = await read(limit=2)
+    assert first == rows[:2]
+    assert await read(after_id=first[-1].id, limit=2) == rows[2:4]
+    assert await read(after_id=rows[3].id, limit=2) == rows[4:]
+    assert await read(after_id=rows[4].id, limit=2) == []
+    assert await read(after_id=rows[1].id) == rows[2:]
 
 
 class TestAccountsContract:
@@ -122,12 +135,7 @@ class TestAccountsContract:
 
     async def test_users_read_a_page_at_a_time(self, store: Store) -> None:
         users = [await store.get_or_create_user(discord_id=str(n), now=NOW) for n in range(5)]
-        first = await store.list_users(limit=2)
-        assert first == users[:2]
-        assert await store.list_users(after_id=first[-1].id, limit=2) == users[2:4]
-        assert await store.list_users(after_id=users[3].id, limit=2) == users[4:]
-        assert await store.list_users(after_id=users[4].id, limit=2) == []
-        assert await store.list_users(after_id=users[1].id) == users[2:]
+        await assert_pages(store.list_users, users)
 
     # --- addresses --------------------------------------------------------------------------
 
@@ -234,12 +242,7 @@ class TestAccountsContract:
             await store.add_subscription(who.owner, f"q{n}", f"q{n}", DISCORD, NOW, limit=50)
             for n, who in enumerate([user, other, user, user, other])
         ]
-        first = await store.list_subscriptions(limit=2)
-        assert first == subs[:2]
-        assert await store.list_subscriptions(after_id=first[-1].id, limit=2) == subs[2:4]
-        assert await store.list_subscriptions(after_id=subs[3].id, limit=2) == subs[4:]
-        assert await store.list_subscriptions(after_id=subs[4].id, limit=2) == []
-        assert await store.list_subscriptions(after_id=subs[1].id) == subs[2:]
+        await assert_pages(store.list_subscriptions, subs)
         mine = await store.list_subscriptions(user.owner, after_id=subs[0].id, limit=1)
         assert mine == [subs[2]]
 
