@@ -9,6 +9,7 @@ from email import message_from_bytes
 from email.message import Message
 from email.utils import format_datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -99,6 +100,56 @@ def test_status_lists_everything(subscribed: str, capsys: pytest.CaptureFixture[
     assert "users: 1   subscriptions: 1" in out
     assert "outbox: pending 0" in out
     assert "ada@example.org" in out  # the next digest time
+
+
+def test_status_lists_the_soonest_digests_then_how_many_more(
+    subscribed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A community's status is not a line per reader: the ten soonest, then a count.
+    zones = ["Pacific/Auckland", "Asia/Tokyo", "Europe/Berlin", "America/New_York"] * 3
+    for n, zone in enumerate(zones):
+        address = f"r{n}@example.org"
+        assert main(["subscribe", "--email", address, "llm"]) == 0
+        confirm(address)
+        assert main(["settings", "--email", address, "--timezone", zone]) == 0
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    listed = out[out.index("next digests:") + 1 : out.index("today:")]
+    assert len(listed) == 11 and listed[-1] == "  … and 3 more (13 scheduled in all)"
+    assert "users: 13   subscriptions: 13" in out
+    shown = [
+        datetime.strptime(" ".join(line.split()[2:4]), "%Y-%m-%d %H:%M") for line in listed[:-1]
+    ]
+    zones_shown = [line.split()[-1] for line in listed[:-1]]
+    utc = [
+        t.replace(tzinfo=ZoneInfo(z)).astimezone(UTC)
+        for t, z in zip(shown, zones_shown, strict=True)
+    ]
+    assert utc == sorted(utc)  # soonest first, whatever each reader's zone
+
+
+def test_outbox_lists_the_newest_rows_and_says_how_many_more(
+    subscribed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(3):
+        assert main(["subscribe", "--email", f"r{n}@example.org", "llm"]) == 0
+    capsys.readouterr()
+    assert main(["outbox", "--all"]) == 0
+    every = capsys.readouterr().out.splitlines()
+    assert len(every) == 4 and all(line.startswith("#") for line in every)
+    assert main(["outbox", "--limit", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [*every[-2:], "the newest 2 of 4 deliveries; --limit N or --all lists more"]
+    assert main(["outbox", "--limit", "2", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert [json.loads(line)["id"] for line in captured.out.splitlines()] == [
+        int(line.split()[0][1:]) for line in every[-2:]
+    ]
+    assert "the newest 2 of 4 deliveries" in captured.err
+    with pytest.raises(SystemExit):
+        main(["outbox", "--limit", "0"])
+    assert "argument --limit: 0 is not a positive number" in capsys.readouterr().err
 
 
 def test_digest_now_for_everyone_skips_unconfirmed(

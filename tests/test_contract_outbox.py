@@ -53,6 +53,30 @@ class TestOutboxContract:
         rest = await store.claim_due(NOW)
         assert {b.channel for b in rest} == {Channel.EMAIL}
 
+    async def test_counts_and_the_newest_rows(self, store: Store) -> None:
+        # What `paperbell status` and `outbox` read: counted and limited by the store, not
+        # by listing a community's millions of rows.
+        owner = await self._three_alerts(store)  # 6 alerts and the address's confirmation
+        everything = await store.list_deliveries()
+        assert [d.id for d in everything] == sorted(d.id for d in everything)
+        newest = await store.list_deliveries(limit=2)
+        assert [d.id for d in newest] == [d.id for d in everything[-2:]]
+        mine = await store.list_deliveries(owner, DeliveryState.PENDING, limit=10)
+        assert [d.id for d in mine] == [d.id for d in everything if d.owner == owner]
+        assert await store.delivery_counts() == {DeliveryState.PENDING: 7}
+        claimed = [
+            d.id
+            for b in await store.claim_due(NOW, channels=[Channel.DISCORD])
+            for d in b.deliveries
+        ]
+        await store.mark_sent(claimed[:2], NOW)
+        assert await store.delivery_counts() == {
+            DeliveryState.PENDING: 4,
+            DeliveryState.SENDING: 1,
+            DeliveryState.SENT: 2,
+        }
+        assert (await store.count_users(), await store.count_subscriptions()) == (1, 1)
+
     async def test_overdue_counts_due_pending_rows_per_channel(self, store: Store) -> None:
         await self._three_alerts(store)
         assert await store.overdue(NOW - timedelta(seconds=1)) == {}

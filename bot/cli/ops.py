@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import random
-from collections import Counter
+import sys
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.accounts.addresses import LinkBuilder
+from bot.cli.papers import positive_int
 from bot.daemon.channels import ChannelContext, open_channels
 from bot.daemon.health import check_health
 from bot.daemon.leader import LEADER, describe
@@ -30,7 +34,11 @@ from bot.settings import Settings
 from bot.sources.failures import source_key
 from bot.sources.ingest import utc_now
 from bot.store.open import open_store, reading_store, store_name
+from bot.store.paging import every_user
 from bot.store.protocols import Delivery, DeliveryState, Store
+
+DIGESTS_SHOWN = 10  # `status` lists the soonest digests, then says how many more
+OUTBOX_SHOWN = 100  # `outbox` lists the newest rows unless --limit says otherwise
 
 
 def add_ops_commands(commands: Any) -> None:
@@ -55,6 +63,15 @@ def add_ops_commands(commands: Any) -> None:
     outbox = commands.add_parser("outbox", help="what is queued, sent, failed and why")
     outbox.add_argument("--status", choices=[s.value for s in DeliveryState])
     outbox.add_argument("--json", action="store_true", help="one JSON object per line")
+    shown = outbox.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--limit",
+        type=positive_int,
+        default=OUTBOX_SHOWN,
+        metavar="N",
+        help=f"list the newest N rows (default {OUTBOX_SHOWN})",
+    )
+    shown.add_argument("--all", action="store_true", help="list every row")
     outbox.set_defaults(handler=cmd_outbox, read_only=True)
 
 
@@ -94,13 +111,13 @@ async def status_lines(store: Store, settings: Settings) -> list[str]:
     lines = [sources_heading(record)]
     for source in record.sources:
         lines += source_lines(source, states.get(source.key))
-    users = await store.list_users()
-    subs = await store.list_subscriptions()
-    lines.append(f"users: {len(users)}   subscriptions: {len(subs)}")
-    states_count = Counter(d.state.value for d in await store.list_deliveries())
-    outbox = ", ".join(f"{s} {states_count.get(s.value, 0)}" for s in DeliveryState)
+    # Counted by the store: a community has 10,000s of users and millions of outbox rows.
+    users, subs = await store.count_users(), await store.count_subscriptions()
+    lines.append(f"users: {users}   subscriptions: {subs}")
+    states_count = await store.delivery_counts()
+    outbox = ", ".join(f"{s} {states_count.get(s, 0)}" for s in DeliveryState)
     lines.append(f"outbox: {outbox}")
-    lines += ["next digests:", *next_digests(users)]
+    lines += ["next digests:", *await next_digests(every_user(store))]
     if settings.database_url is not None:
         lines.append(await leader_line(store))
     today = await day_lines(store, utc_now(), {s.key for s in record.sources})
@@ -135,28 +152,54 @@ def source_lines(source: RecordedSource, st: SourceState | None) -> list[str]:
     ]
 
 
-def next_digests(users: list[User]) -> list[str]:
+async def next_digests(users: AsyncIterator[User], shown: int = DIGESTS_SHOWN) -> list[str]:
+    """The ``shown`` soonest digests, soonest first, then how many more are scheduled: a
+    community's full list would be a line per reader."""
     now = utc_now()
-    rows = []
-    for user in users:
-        wants = user.email_deliverable and not user.paused
-        day = next_local_date(user, now) if wants else None
-        if day is not None:
-            when = slot(user, day).astimezone(ZoneInfo(user.timezone))
-            rows.append(f"  {user.email:<32} {when:%a %Y-%m-%d %H:%M} {user.timezone}")
+    soonest: list[tuple[float, int, str]] = []  # a heap whose root is the latest kept
+    scheduled = 0
+    async for user in users:
+        found = _next_digest(user, now)
+        if found is None:
+            continue
+        scheduled += 1
+        entry = (-found[0].timestamp(), -user.id, found[1])
+        if len(soonest) < shown:
+            heapq.heappush(soonest, entry)
+        else:
+            heapq.heappushpop(soonest, entry)
+    rows = [line for _, _, line in sorted(soonest, reverse=True)]
+    if scheduled > shown:
+        rows.append(f"  … and {scheduled - shown} more ({scheduled} scheduled in all)")
     return rows or ["  none"]
+
+
+def _next_digest(user: User, now: datetime) -> tuple[datetime, str] | None:
+    """When the user's next digest is due and its status line; None if none is."""
+    day = next_local_date(user, now) if user.email_deliverable and not user.paused else None
+    if day is None:
+        return None
+    when = slot(user, day)
+    local = when.astimezone(ZoneInfo(user.timezone))
+    return when, f"  {user.email:<32} {local:%a %Y-%m-%d %H:%M} {user.timezone}"
 
 
 async def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
     state = DeliveryState(args.status) if args.status else None
     async with reading_store(settings) as store:
-        rows = await store.list_deliveries(state=state)
+        rows = await store.list_deliveries(state=state, limit=None if args.all else args.limit)
+        counts = await store.delivery_counts()
         waiting = waiting_reasons(await store.get_meta(CHANNELS_META))
     for row in rows:
         why = waiting.get(row.channel) if row.state is DeliveryState.PENDING else None
         print(json.dumps(delivery_json(row, why)) if args.json else delivery_line(row, why))
+    kind = f"{state} deliveries" if state else "deliveries"
+    total = counts.get(state, 0) if state else sum(counts.values())
     if not rows and not args.json:
-        print("the outbox is empty" + (f" of {state} deliveries" if state else ""))
+        print("the outbox is empty" + (f" of {kind}" if state else ""))
+    elif len(rows) < total:  # said apart from JSON lines, which stay one object each
+        note = f"the newest {len(rows)} of {total} {kind}; --limit N or --all lists more"
+        print(note, file=sys.stderr if args.json else sys.stdout)
     return ExitCode.OK
 
 

@@ -177,6 +177,10 @@ class AccountStore(Protocol):
         most ``limit`` whose id is above ``after_id``."""
         ...
 
+    async def count_users(self) -> int: ...
+
+    async def count_subscriptions(self) -> int: ...
+
     async def set_email(
         self, user_id: int, address: str, now: datetime, *, max_per_day: int = 3
     ) -> User:
@@ -492,9 +496,19 @@ class OutboxStore(Protocol):
     async def get_delivery(self, key: str) -> Delivery | None: ...
 
     async def list_deliveries(
-        self, owner: Owner | None = None, state: DeliveryState | None = None
+        self,
+        owner: Owner | None = None,
+        state: DeliveryState | None = None,
+        *,
+        limit: int | None = None,
     ) -> list[Delivery]:
-        """Outbox rows, oldest first, optionally for one owner and/or in one state."""
+        """Outbox rows, oldest first, optionally for one owner and/or in one state; with
+        ``limit``, only the newest ``limit`` of them (still oldest first)."""
+        ...
+
+    async def delivery_counts(self) -> dict[DeliveryState, int]:
+        """How many outbox rows are in each state, counted by the store (a community's
+        outbox holds millions of rows); a state with none is left out."""
         ...
 
 

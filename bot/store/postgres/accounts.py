@@ -137,6 +137,14 @@ class AccountsMixin(PgBase):
         found = await self._fetch("listing users", sql, after_id, limit)
         return [rows.user_from_row(row) for row in found]
 
+    async def count_users(self) -> int:
+        found = await self._fetch("counting users", "SELECT count(*) FROM users")
+        return int(found[0][0])
+
+    async def count_subscriptions(self) -> int:
+        found = await self._fetch("counting subscriptions", "SELECT count(*) FROM subscriptions")
+        return int(found[0][0])
+
     # --- email addresses ------------------------------------------------------------------
 
     async def set_email(

@@ -16,6 +16,7 @@ import asyncpg
 from bot.messages import Channel
 from bot.models import Owner, User
 from bot.store.postgres import _accounts_codec as rows
+from bot.store.postgres import _codec as codec
 from bot.store.postgres._base import PgBase
 from bot.store.postgres.accounts import SUPPRESS_PENDING_EMAIL
 from bot.store.protocols import Delivery, DeliveryState
@@ -162,10 +163,22 @@ class OutboxMixin(PgBase):
         return rows.delivery_from_row(found[0]) if found else None
 
     async def list_deliveries(
-        self, owner: Owner | None = None, state: DeliveryState | None = None
+        self,
+        owner: Owner | None = None,
+        state: DeliveryState | None = None,
+        *,
+        limit: int | None = None,
     ) -> list[Delivery]:
         where = [(c, str(v)) for c, v in (("owner", owner), ("state", state)) if v is not None]
         clause = " AND ".join(f"{column} = ${n}" for n, (column, _) in enumerate(where, 1))
-        sql = f"{rows.SELECT_DELIVERIES} WHERE {clause or 'true'} ORDER BY id"
-        found = await self._fetch("listing deliveries", sql, *(v for _, v in where))
-        return [rows.delivery_from_row(row) for row in found]
+        # Newest first so that LIMIT keeps the newest; turned back to oldest first below.
+        sql = f"{rows.SELECT_DELIVERIES} WHERE {clause or 'true'} ORDER BY id DESC"
+        sql += f" LIMIT ${len(where) + 1}"  # LIMIT NULL: none
+        params = [v for _, v in where]
+        found = await self._fetch("listing deliveries", sql, *params, codec.check_limit(limit))
+        return [rows.delivery_from_row(row) for row in reversed(found)]
+
+    async def delivery_counts(self) -> dict[DeliveryState, int]:
+        sql = "SELECT state, count(*) FROM deliveries GROUP BY state"
+        found = await self._fetch("counting deliveries", sql)
+        return {DeliveryState(state): int(n) for state, n in found}

@@ -161,6 +161,14 @@ class AccountsMixin:
         found = await self._read("listing users", sql, after_id, size)
         return [rows.user_from_row(row) for row in found]
 
+    async def count_users(self) -> int:
+        found = await self._read("counting users", "SELECT count(*) FROM users")
+        return int(found[0][0])
+
+    async def count_subscriptions(self) -> int:
+        found = await self._read("counting subscriptions", "SELECT count(*) FROM subscriptions")
+        return int(found[0][0])
+
     # --- email addresses ------------------------------------------------------------------
 
     async def set_email(

@@ -273,13 +273,24 @@ class OutboxMixin:
         return rows.delivery_from_row(found[0]) if found else None
 
     async def list_deliveries(
-        self, owner: Owner | None = None, state: DeliveryState | None = None
+        self,
+        owner: Owner | None = None,
+        state: DeliveryState | None = None,
+        *,
+        limit: int | None = None,
     ) -> list[Delivery]:
         where = [(c, v) for c, v in (("owner", owner), ("state", state)) if v is not None]
         clause = " AND ".join(f"{column} = ?" for column, _ in where) or "1"
-        sql = f"{rows.SELECT_DELIVERIES} WHERE {clause} ORDER BY id"
-        found = await self._read("listing deliveries", sql, *(str(v) for _, v in where))
-        return [rows.delivery_from_row(row) for row in found]
+        # Newest first so that LIMIT keeps the newest; turned back to oldest first below.
+        sql = f"{rows.SELECT_DELIVERIES} WHERE {clause} ORDER BY id DESC LIMIT ?"
+        params = [str(v) for _, v in where]
+        found = await self._read("listing deliveries", sql, *params, codec.check_limit(limit))
+        return [rows.delivery_from_row(row) for row in reversed(found)]
+
+    async def delivery_counts(self) -> dict[DeliveryState, int]:
+        sql = "SELECT state, count(*) FROM deliveries GROUP BY state"
+        found = await self._read("counting deliveries", sql)
+        return {DeliveryState(state): int(n) for state, n in found}
 
     # --- digests ----------------------------------------------------------------------------
 
