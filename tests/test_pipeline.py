@@ -287,3 +287,22 @@ async def test_the_index_catches_up_with_the_store_a_page_at_a_time(
     assert all(index.get(s.id) == s for s in stored)
     assert index.get(subs[0].id) is None and index.get(subs[3].id) is None
     assert index.get(late.id) == late
+
+
+async def test_a_service_built_without_its_index_compiles_nothing_yet_matches_alike(
+    store: Store, tmp_path: Path
+) -> None:
+    # A CLI command that never matches skips compiling every subscription (seconds at
+    # 50,000); were the step run on that service anyway, its first sync compiles them.
+    settings = load_settings(data_dir=tmp_path)
+    full = await build_service(settings, store, clock=lambda: NOW)
+    ada = await full.user_for_discord("111")
+    await full.subscribe(ada.owner, "diffusion", DM)
+    lean = await build_service(settings, store, clock=lambda: NOW, index=False)
+    assert len(lean.index) == 0 and len(full.index) == 1
+    await lean.subscribe(ada.owner, "title:video", DM)  # edits the empty index: no harm
+    await ingest(store, paper("2611.00001", "Video diffusion at scale"))
+    summary = await match_cycle(lean.index, store, NOW, plan_matches)
+    assert (summary.matched, len(lean.index)) == (1, 2)
+    record = (await store.get_matches(ada.owner, ["2611.00001"]))["2611.00001"]
+    assert {w.lower() for w in record.words} == {"video", "diffusion"}

@@ -111,7 +111,7 @@ def add_account_commands(commands: Any) -> None:
 
 async def cmd_confirm(args: argparse.Namespace, settings: Settings) -> int:
     address = _address(args.email)
-    async with open_resources(settings) as res:
+    async with open_resources(settings, index=False) as res:
         before = await res.store.find_user(email=address)
         user = await res.service.confirm_by_operator(address)
     if user.email_suppressed:
@@ -130,7 +130,7 @@ async def cmd_confirm(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     address = _address(args.email)
     changes = _setting_changes(args)
-    async with open_resources(settings) as res:
+    async with open_resources(settings, index=False) as res:
         user = await res.store.find_user(email=address)
         if user is None:
             raise NotFoundError(f"no account has the address {address}")

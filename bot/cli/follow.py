@@ -64,7 +64,7 @@ async def _user(store: Store, address: str) -> User:
 
 
 async def cmd_follow(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_resources(settings) as res:
+    async with open_resources(settings, index=False) as res:
         user = await _user(res.store, args.email)
         if args.list:
             followed = await res.service.followed(user.owner)
@@ -77,7 +77,7 @@ async def cmd_follow(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_unfollow(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_resources(settings) as res:
+    async with open_resources(settings, index=False) as res:
         user = await _user(res.store, args.email)
         key = await res.service.unfollow(user.owner, args.paper)
     print(f"stopped following {key}")

@@ -228,7 +228,7 @@ def delivery_line(row: Delivery, waiting: str | None = None) -> str:
 
 
 async def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_resources(settings) as res:
+    async with open_resources(settings, index=False) as res:
         users = await _digest_users(res, args.email)
         if args.preview:
             for user in users:

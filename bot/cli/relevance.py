@@ -55,7 +55,7 @@ async def _user(res: Resources, address: str) -> User:
 
 
 async def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_resources(settings) as res:
+    async with open_resources(settings, index=False) as res:
         user = await _user(res, args.email)
         if args.list:
             _print_learned(user, await res.service.learned(user.id))
@@ -81,7 +81,7 @@ def _print_learned(user: User, learned: list[Learned]) -> None:
 
 
 async def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_resources(settings) as res:
+    async with open_resources(settings, index=False) as res:
         user = await _user(res, args.email)
         try:
             found = await res.service.recommend(user.id, days=args.days, limit=args.limit)

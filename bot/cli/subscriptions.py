@@ -64,7 +64,7 @@ def add_query(parser: argparse.ArgumentParser) -> None:
 
 
 async def cmd_test_query(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_resources(settings) as res:
+    async with open_resources(settings, index=False) as res:
         result = await res.service.test_query(args.query, days=args.days, examples=10)
     if args.json:
         print(json.dumps(test_json(result), ensure_ascii=False))
@@ -112,7 +112,7 @@ def mark_words(text: str, words: tuple[str, ...]) -> str:
 
 
 async def cmd_subscribe(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_resources(settings) as res:
+    async with open_resources(settings, index=False) as res:
         request = await res.service.account_for_email(args.email)
         user = request.user
         done = await res.service.subscribe(
@@ -130,7 +130,7 @@ async def cmd_subscribe(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_subscriptions(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_resources(settings) as res:
+    async with open_resources(settings, index=False) as res:
         owners: list[Owner] | None = None
         if args.email:
             user = await res.store.find_user(email=args.email.strip())
@@ -194,7 +194,7 @@ def format_sub(view: SubscriptionView, owner: str) -> str:
 
 
 async def cmd_unsubscribe(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_resources(settings) as res:
+    async with open_resources(settings, index=False) as res:
         sub = await res.service.unsubscribe(None, args.id)
     print(f"removed subscription #{sub.id}: {sub.normalized}")
     return ExitCode.OK

@@ -33,7 +33,7 @@ def _validate(args: argparse.Namespace) -> None:
 
 
 async def cmd_why(args: argparse.Namespace, settings: Settings) -> int:
-    async with open_resources(settings) as res:
+    async with open_resources(settings, index=False) as res:
         address = args.email.strip()
         user = await res.store.find_user(email=address)
         if user is None:

@@ -31,18 +31,30 @@ class Resources:
         return [build_source(config, self.http) for config in chosen]
 
 
-async def build_service(settings: Settings, store: Store, clock: Clock = utc_now) -> Paperbell:
-    """The core facade with every stored subscription compiled into its index."""
-    index = SubscriptionIndex(await recent_key_weights(store))
-    await index.load(store)
-    return Paperbell(settings, store, Signer(load_secret_key(settings)), clock, index)
+async def build_service(
+    settings: Settings, store: Store, clock: Clock = utc_now, *, index: bool = True
+) -> Paperbell:
+    """The core facade with every stored subscription compiled into its index. Without
+    ``index`` the index starts empty, for a command that never runs the match step: at
+    50,000 subscriptions compiling them takes seconds. (Were the step run on it anyway,
+    its first sync would compile them all, only without the rarity weights.)"""
+    if not index:
+        return Paperbell(
+            settings, store, Signer(load_secret_key(settings)), clock, SubscriptionIndex()
+        )
+    subscriptions = SubscriptionIndex(await recent_key_weights(store))
+    await subscriptions.load(store)
+    return Paperbell(settings, store, Signer(load_secret_key(settings)), clock, subscriptions)
 
 
 @asynccontextmanager
-async def open_resources(settings: Settings, clock: Clock = utc_now) -> AsyncIterator[Resources]:
+async def open_resources(
+    settings: Settings, clock: Clock = utc_now, *, index: bool = True
+) -> AsyncIterator[Resources]:
+    """``index``: compile every subscription (see ``build_service``)."""
     async with AsyncExitStack() as stack:
         store = await open_store(settings)
         stack.push_async_callback(store.close)
         http = await stack.enter_async_context(HttpClient(settings.http))
-        service = await build_service(settings, store, clock)
+        service = await build_service(settings, store, clock, index=index)
         yield Resources(settings=settings, store=store, http=http, service=service)
