@@ -117,9 +117,9 @@ class SelfService:
 
     async def overview(self) -> Overview:
         since = self.core.clock() - timedelta(days=HIT_DAYS)
-        recent = await self.store.list_papers(since=since)
+        recent = await self.store.count_papers_since(since)
         names = tuple(dict.fromkeys(_shown(s) for s in self.core.settings.sources))
-        return Overview(names, len(recent) / HIT_DAYS, self.web.signup, self.web.domains)
+        return Overview(names, recent / HIT_DAYS, self.web.signup, self.web.domains)
 
     async def preview(self, query: str) -> QueryTest:
         try:

@@ -203,6 +203,10 @@ class TestPapersContract:
         since = datetime(2026, 3, 1, tzinfo=UTC)
         assert [p.key for p in await store.list_papers(since=since)] == keys[:3]
         assert [p.key for p in await store.list_papers(since=since, limit=2)] == keys[:2]
+        # Counted alike, the undated paper by its first_seen; the bound is inclusive.
+        assert await store.count_papers_since(since) == 3
+        assert await store.count_papers_since(datetime(2026, 3, 2, tzinfo=UTC)) == 2
+        assert await store.count_papers_since(datetime(2026, 3, 4, tzinfo=UTC)) == 0
 
     async def test_list_papers_bad_limit_is_user_error(self, store: Store) -> None:
         with pytest.raises(UserError, match="limit must be at least 1"):

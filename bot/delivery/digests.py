@@ -357,7 +357,7 @@ class DigestPlanner:
         recipient = digest_recipient(user)
         manage = links.manage_url(user, now) if links else None
         # Empty: say whether papers came and none matched, or none came at all.
-        arrived = None if entries else len(await self._store.list_papers(since=now - QUIET_DAY))
+        arrived = None if entries else await self._store.count_papers_since(now - QUIET_DAY)
         return compose_digest(
             key,
             recipient,

@@ -31,7 +31,7 @@ async def day_lines(store: Store, now: datetime, sources: Collection[str]) -> li
         if source_key(state.source_id) in sources:
             line = await _source_line(store, state, now)
             lines += [line] if line else []
-    seen = len(await store.list_papers(since=now - DAY))
+    seen = await store.count_papers_since(now - DAY)
     matched = await store.count_matches_since(now - DAY)
     lines.append(f"last 24 hours: {papers_arrived_words(seen)}, {papers_matched_words(matched)}")
     return lines

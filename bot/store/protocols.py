@@ -117,6 +117,11 @@ class PaperStore(Protocol):
         """Papers published (or, lacking a date, first seen) at or after ``since``, newest first."""
         ...
 
+    async def count_papers_since(self, since: datetime) -> int:
+        """How many papers ``list_papers(since=since)`` lists, counted by the store (a week
+        of a busy source is 10,000s of papers: too many to read only to count them)."""
+        ...
+
     async def search(self, text: str, limit: int = 10) -> list[Paper]:
         """Full-text search over title, abstract and authors, best match first.
 

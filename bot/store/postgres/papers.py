@@ -152,6 +152,11 @@ class PapersMixin(PgBase):
         )
         return [codec.paper_from_row(row) for row in rows]
 
+    async def count_papers_since(self, since: datetime) -> int:
+        sql = "SELECT count(*) FROM papers WHERE sort_date >= $1"
+        found = await self._fetch("counting papers", sql, codec.opt_utc(since))
+        return int(found[0][0])
+
     async def search(self, text: str, limit: int = 10) -> list[Paper]:
         """Papers holding every word of ``text`` (title, abstract or authors), best first.
 

@@ -246,6 +246,11 @@ class SqliteStore(
             rows = await self._read("listing papers", sql, codec.iso(since), sql_limit)
         return [codec.paper_from_row(row) for row in rows]
 
+    async def count_papers_since(self, since: datetime) -> int:
+        sql = "SELECT count(*) FROM papers WHERE sort_date >= ?"
+        found = await self._read("counting papers", sql, codec.iso(since))
+        return int(found[0][0])
+
     async def search(self, text: str, limit: int = 10) -> list[Paper]:
         """Papers holding every word of ``text`` (title, abstract or authors), best first.
 
