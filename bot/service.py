@@ -42,6 +42,7 @@ from bot.store.protocols import Feedback, Rating, Store
 
 Clock = Callable[[], datetime]
 TOO_MANY_PER_DAY = 20  # more than this and a subscription floods; say so
+COUNTED_AT_ONCE = 500  # subscriptions per count query (SQLite caps a query's parameters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +169,19 @@ class Paperbell:
         self.index.remove(sub.id)
         return sub
 
-    async def subscriptions(self, owner: Owner) -> list[SubscriptionView]:
+    async def subscriptions(self, owner: Owner | None = None) -> list[SubscriptionView]:
+        """``owner``'s subscriptions, oldest first, with their match counts; without one,
+        everyone's, each owner's together in the order owners first subscribed."""
         subs = await self.store.list_subscriptions(owner)
-        counts = await self.store.count_matches([s.id for s in subs])
+        if owner is None:
+            first: dict[Owner, int] = {}
+            for n, sub in enumerate(subs):
+                first.setdefault(sub.owner, n)
+            subs.sort(key=lambda s: first[s.owner])  # stable: oldest first within an owner
+        counts: dict[int, int] = {}
+        for start in range(0, len(subs), COUNTED_AT_ONCE):
+            chunk = subs[start : start + COUNTED_AT_ONCE]
+            counts.update(await self.store.count_matches([s.id for s in chunk]))
         return [SubscriptionView(s, counts.get(s.id, 0)) for s in subs]
 
     async def test_query(self, query: str, *, days: int = 7, examples: int = 3) -> QueryTest:

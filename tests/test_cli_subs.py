@@ -71,6 +71,31 @@ def test_subscribe_list_unsubscribe(capsys: pytest.CaptureFixture[str]) -> None:
     assert "circuit*" not in capsys.readouterr().out
 
 
+def test_everyones_subscriptions_grouped_by_owner_with_names_and_counts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Interleaved: listed by owner, in the order owners first subscribed, oldest first;
+    # the counts read one subscription at a time here, to cross the chunks' edges.
+    monkeypatch.setattr("bot.service.COUNTED_AT_ONCE", 1)
+    subs = [("ada@x.org", "circuit*"), ("bob@x.org", "circuit*"), ("ada@x.org", "zzyzx")]
+    for address, query in subs:
+        assert main(["subscribe", "--email", address, query]) == 0
+        assert main(["confirm", "--email", address]) == 0
+    # The autouse fixture stored the feed before anyone subscribed: a copy with other
+    # ids brings new papers.
+    feed = tmp_path / "papers.xml"
+    feed.write_text(feed.read_text().replace("reading-group-note-", "second-note-"))
+    main(["ingest", "--source", f"feed:file:{feed}"])
+    capsys.readouterr()
+    assert main(["subscriptions", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["id"], r["owner"], r["normalized"], r["matches"]) for r in rows] == [
+        (1, "ada@x.org", "circuit*", 1),
+        (3, "ada@x.org", "zzyzx", 0),
+        (2, "bob@x.org", "circuit*", 1),
+    ]
+
+
 def test_subscribe_bad_address_is_clear(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["subscribe", "--email", "not-an-address", "llm"]) == 1
     err = capsys.readouterr().err

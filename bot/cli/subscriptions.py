@@ -16,7 +16,7 @@ from bot.exitcodes import ExitCode
 from bot.models import DeliveryMode, Owner, OwnerKind
 from bot.service import Paperbell, QueryTest, SubscriptionView, check_min_relevance
 from bot.settings import Settings
-from bot.store.protocols import AccountStore
+from bot.store.protocols import Store
 
 DELIVERIES = {
     "digest": frozenset({DeliveryMode.EMAIL_DIGEST}),
@@ -149,22 +149,16 @@ async def cmd_subscriptions(args: argparse.Namespace, settings: Settings) -> int
 
 async def _views(service: Paperbell, owners: list[Owner] | None) -> list[SubscriptionView]:
     if owners is None:
-        owners = list(dict.fromkeys(s.owner for s in await service.store.list_subscriptions()))
-    views: list[SubscriptionView] = []
-    for owner in owners:
-        views += await service.subscriptions(owner)
-    return views
+        return await service.subscriptions()  # everyone's, in a few reads
+    return [view for owner in owners for view in await service.subscriptions(owner)]
 
 
-async def _owner_names(store: AccountStore, views: list[SubscriptionView]) -> dict[Owner, str]:
-    names: dict[Owner, str] = {}
-    for owner in {v.subscription.owner for v in views}:
-        if owner.kind is OwnerKind.USER:
-            user = await store.get_user(int(owner.id))
-            if user is not None:
-                names[owner] = user.email or f"discord:{user.discord_id}"
-        else:
-            names[owner] = f"channel:{owner.id}"
+async def _owner_names(store: Store, views: list[SubscriptionView]) -> dict[Owner, str]:
+    owners = {v.subscription.owner for v in views}
+    names = {o: f"channel:{o.id}" for o in owners if o.kind is not OwnerKind.USER}
+    users = await store.get_users([int(o.id) for o in owners if o.kind is OwnerKind.USER])
+    for user in users.values():
+        names[user.owner] = user.email or f"discord:{user.discord_id}"
     return names
 
 
