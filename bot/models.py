@@ -7,6 +7,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
 
+# The largest integer a store holds (SQLite's INTEGER, PostgreSQL's bigint): ids, counts and
+# limits from outside are checked against it before they reach one.
+INT_MAX = 2**63 - 1
+
 
 class SourceKind(StrEnum):
     HF_DAILY = "hf_daily"

@@ -152,6 +152,20 @@ def test_outbox_lists_the_newest_rows_and_says_how_many_more(
     assert "argument --limit: 0 is not a positive number" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [["outbox", "--limit"], ["papers", "--limit"], ["unsubscribe"], ["search", "llm", "--limit"]],
+)
+def test_a_number_no_store_could_hold_is_a_usage_error(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "99999999999999999999"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert "99999999999999999999 is too large (at most 9223372036854775807)" in err
+
+
 def test_digest_now_for_everyone_skips_unconfirmed(
     subscribed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -478,6 +478,25 @@ async def test_manage_page_lists_hit_rates_and_every_operation_works(site: Site)
     assert "No mail is sent to it" in text
 
 
+async def test_a_forged_subscription_number_is_one_clear_line(site: Site) -> None:
+    # Numbers no store could hold (or none at all) reach no store: the page says what to
+    # do, and no error is logged for a form that was not ours.
+    user = await confirmed(site)
+    page = site.manage_path(user)
+    for number in ["99999999999999999999", "-1", "0", "1e3", ""]:
+        for action in ("pause", "delete", "edit"):
+            async with site.http.get(site.base + page) as response:
+                token = csrf_of(await response.text())
+            data = {"csrf": token, "sub": number, "query": "graph"}
+            async with site.http.post(
+                site.base + f"{page}/{action}", data=data, headers={"Origin": site.base}
+            ) as response:
+                text = await response.text()
+                assert response.status == 400, (number, action, response.status)
+            assert "The form lost its number; reload" in text and "Traceback" not in text
+    assert [s.paused for s in await site.store.list_subscriptions(user.owner)] == [False]
+
+
 async def test_user_strings_are_escaped(site: Site) -> None:
     user = await confirmed(site)
     page = site.manage_path(user)

@@ -17,7 +17,7 @@ from bot.exitcodes import ExitCode
 from bot.matching.query import parse_query
 from bot.matching.search import search_papers
 from bot.matching.step import match_cycle
-from bot.models import IngestReport, Paper, SourceKind
+from bot.models import INT_MAX, IngestReport, Paper, SourceKind
 from bot.settings import DEFAULT_URLS, Settings, SourceConfig
 from bot.sources.ingest import run_cycle, utc_now
 from bot.store.open import reading_store
@@ -62,6 +62,8 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    if value > INT_MAX:  # no store could take it
+        raise argparse.ArgumentTypeError(f"{value} is too large (at most {INT_MAX})")
     return value
 
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from bot.models import BadItem, Links, Paper, Sighting
+from bot.models import INT_MAX, BadItem, Links, Paper, Sighting
 from bot.text import strip_invisible
 
 EARLIEST = datetime(1991, 1, 1, tzinfo=UTC)
@@ -34,7 +34,6 @@ MAX_AUTHOR = 300
 MAX_CATEGORIES = 50
 MAX_CATEGORY = 100
 MAX_LINK = 2_000
-INT_MAX = 2**63 - 1  # SQLite's INTEGER
 ELLIPSIS = "…"
 
 

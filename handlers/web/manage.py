@@ -16,6 +16,7 @@ from aiohttp import web
 
 from bot.delivery.why_model import Why, why_lines
 from bot.errors import InvalidTokenError, StaleLinkError, UserError
+from bot.models import INT_MAX
 from bot.selfservice import FieldError, SelfService
 from bot.service import QueryTest, timezone_names
 from handlers.web._context import SELF, Form, PageError, checked_form, new_csrf
@@ -95,9 +96,12 @@ Action = Callable[[SelfService, str, Form], Awaitable[str]]
 
 def _sub(form: Form) -> int:
     try:
-        return int(form.get("sub", ""))
+        number = int(form.get("sub", ""))
     except ValueError:
-        raise FieldError("sub", "which subscription? The form lost its number; reload") from None
+        number = 0
+    if not 1 <= number <= INT_MAX:  # a number no store holds: the form was not ours
+        raise FieldError("sub", "which subscription? The form lost its number; reload")
+    return number
 
 
 async def _add(s: SelfService, t: str, f: Form) -> str:
