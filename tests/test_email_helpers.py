@@ -142,3 +142,48 @@ async def test_a_helper_that_died_is_started_again(
             assert "paperbell-email-1 exited (code -9); starting another" in caplog.text
             assert "1 email helper process(es) started" in caplog.text
             await eventually(lambda: len(smtp.received) == 1, "the alert")
+
+
+async def test_a_helper_that_keeps_dying_is_started_again_ever_more_slowly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A helper that cannot open its store (its data directory is a file) exits at once;
+    # spawning another at every dispatch tick would cost a second of CPU each time.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    async with SmtpTestServer() as smtp:
+        config = settings(blocker / "data", smtp)
+    now = [0.0]
+    helpers = EmailHelpers(config, 1, monotonic=lambda: now[0])
+
+    async def next_death() -> None:
+        [pid] = helpers.pids
+        await eventually(lambda: not alive(pid), "the helper to exit")
+
+    helpers.start()
+    with caplog.at_level(logging.INFO, logger="paperbell.helpers"):
+        await next_death()
+        helpers.wake()  # the first quick death: started again at once
+        assert "paperbell-email-1 exited (code 1); starting another\n" in caplog.text
+        await next_death()
+        helpers.wake()  # the second in a row: 5 s later
+        assert "paperbell-email-2 exited (code 1); starting another in 5 s" in caplog.text
+        assert helpers.pids == []
+        now[0] = 4.9
+        helpers.wake()
+        assert helpers.pids == []
+        now[0] = 5.0
+        helpers.wake()
+        await next_death()
+        now[0] = 6.0
+        helpers.wake()  # the third: 10 s
+        assert "paperbell-email-3 exited (code 1); starting another in 10 s" in caplog.text
+        now[0] = 16.0
+        helpers.wake()
+        await next_death()
+        now[0] = 200.0  # this one had lived past STEADY: a fresh start, at once
+        helpers.wake()
+        assert "paperbell-email-4 exited (code 1); starting another\n" in caplog.text
+        await next_death()
+    await helpers.stop(0)
+    assert "Traceback" not in caplog.text

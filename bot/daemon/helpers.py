@@ -19,6 +19,8 @@ import asyncio
 import logging
 import multiprocessing
 import signal
+import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack, suppress
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -38,17 +40,32 @@ from bot.store.open import open_store
 log = logging.getLogger("paperbell.helpers")
 
 WAKE, STOP = b"w", b"s"  # a stop carries the grace in seconds: b"s20.0"
+# A helper that dies within STEADY seconds of its start died "quickly". The first quick
+# death is restarted at once (a killed helper); each further one in a row waits twice as
+# long, from FIRST_WAIT up to LONGEST_WAIT: starting a process costs about a second of
+# CPU, and one that cannot start would otherwise be spawned again at every dispatch tick.
+STEADY, FIRST_WAIT, LONGEST_WAIT = 60.0, 5.0, 300.0
 
 
 class EmailHelpers:
     """The daemon's side: start, wake and stop ``count`` helper processes."""
 
-    def __init__(self, settings: Settings, count: int, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        count: int,
+        clock: Clock = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._settings = settings
         self._count = count
         self._clock = clock  # picklable: it goes to each helper (a bench passes its own)
+        self._monotonic = monotonic
         self._started = 0  # helpers started so far, to number them in the log
         self._running: list[tuple[BaseProcess, Connection]] = []
+        self._born: dict[BaseProcess, float] = {}
+        self._quick_deaths = 0  # in a row
+        self._not_before = 0.0  # no helper is started again before this (monotonic)
 
     def start(self) -> None:
         """Start helpers until ``count`` run (each waits for its first wake)."""
@@ -66,6 +83,7 @@ class EmailHelpers:
             process.start()
             theirs.close()  # the helper holds it: when we are gone, it reads end-of-file
             self._running.append((process, ours))
+            self._born[process] = self._monotonic()
         if missing > 0:
             log.info("%d email helper process(es) started", missing)
 
@@ -74,16 +92,30 @@ class EmailHelpers:
         return [p.pid for p, _ in self._running if p.pid is not None]
 
     def wake(self) -> None:
-        """Tell every helper there may be mail; one that died is started again first."""
+        """Tell every helper there may be mail; one that died is started again first
+        (later and later while they keep dying quickly: see ``STEADY``)."""
         for process, pipe in list(self._running):
             if not process.is_alive():
-                code = process.exitcode
-                log.warning("%s exited (code %s); starting another", process.name, code)
                 pipe.close()
                 self._running.remove((process, pipe))
-        self.start()
+                self._buried(process)
+        if self._monotonic() >= self._not_before:
+            self.start()
         for _, pipe in self._running:
             _send(pipe, WAKE)
+
+    def _buried(self, process: BaseProcess) -> None:
+        """Note a helper's death, and when another may start."""
+        now = self._monotonic()
+        quick = now - self._born.pop(process, now) < STEADY
+        self._quick_deaths = self._quick_deaths + 1 if quick else 1
+        doublings = min(self._quick_deaths - 2, 16)  # a bounded power: days of deaths
+        wait = 0.0 if doublings < 0 else min(FIRST_WAIT * 2**doublings, LONGEST_WAIT)
+        self._not_before = now + wait
+        later = f" in {wait:.0f} s" if wait else ""
+        log.warning(
+            "%s exited (code %s); starting another%s", process.name, process.exitcode, later
+        )
 
     async def stop(self, grace: float) -> None:
         """Ask each helper to finish within ``grace`` seconds (then it gives back what it
@@ -99,6 +131,7 @@ class EmailHelpers:
                 await loop.run_in_executor(None, process.join, 5)
             pipe.close()
         self._running = []
+        self._born.clear()
 
 
 def _send(pipe: Connection, what: bytes) -> None:
