@@ -205,6 +205,7 @@ async def test_new_paper_becomes_an_instant_email_then_a_digest(h: Harness) -> N
     [source] = [line for line in lines if "127.0.0.1" in line and " feed " in line]
     assert "last success 20" in source and "error" not in source
     assert "users: 1   subscriptions: 1" in lines
+    assert not any(line.startswith("email: sent by") for line in lines)  # no helpers here
     # The confirmation queued with the address went unsent: it was confirmed by link first.
     assert "outbox: pending 0, sending 0, sent 2, failed 0, suppressed 1" in lines
     assert any(line.strip().startswith(ADA) for line in lines[lines.index("next digests:") :])
@@ -393,8 +394,10 @@ async def test_email_helpers_send_beside_the_daemon_and_stop_with_it(h: Harness)
             helpers = spawned_children(daemon.proc.pid)
             assert len(helpers) == 2
             await eventually(lambda: len(smtp.received) == len(readers), "every alert")
+            status = await run_paperbell(h.root, env, "status")
             daemon.send(signal.SIGTERM)
             assert await daemon.exit_code(within=5 + MARGIN) == 0
+    assert "email: sent by the daemon and 2 helper process(es)" in status.stdout.splitlines()
     assert recipients(smtp.received) == sorted(readers)  # each reader once
     assert not any(process_running(pid) for pid in helpers)
     assert await h.alert_states() == ["sent"] * len(readers)

@@ -111,6 +111,8 @@ async def status_lines(store: Store, settings: Settings) -> list[str]:
     lines = [sources_heading(record)]
     for source in record.sources:
         lines += source_lines(source, states.get(source.key))
+    if record.email_helpers:
+        lines.append(f"email: sent by the daemon and {record.email_helpers} helper process(es)")
     # Counted by the store: a community has 10,000s of users and millions of outbox rows.
     users, subs = await store.count_users(), await store.count_subscriptions()
     lines.append(f"users: {users}   subscriptions: {subs}")

@@ -34,6 +34,7 @@ from bot.daemon.state import (
     HEARTBEAT,
     LAST_CYCLE,
     record_daemon_start,
+    record_email_helpers,
     recorded_source,
 )
 from bot.delivery import channel_status
@@ -288,6 +289,7 @@ async def run_daemon(settings: Settings, clock: Clock = utc_now) -> int:
         if settings.email.processes > 1 and Channel.EMAIL in worker.dispatcher.channels:
             worker.helpers = EmailHelpers(settings, settings.email.processes - 1)
             worker.helpers.start()
+            await record_email_helpers(res.store, settings.email.processes - 1)
             # Normally stopped with the jobs below; this covers leaving on an error.
             stack.push_async_callback(worker.helpers.stop, settings.shutdown_grace)
         log.info(

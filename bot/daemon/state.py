@@ -56,6 +56,7 @@ class DaemonRecord:
     sources: tuple[RecordedSource, ...]
     dispatch_seconds: float
     started_at: datetime | None = None
+    email_helpers: int = 0  # helper processes sending email beside it (bot.daemon.helpers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,13 @@ async def record_daemon_start(
     await store.set_meta(CHANNELS, "{}")  # the channels of an earlier run are not ours
 
 
+async def record_email_helpers(store: MetaStore, count: int) -> None:
+    """Called by ``paperbell run`` once its email helpers are started."""
+    raw = await store.get_meta(RECORD)
+    if raw:
+        await store.set_meta(RECORD, json.dumps({**json.loads(raw), "email_helpers": count}))
+
+
 async def read_daemon_record(store: MetaStore, settings: Settings) -> DaemonRecord:
     """What the daemon recorded; this shell's settings (``started_at`` None) if nothing was."""
     raw = await store.get_meta(RECORD)
@@ -106,6 +114,7 @@ async def read_daemon_record(store: MetaStore, settings: Settings) -> DaemonReco
         sources=tuple(_source_from_json(s) for s in data["sources"]),
         dispatch_seconds=float(data["dispatch_seconds"]),
         started_at=datetime.fromisoformat(data["started_at"]),
+        email_helpers=int(data.get("email_helpers", 0)),
     )
 
 
