@@ -188,15 +188,19 @@ def _next_digest(user: User, now: datetime) -> tuple[datetime, str] | None:
 
 async def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
     state = DeliveryState(args.status) if args.status else None
+    limit = None if args.all else args.limit
     async with reading_store(settings) as store:
-        rows = await store.list_deliveries(state=state, limit=None if args.all else args.limit)
-        counts = await store.delivery_counts()
+        rows = await store.list_deliveries(state=state, limit=limit)
+        # Counting scans the table: only when the listing may have been cut short.
+        counts = await store.delivery_counts() if len(rows) == limit else None
         waiting = waiting_reasons(await store.get_meta(CHANNELS_META))
     for row in rows:
         why = waiting.get(row.channel) if row.state is DeliveryState.PENDING else None
         print(json.dumps(delivery_json(row, why)) if args.json else delivery_line(row, why))
     kind = f"{state} deliveries" if state else "deliveries"
-    total = counts.get(state, 0) if state else sum(counts.values())
+    total = len(rows)
+    if counts is not None:
+        total = counts.get(state, 0) if state else sum(counts.values())
     if not rows and not args.json:
         print("the outbox is empty" + (f" of {kind}" if state else ""))
     elif len(rows) < total:  # said apart from JSON lines, which stay one object each

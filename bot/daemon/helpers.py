@@ -25,14 +25,12 @@ from contextlib import AsyncExitStack, suppress
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from bot.accounts.tokens import Signer, load_secret_key
 from bot.daemon.channels import open_dispatcher
+from bot.daemon.resources import build_service
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.notifier import Channel
 from bot.logs import configure_logging
-from bot.matching.step import SubscriptionIndex
 from bot.memory import keep_long_lived
-from bot.service import Paperbell
 from bot.settings import Settings
 from bot.sources.ingest import Clock, utc_now
 from bot.store.open import open_store
@@ -179,8 +177,7 @@ async def _email_dispatcher(
     store = await open_store(settings)
     stack.push_async_callback(store.close)
     # The core without compiled subscriptions: a helper only sends what is queued.
-    signer = Signer(load_secret_key(settings))
-    service = Paperbell(settings, store, signer, clock, SubscriptionIndex())
+    service = await build_service(settings, store, clock, index=False)
     dispatcher = await open_dispatcher(settings, service, clock, stack, names=("email",))
     return dispatcher if Channel.EMAIL in dispatcher.channels else None
 

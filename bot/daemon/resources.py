@@ -38,12 +38,10 @@ async def build_service(
     ``index`` the index starts empty, for a command that never runs the match step: at
     50,000 subscriptions compiling them takes seconds. (Were the step run on it anyway,
     its first sync would compile them all, only without the rarity weights.)"""
-    if not index:
-        return Paperbell(
-            settings, store, Signer(load_secret_key(settings)), clock, SubscriptionIndex()
-        )
-    subscriptions = SubscriptionIndex(await recent_key_weights(store))
-    await subscriptions.load(store)
+    subscriptions = SubscriptionIndex()
+    if index:
+        subscriptions = SubscriptionIndex(await recent_key_weights(store))
+        await subscriptions.load(store)
     return Paperbell(settings, store, Signer(load_secret_key(settings)), clock, subscriptions)
 
 

@@ -343,8 +343,9 @@ async def _worker(
     async def health() -> Health:
         return await check_health(res.store, settings, clock())
 
-    service = res.service
-    dispatcher = await open_dispatcher(settings, service, clock, stack, names=names, health=health)
+    dispatcher = await open_dispatcher(
+        settings, res.service, clock, stack, names=names, health=health
+    )
     worker = Worker(res, dispatcher, clock, dispatcher.status, lead)
     dispatcher.progress = worker.beat
     await worker.save_status()
