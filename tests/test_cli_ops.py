@@ -9,6 +9,7 @@ from email import message_from_bytes
 from email.message import Message
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,7 +19,9 @@ from bot.daemon.resources import build_service
 from bot.delivery.planning import plan_matches
 from bot.matching.step import match_cycle
 from bot.settings import load_settings
-from bot.store.sqlite.store import open_sqlite_store
+from bot.store import paging
+from bot.store.protocols import Delivery
+from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 from tests.conftest import PROJECT_ROOT
 
 EXAMPLE = PROJECT_ROOT / "examples" / "papers.xml"
@@ -150,6 +153,31 @@ def test_outbox_lists_the_newest_rows_and_says_how_many_more(
     with pytest.raises(SystemExit):
         main(["outbox", "--limit", "0"])
     assert "argument --limit: 0 is not a positive number" in capsys.readouterr().err
+
+
+def test_outbox_all_reads_the_table_a_page_at_a_time(
+    subscribed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        assert main(["subscribe", "--email", f"r{n}@example.org", "llm"]) == 0
+    capsys.readouterr()
+    assert main(["outbox", "--limit", "100"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    reads: list[int | None] = []
+    original = SqliteStore.list_deliveries
+
+    async def counted(self: SqliteStore, *args: Any, **kw: Any) -> list[Delivery]:
+        reads.append(kw.get("limit"))
+        return await original(self, *args, **kw)
+
+    monkeypatch.setattr(SqliteStore, "list_deliveries", counted)
+    monkeypatch.setattr(paging, "DELIVERY_PAGE", 1)
+    assert main(["outbox", "--all"]) == 0
+    assert capsys.readouterr().out.splitlines() == listed  # same rows, same order, no note
+    assert reads == [1] * (len(listed) + 1)  # one row a read, then an empty page
+    assert main(["outbox", "--all", "--status", "sent", "--json"]) == 0
+    ids = [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()]
+    assert ids == [int(line.split()[0][1:]) for line in listed]
 
 
 @pytest.mark.parametrize(

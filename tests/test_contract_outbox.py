@@ -77,6 +77,37 @@ class TestOutboxContract:
         }
         assert (await store.count_users(), await store.count_subscriptions()) == (1, 1)
 
+    async def test_rows_filtered_and_paged_by_the_store(self, store: Store) -> None:
+        # `why` and an address change ask for one reader's rows of one kind (or for one
+        # paper); `outbox --all` pages through the table instead of holding all of it.
+        owner = await self._three_alerts(store)
+        other = await verified_user(store, "other@example.org", discord_id="501")
+        everything = await store.list_deliveries()
+        alerts = await store.list_deliveries(owner, kind=DeliveryKind.ALERT)
+        assert [d.id for d in alerts] == [
+            d.id for d in everything if d.owner == owner and d.kind is DeliveryKind.ALERT
+        ]
+        assert len(alerts) == 6
+        p2 = await store.list_deliveries(owner, kind=DeliveryKind.ALERT, paper_key="p2")
+        assert {(d.channel, d.paper_key) for d in p2} == {
+            (Channel.EMAIL, "p2"),
+            (Channel.DISCORD, "p2"),
+        }
+        confirms = await store.list_deliveries(other.owner, kind=DeliveryKind.CONFIRM)
+        assert [d.owner for d in confirms] == [other.owner]
+        assert await store.list_deliveries(owner, kind=DeliveryKind.DIGEST) == []
+        assert await store.list_deliveries(paper_key="p9") == []
+        pages, after = [], 0
+        while page := await store.list_deliveries(after_id=after, limit=3):
+            pages.append([d.id for d in page])
+            after = page[-1].id
+        assert [len(p) for p in pages] == [3, 3, 2]
+        assert [i for p in pages for i in p] == [d.id for d in everything]
+        pending = await store.list_deliveries(
+            state=DeliveryState.PENDING, after_id=everything[5].id
+        )
+        assert [d.id for d in pending] == [d.id for d in everything[6:]]
+
     async def test_overdue_counts_due_pending_rows_per_channel(self, store: Store) -> None:
         await self._three_alerts(store)
         assert await store.overdue(NOW - timedelta(seconds=1)) == {}

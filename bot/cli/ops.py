@@ -34,7 +34,7 @@ from bot.settings import Settings
 from bot.sources.failures import source_key
 from bot.sources.ingest import utc_now
 from bot.store.open import open_store, reading_store, store_name
-from bot.store.paging import every_user
+from bot.store.paging import every_delivery, every_user
 from bot.store.protocols import Delivery, DeliveryState, Store
 
 DIGESTS_SHOWN = 10  # `status` lists the soonest digests, then says how many more
@@ -188,25 +188,38 @@ def _next_digest(user: User, now: datetime) -> tuple[datetime, str] | None:
 
 async def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
     state = DeliveryState(args.status) if args.status else None
-    limit = None if args.all else args.limit
     async with reading_store(settings) as store:
-        rows = await store.list_deliveries(state=state, limit=limit)
-        # Counting scans the table: only when the listing may have been cut short.
-        counts = await store.delivery_counts() if len(rows) == limit else None
         waiting = waiting_reasons(await store.get_meta(CHANNELS_META))
-    for row in rows:
-        why = waiting.get(row.channel) if row.state is DeliveryState.PENDING else None
-        print(json.dumps(delivery_json(row, why)) if args.json else delivery_line(row, why))
+        rows = _outbox_rows(store, state, None if args.all else args.limit)
+        shown = 0
+        async for row in rows:  # printed as read: --all on a community's outbox
+            why = waiting.get(row.channel) if row.state is DeliveryState.PENDING else None
+            print(json.dumps(delivery_json(row, why)) if args.json else delivery_line(row, why))
+            shown += 1
+        # Counting scans the table: only when the listing may have been cut short.
+        counts = await store.delivery_counts() if shown == args.limit and not args.all else None
     kind = f"{state} deliveries" if state else "deliveries"
-    total = len(rows)
+    total = shown
     if counts is not None:
         total = counts.get(state, 0) if state else sum(counts.values())
-    if not rows and not args.json:
+    if not shown and not args.json:
         print("the outbox is empty" + (f" of {kind}" if state else ""))
-    elif len(rows) < total:  # said apart from JSON lines, which stay one object each
-        note = f"the newest {len(rows)} of {total} {kind}; --limit N or --all lists more"
+    elif shown < total:  # said apart from JSON lines, which stay one object each
+        note = f"the newest {shown} of {total} {kind}; --limit N or --all lists more"
         print(note, file=sys.stderr if args.json else sys.stdout)
     return ExitCode.OK
+
+
+async def _outbox_rows(
+    store: Store, state: DeliveryState | None, limit: int | None
+) -> AsyncIterator[Delivery]:
+    """The newest ``limit`` rows, or every row a page at a time (``limit`` None)."""
+    if limit is None:
+        async for row in every_delivery(store, state):
+            yield row
+        return
+    for row in await store.list_deliveries(state=state, limit=limit):
+        yield row
 
 
 def delivery_json(row: Delivery, waiting: str | None = None) -> dict[str, object]:

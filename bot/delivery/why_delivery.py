@@ -40,12 +40,15 @@ async def delivery_step(
     subs: Sequence[Subscription],
 ) -> Outcome:
     """Delivered (when, where, which message), or the reason it was not."""
-    rows = await store.list_deliveries(user.owner)
-    alerts = [d for d in rows if d.kind is DeliveryKind.ALERT and d.paper_key == record.paper_key]
+    # Only the rows that can tell, read by the store: a reader's outbox grows all year.
+    alerts = await store.list_deliveries(
+        user.owner, kind=DeliveryKind.ALERT, paper_key=record.paper_key
+    )
     sent = [d for d in alerts if d.state is DeliveryState.SENT]
     if sent:
         return _sent_alert(sent[0])
-    later = [d for d in rows if d.kind is DeliveryKind.DIGEST and d.created_at >= record.matched_at]
+    made = await store.list_deliveries(user.owner, kind=DeliveryKind.DIGEST)
+    later = [d for d in made if d.created_at >= record.matched_at]
     digest = await _digest_with(store, later, record.paper_key)
     if digest is not None and digest.state is DeliveryState.SENT:
         return await _sent_digest(digests, user, digest, record.paper_key)

@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from bot.models import Subscription, User
-from bot.store.protocols import Store
+from bot.store.protocols import Delivery, DeliveryState, Store
 
 # Rows read at a time: reading 50,000 subscriptions at once held them all twice over
 # (rows, then models), some 47 MB, and left the heap 40 MB bigger for the daemon's life.
 SUBSCRIPTION_PAGE = 2_000
 USER_PAGE = 2_000
+DELIVERY_PAGE = 2_000
 
 
 class _Stored(Protocol):
@@ -32,6 +33,15 @@ def every_subscription(store: Store) -> AsyncIterator[Subscription]:
 def every_user(store: Store) -> AsyncIterator[User]:
     """Every user, in id order, ``USER_PAGE`` at a time."""
     return _paged(lambda after, n: store.list_users(after_id=after, limit=n), USER_PAGE)
+
+
+def every_delivery(store: Store, state: DeliveryState | None = None) -> AsyncIterator[Delivery]:
+    """Every outbox row (or those in ``state``), in id order, ``DELIVERY_PAGE`` at a time:
+    a community's outbox holds hundreds of thousands."""
+    return _paged(
+        lambda after, n: store.list_deliveries(state=state, after_id=after, limit=n),
+        DELIVERY_PAGE,
+    )
 
 
 async def _paged(

@@ -505,10 +505,15 @@ class OutboxStore(Protocol):
         owner: Owner | None = None,
         state: DeliveryState | None = None,
         *,
+        kind: DeliveryKind | None = None,
+        paper_key: str | None = None,
         limit: int | None = None,
+        after_id: int | None = None,
     ) -> list[Delivery]:
-        """Outbox rows, oldest first, optionally for one owner and/or in one state; with
-        ``limit``, only the newest ``limit`` of them (still oldest first)."""
+        """Outbox rows, oldest first, optionally only those of one owner, in one state,
+        of one kind and/or for one paper; with ``limit``, only the newest ``limit`` of
+        them (still oldest first). With ``after_id``: the first ``limit`` rows after that
+        id, for reading the outbox a page at a time."""
         ...
 
     async def delivery_counts(self) -> dict[DeliveryState, int]:

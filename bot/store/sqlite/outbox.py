@@ -19,9 +19,11 @@ from bot.messages import Channel, PlannedMatch
 from bot.models import MatchRecord, Owner, Paper, User
 from bot.store.protocols import (
     Delivery,
+    DeliveryKind,
     DeliveryState,
     DueDigest,
 )
+from bot.store.records import delivery_filters as _filters
 from bot.store.sqlite import _accounts_codec as rows
 from bot.store.sqlite import _codec as codec
 from bot.store.sqlite._codec import Row, iso
@@ -277,15 +279,25 @@ class OutboxMixin:
         owner: Owner | None = None,
         state: DeliveryState | None = None,
         *,
+        kind: DeliveryKind | None = None,
+        paper_key: str | None = None,
         limit: int | None = None,
+        after_id: int | None = None,
     ) -> list[Delivery]:
-        where = [(c, v) for c, v in (("owner", owner), ("state", state)) if v is not None]
-        clause = " AND ".join(f"{column} = ?" for column, _ in where) or "1"
-        # Newest first so that LIMIT keeps the newest; turned back to oldest first below.
-        sql = f"{rows.SELECT_DELIVERIES} WHERE {clause} ORDER BY id DESC LIMIT ?"
-        params = [str(v) for _, v in where]
+        where: list[tuple[str, object]] = [
+            (f"{c} = ?", str(v)) for c, v in _filters(owner, state, kind, paper_key)
+        ]
+        if after_id is not None:
+            where.append(("id > ?", after_id))
+        clause = " AND ".join(c for c, _ in where) or "1"
+        # A page reads forward; otherwise newest first, so that LIMIT keeps the newest,
+        # turned back to oldest first below.
+        order = "id" if after_id is not None else "id DESC"
+        sql = f"{rows.SELECT_DELIVERIES} WHERE {clause} ORDER BY {order} LIMIT ?"
+        params = [v for _, v in where]
         found = await self._read("listing deliveries", sql, *params, codec.check_limit(limit))
-        return [rows.delivery_from_row(row) for row in reversed(found)]
+        ordered = found if after_id is not None else reversed(found)
+        return [rows.delivery_from_row(row) for row in ordered]
 
     async def delivery_counts(self) -> dict[DeliveryState, int]:
         sql = "SELECT state, count(*) FROM deliveries GROUP BY state"
