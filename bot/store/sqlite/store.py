@@ -39,6 +39,7 @@ from bot.store.protocols import QueuedPapers
 from bot.store.sqlite import _codec as codec
 from bot.store.sqlite.accounts import AccountsMixin
 from bot.store.sqlite.claims import ClaimsMixin
+from bot.store.sqlite.digests import DigestsMixin
 from bot.store.sqlite.follows import FollowsMixin, record_changes
 from bot.store.sqlite.leases import LeasesMixin
 from bot.store.sqlite.meta import MetaMixin
@@ -166,6 +167,7 @@ class SqliteStore(
     SelfServiceMixin,
     ClaimsMixin,
     OutboxMixin,
+    DigestsMixin,
     MetaMixin,
     LeasesMixin,
     RelevanceMixin,
