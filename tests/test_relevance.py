@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -11,9 +12,10 @@ from bot.delivery.digests import DigestPlanner
 from bot.delivery.planning import plan_matches, record_matches
 from bot.delivery.policy import plan_match
 from bot.errors import NotFoundError
+from bot.matching import step
 from bot.matching.step import SubscriptionIndex, match_cycle
 from bot.models import Owner, Paper, Sighting, SourceState, Subscription
-from bot.relevance.corpus import vectorize_new
+from bot.relevance.corpus import VectorReport, vectorize_new
 from bot.relevance.fitting import fit_tfidf
 from bot.relevance.ranking import load_ranker
 from bot.relevance.similar import LikeTargets
@@ -146,6 +148,36 @@ async def test_match_step_vectorizes_and_matches_like_subscriptions(store: Store
     assert set(found) == expected and target in expected and 1 < len(expected) < 20
     assert summary.matched == len(expected)
     assert all(r.sub_ids == (sub.id,) for r in found.values())
+
+
+@pytest.mark.parametrize("query", ["diffusion", f"like:{DIFFUSION[1]}", "min_relevance"])
+async def test_matching_waits_for_the_vectors_only_when_a_query_needs_them(
+    store: Store, monkeypatch: pytest.MonkeyPatch, query: str
+) -> None:
+    # A fit is a process of its own taking seconds: without like: or min_relevance the
+    # match step runs beside it, and returns only once every paper has its vector.
+    ada = await verified_user(store, "ada@example.org")
+    text, floor = ("diffusion", 0.1) if query == "min_relevance" else (query, None)
+    await store.add_subscription(ada.owner, text, text, INSTANT, NOW, limit=5, min_relevance=floor)
+    papers = dated_corpus(NOW)
+    await store.ingest([Sighting(p) for p in papers], SourceState("hf"), NOW)
+    release = asyncio.Event()
+
+    async def slow(store: Store, now: datetime) -> VectorReport:
+        await release.wait()
+        return await vectorize_new(store, now)
+
+    monkeypatch.setattr(step, "vectorize_new", slow)
+    cycle = asyncio.create_task(match_cycle(SubscriptionIndex(), store, NOW, plan_matches))
+    for _ in range(200):  # until the queue is matched, or long enough to be sure it waits
+        await asyncio.sleep(0.01)
+        if not (await store.queued_for_matching(limit=1)).versions:
+            break
+    matched = not (await store.queued_for_matching(limit=1)).versions
+    assert matched == (query == "diffusion") and not cycle.done()
+    release.set()
+    summary = await cycle
+    assert summary.matched > 0 and len(await store.recent_vectors()) == len(papers)
 
 
 def test_policy_holds_instant_alerts_below_min_relevance() -> None:

@@ -89,6 +89,11 @@ class SubscriptionIndex:
             self._upvote_subs.discard(sub_id)
             self._likes.pop(sub_id, None)
 
+    def needs_vectors(self) -> bool:
+        """Whether matching needs the new papers' vectors: for ``like:``, or to plan the
+        alerts of a subscription held by learned relevance (``min_relevance``)."""
+        return bool(self._likes) or any(s.min_relevance is not None for s in self._subs.values())
+
     def like_targets(self) -> frozenset[str]:
         """Every paper a ``like:`` atom of some subscription names."""
         return frozenset[str]().union(*self._likes.values())
@@ -220,8 +225,9 @@ async def match_cycle(
 ) -> MatchSummary:
     """Match every paper waiting in the store's match queue and store the records.
 
-    First every stored paper without a vector gets one (``bot.relevance.corpus``); a
-    ``like:`` atom compares the new papers' vectors with its paper's. New papers are
+    Every stored paper without a vector gets one (``bot.relevance.corpus``) by the time
+    it returns, before matching when a ``like:`` atom (which compares the new papers'
+    vectors with its paper's) or a ``min_relevance`` needs them. New papers are
     matched against every subscription; updated ones only against those
     with an ``upvotes:`` filter (a replacement is never news, but a paper that reached N
     upvotes is). The queue is read page by page, newest first, until it is empty, and
@@ -230,9 +236,26 @@ async def match_cycle(
     interrupted cycle loses nothing and repeats no delivery. ``plan`` decides each
     record's deliveries (a record whose subscriptions are all gone is dropped).
     """
-    await vectorize_new(store, now)  # every new paper gets its vector, before like: needs it
     await index.sync(store)
+    # Every new paper gets its vector. Only like: and min_relevance need them while
+    # matching; otherwise a fit (a process of its own, seconds on a first cycle or a
+    # refit) runs on the other core beside the matching. Delivery ranks with them after.
+    vectoring = asyncio.create_task(vectorize_new(store, now))
+    try:
+        if index.needs_vectors():
+            await vectoring
+        summary = await _match_queue(index, store, now, plan)
+        await vectoring
+    finally:
+        if not vectoring.done():  # the matching failed or was cancelled: no orphan fit
+            vectoring.cancel()
+            await asyncio.gather(vectoring, return_exceptions=True)
+    return summary
 
+
+async def _match_queue(
+    index: SubscriptionIndex, store: Store, now: datetime, plan: MatchPlanner
+) -> MatchSummary:
     async def plan_chunk(records: Sequence[MatchRecord]) -> Sequence[PlannedMatch]:
         await index.sync(store)  # what people changed since the last chunk, if anything
         return await plan(store, records, index.get)
