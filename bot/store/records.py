@@ -38,17 +38,6 @@ class DeliveryKind(StrEnum):
     CONFIRM = "confirm"
 
 
-def delivery_filters(
-    owner: Owner | None,
-    state: DeliveryState | None,
-    kind: DeliveryKind | None,
-    paper_key: str | None,
-) -> list[tuple[str, object]]:
-    """The columns ``list_deliveries`` filters on and their values: those given."""
-    given = (("owner", owner), ("state", state), ("kind", kind), ("paper_key", paper_key))
-    return [(column, value) for column, value in given if value is not None]
-
-
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """One row of the outbox: one message part owed to one owner on one channel."""

@@ -15,12 +15,12 @@ import asyncpg
 
 from bot.messages import Channel
 from bot.models import Owner, User
+from bot.store.listing import delivery_listing
 from bot.store.postgres import _accounts_codec as rows
 from bot.store.postgres import _codec as codec
 from bot.store.postgres._base import PgBase
 from bot.store.postgres.accounts import SUPPRESS_PENDING_EMAIL
 from bot.store.protocols import Delivery, DeliveryKind, DeliveryState
-from bot.store.records import delivery_filters as _filters
 from bot.store.sqlite._match_rows import FALLBACK, alert_key
 
 _SENT = "SET state = 'sent', sent_at = $2, last_error = NULL, updated_at = $2"
@@ -173,21 +173,19 @@ class OutboxMixin(PgBase):
         limit: int | None = None,
         after_id: int | None = None,
     ) -> list[Delivery]:
-        where: list[tuple[str, object]] = [
-            (f"{c} = ${n}", rows.text(str(v)))
-            for n, (c, v) in enumerate(_filters(owner, state, kind, paper_key), 1)
-        ]
-        if after_id is not None:
-            where.append((f"id > ${len(where) + 1}", after_id))
-        clause = " AND ".join(c for c, _ in where) or "true"
-        # A page reads forward; otherwise newest first, so that LIMIT keeps the newest,
-        # turned back to oldest first below. LIMIT NULL: none.
-        order = "id" if after_id is not None else "id DESC"
-        sql = f"{rows.SELECT_DELIVERIES} WHERE {clause} ORDER BY {order} LIMIT ${len(where) + 1}"
-        params = [v for _, v in where]
-        found = await self._fetch("listing deliveries", sql, *params, codec.check_limit(limit))
-        ordered = found if after_id is not None else reversed(found)
-        return [rows.delivery_from_row(row) for row in ordered]
+        query = delivery_listing(
+            rows.SELECT_DELIVERIES,
+            lambda n: f"${n}",
+            owner=owner,
+            state=state,
+            kind=kind,
+            paper_key=paper_key,
+            after_id=after_id,
+            text=rows.text,
+        )
+        limit_value = codec.check_limit(limit)  # None: LIMIT NULL, none
+        found = await self._fetch("listing deliveries", query.sql, *query.params, limit_value)
+        return [rows.delivery_from_row(row) for row in (found if query.forward else found[::-1])]
 
     async def delivery_counts(self) -> dict[DeliveryState, int]:
         sql = "SELECT state, count(*) FROM deliveries GROUP BY state"

@@ -17,12 +17,12 @@ import aiosqlite
 
 from bot.messages import Channel, PlannedMatch
 from bot.models import MatchRecord, Owner, Paper, User
+from bot.store.listing import delivery_listing
 from bot.store.protocols import (
     Delivery,
     DeliveryKind,
     DeliveryState,
 )
-from bot.store.records import delivery_filters as _filters
 from bot.store.sqlite import _accounts_codec as rows
 from bot.store.sqlite import _codec as codec
 from bot.store.sqlite._codec import Row, iso
@@ -244,20 +244,18 @@ class OutboxMixin:
         limit: int | None = None,
         after_id: int | None = None,
     ) -> list[Delivery]:
-        where: list[tuple[str, object]] = [
-            (f"{c} = ?", str(v)) for c, v in _filters(owner, state, kind, paper_key)
-        ]
-        if after_id is not None:
-            where.append(("id > ?", after_id))
-        clause = " AND ".join(c for c, _ in where) or "1"
-        # A page reads forward; otherwise newest first, so that LIMIT keeps the newest,
-        # turned back to oldest first below.
-        order = "id" if after_id is not None else "id DESC"
-        sql = f"{rows.SELECT_DELIVERIES} WHERE {clause} ORDER BY {order} LIMIT ?"
-        params = [v for _, v in where]
-        found = await self._read("listing deliveries", sql, *params, codec.check_limit(limit))
-        ordered = found if after_id is not None else reversed(found)
-        return [rows.delivery_from_row(row) for row in ordered]
+        query = delivery_listing(
+            rows.SELECT_DELIVERIES,
+            lambda _: "?",
+            owner=owner,
+            state=state,
+            kind=kind,
+            paper_key=paper_key,
+            after_id=after_id,
+        )
+        limit_value = codec.check_limit(limit)
+        found = await self._read("listing deliveries", query.sql, *query.params, limit_value)
+        return [rows.delivery_from_row(row) for row in (found if query.forward else found[::-1])]
 
     async def delivery_counts(self) -> dict[DeliveryState, int]:
         sql = "SELECT state, count(*) FROM deliveries GROUP BY state"
