@@ -180,6 +180,29 @@ async def test_matching_waits_for_the_vectors_only_when_a_query_needs_them(
     assert summary.matched > 0 and len(await store.recent_vectors()) == len(papers)
 
 
+async def test_the_index_knows_when_matching_needs_vectors(store: Store) -> None:
+    # Asked after every sync of a match step: a min_relevance set or cleared elsewhere
+    # (the CLI, the manage page) and a like: subscription are followed as they change.
+    ada = await verified_user(store, "ada@example.org")
+    sub = await store.add_subscription(ada.owner, "diffusion", "diffusion", INSTANT, NOW, limit=5)
+    index = SubscriptionIndex()
+    await index.load(store)
+    assert not index.needs_vectors()
+    await store.set_min_relevance(sub.id, ada.owner, 0.5, NOW)
+    await index.sync(store)
+    assert index.needs_vectors()
+    await store.set_min_relevance(sub.id, ada.owner, None, NOW)
+    await index.sync(store)
+    assert not index.needs_vectors()
+    like = f"like:{DIFFUSION[1]}"
+    liked = await store.add_subscription(ada.owner, like, like, INSTANT, NOW, limit=5)
+    await index.sync(store)
+    assert index.needs_vectors()
+    await store.remove_subscription(liked.id, ada.owner, NOW)
+    await index.sync(store)
+    assert not index.needs_vectors()
+
+
 def test_policy_holds_instant_alerts_below_min_relevance() -> None:
     ada = Owner.user(1)
     floor = Subscription(1, ada, "x", "x", INSTANT, NOW, min_relevance=0.9)

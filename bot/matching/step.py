@@ -65,6 +65,8 @@ class SubscriptionIndex:
         self._unparsable: set[int] = set()
         # The papers each subscription's ``like:`` atoms name.
         self._likes: dict[int, frozenset[str]] = {}
+        # Subscriptions whose alerts learned relevance may hold (``min_relevance``).
+        self._by_relevance: set[int] = set()
         self._shared = _SharedParts()
 
     def __len__(self) -> int:
@@ -77,7 +79,7 @@ class SubscriptionIndex:
         query = query or compile_subscription(sub)
         self.remove(sub.id)
         self.matcher.add(sub.id, query)
-        self._subs[sub.id] = self._shared(sub)
+        self._keep(sub)
         if any(isinstance(leaf, Upvotes) for leaf in leaves(query)):
             self._upvote_subs.add(sub.id)
         if likes := like_keys(query):
@@ -88,11 +90,19 @@ class SubscriptionIndex:
             self.matcher.remove(sub_id)
             self._upvote_subs.discard(sub_id)
             self._likes.pop(sub_id, None)
+            self._by_relevance.discard(sub_id)
+
+    def _keep(self, sub: Subscription) -> None:
+        self._subs[sub.id] = self._shared(sub)
+        if sub.min_relevance is None:
+            self._by_relevance.discard(sub.id)
+        else:
+            self._by_relevance.add(sub.id)
 
     def needs_vectors(self) -> bool:
         """Whether matching needs the new papers' vectors: for ``like:``, or to plan the
         alerts of a subscription held by learned relevance (``min_relevance``)."""
-        return bool(self._likes) or any(s.min_relevance is not None for s in self._subs.values())
+        return bool(self._likes or self._by_relevance)
 
     def like_targets(self) -> frozenset[str]:
         """Every paper a ``like:`` atom of some subscription names."""
@@ -129,7 +139,7 @@ class SubscriptionIndex:
             self.remove(sub.id)  # another query under the same id: compiled again
             self._add_stored(sub)
         elif indexed != sub:
-            self._subs[sub.id] = self._shared(sub)  # how it delivers changed: nothing to compile
+            self._keep(sub)  # how it delivers changed: nothing to compile
 
     def _add_stored(self, sub: Subscription) -> None:
         try:
@@ -241,10 +251,13 @@ async def match_cycle(
     # matching; otherwise a fit (a process of its own, seconds on a first cycle or a
     # refit) runs on the other core beside the matching. Delivery ranks with them after.
     vectoring = asyncio.create_task(vectorize_new(store, now))
-    try:
+
+    async def vectors_if_needed() -> None:  # asked again after each sync: people subscribe
         if index.needs_vectors():
             await vectoring
-        summary = await _match_queue(index, store, now, plan)
+
+    try:
+        summary = await _match_queue(index, store, now, plan, vectors_if_needed)
         await vectoring
     finally:
         if not vectoring.done():  # the matching failed or was cancelled: no orphan fit
@@ -254,10 +267,15 @@ async def match_cycle(
 
 
 async def _match_queue(
-    index: SubscriptionIndex, store: Store, now: datetime, plan: MatchPlanner
+    index: SubscriptionIndex,
+    store: Store,
+    now: datetime,
+    plan: MatchPlanner,
+    vectors_if_needed: Callable[[], Awaitable[None]],
 ) -> MatchSummary:
     async def plan_chunk(records: Sequence[MatchRecord]) -> Sequence[PlannedMatch]:
         await index.sync(store)  # what people changed since the last chunk, if anything
+        await vectors_if_needed()  # for a min_relevance subscription
         return await plan(store, records, index.get)
 
     chunks = _Chunks(store, now, plan_chunk)
@@ -267,6 +285,7 @@ async def _match_queue(
             if all(seen.get(k) == v for k, v in queued.versions.items()):
                 break  # nothing new: papers a concurrent write keeps queued wait for next time
             seen.update(queued.versions)
+            await vectors_if_needed()  # for like:
             targets = await LikeTargets.load(store, index.like_targets())
             similar = await targets.similar(store, [p.key for p in queued.new])
             for papers, upvotes_only in ((queued.new, False), (queued.updated, True)):
