@@ -51,6 +51,7 @@ class Received:
     data: bytes
     ehlo: str  # the name the client gave in EHLO/HELO
     tls: bool  # whether the session was encrypted
+    mail_options: tuple[str, ...] = ()  # e.g. BODY=8BITMIME
 
     @property
     def message(self) -> EmailMessage:
@@ -72,7 +73,21 @@ class _Handler:
         if self.owner.faults.mail:
             return self.owner.faults.mail
         envelope.mail_from = address
+        envelope.mail_options.extend(options)
         return "250 OK"
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.owner.eight_bit_mime:
+            return responses
+        return [line for line in responses if "8BITMIME" not in line]
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
@@ -95,6 +110,7 @@ class _Handler:
             data=content,
             ehlo=str(session.host_name),
             tls=_encrypted(server),
+            mail_options=tuple(envelope.mail_options),
         )
         if faults.data:
             self.owner.refused.append(got)
@@ -142,8 +158,10 @@ class SmtpTestServer:
         credentials: tuple[str, str] | None = None,
         data_size_limit: int | None = None,  # aiosmtpd answers "552 Too much mail data" past it
         port: int = 0,
+        eight_bit_mime: bool = True,  # False: a server that takes 7-bit bodies only
     ) -> None:
         self.faults = Faults()
+        self.eight_bit_mime = eight_bit_mime
         self.data_size_limit = data_size_limit
         self.received: list[Received] = []
         self.refused: list[Received] = []  # messages received, then answered with faults.data

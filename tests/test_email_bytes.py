@@ -2,7 +2,9 @@
 the papers listed by title once per title, must not change one byte of any message
 (tests/data/mail_sha256.json was written by the renderer that rendered every block per
 reader, with every paper of a digest in full: ``digest_full_papers`` past any digest's
-size; ``--write`` would only be needed after a deliberate change of the templates)."""
+size, and written again when bodies went as 8-bit text instead of quoted-printable, each
+message checked to decode to the same headers and parts as before; ``--write`` is only
+for a deliberate change of the templates or the encoding)."""
 
 from __future__ import annotations
 

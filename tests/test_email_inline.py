@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import binascii
 from datetime import UTC, datetime
+from email import message_from_bytes
 from email.message import EmailMessage
 from html.parser import HTMLParser
 
@@ -20,9 +21,11 @@ from handlers.email import render
 from handlers.email.headers import (
     MULTIPART_HEADERS,
     POLICY,
+    body_encoding,
     header_line,
     list_headers,
     mail_bytes,
+    seven_bit,
     subject_header,
 )
 from handlers.email.inline import inline_template, inliner, mark_tag
@@ -133,8 +136,20 @@ def test_marks_made_at_render_time_carry_their_style() -> None:
     assert mark_tag("p { color: red; }") == "<mark>"
 
 
-def _stdlib_mail(headers: list[tuple[str, str]], text: str, html: str) -> bytes:
-    """What the stdlib generator writes for the same headers and bodies."""
+def _stdlib_part(body: str, subtype: str, cte: str) -> EmailMessage:
+    part = EmailMessage(policy=POLICY)
+    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+    part["Content-Transfer-Encoding"] = cte
+    raw = body.encode("utf-8")
+    if cte == "quoted-printable":
+        part.set_payload(binascii.b2a_qp(raw).decode("ascii"))
+    else:  # the generator writes surrogate-escaped bytes back as they were
+        part.set_payload(raw.decode("ascii", "surrogateescape"))
+    return part
+
+
+def _stdlib_mail(headers: list[tuple[str, str]], parts: list[EmailMessage]) -> bytes:
+    """What the stdlib generator writes for the same headers and parts."""
     msg = EmailMessage(policy=POLICY)
     for name, value in headers:
         msg[name] = value
@@ -143,32 +158,79 @@ def _stdlib_mail(headers: list[tuple[str, str]], text: str, html: str) -> bytes:
     msg["List-Id"] = "paperbell <bell.example.org>"
     msg["List-Unsubscribe"] = f"<{LINKS.unsubscribe_all}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    parts = []
-    for body, subtype in ((text, "plain"), (html, "html")):
-        part = EmailMessage(policy=POLICY)
-        part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
-        part["Content-Transfer-Encoding"] = "quoted-printable"
-        part.set_payload(binascii.b2a_qp(body.encode("utf-8")).decode("ascii"))
-        parts.append(part)
     msg.set_payload(parts)
     return msg.as_bytes()
 
 
 @pytest.mark.parametrize(
-    ("subject", "sender", "text"),
+    ("subject", "sender", "text", "cte"),
     [
-        ("paperbell digest · Fri 22 Nov · 3 papers · q", "bell <bell@example.org>", "a\nb\n"),
-        ("plain ascii subject", "=?utf-8?q?R=C3=A9dacteur?= <bell@example.org>", "x = y\n"),
-        ("long · " + "word " * 40, "bell@example.org", "stray\rreturn and trailing  \n"),
+        (
+            "paperbell digest · Fri 22 Nov · 3 papers · q",
+            "bell <bell@example.org>",
+            "a\nb\n",
+            "7bit",
+        ),
+        ("plain ascii subject", "=?utf-8?q?R=C3=A9dacteur?= <bell@example.org>", "x = y\n", "7bit"),
+        (
+            "long · " + "word " * 40,
+            "bell@example.org",
+            "stray\rreturn and trailing  \n",
+            "quoted-printable",
+        ),
+        ("s", "bell@example.org", "Gödel\n" + "é" * 499 + "\n", "8bit"),
+        ("s", "bell@example.org", "Gödel\n" + "é" * 500 + "\n", "quoted-printable"),
     ],
 )
-def test_mail_bytes_equal_the_stdlib_generator(subject: str, sender: str, text: str) -> None:
+def test_mail_bytes_equal_the_stdlib_generator(
+    subject: str, sender: str, text: str, cte: str
+) -> None:
     html = '<p style="a:b">caf\u00e9 ' + "long line " * 30 + "</p>\n"
     headers = [("From", sender), ("To", "reader@example.org"), ("Subject", subject)]
     head = [header_line("From", sender), header_line("To", "reader@example.org")]
     lists = list_headers(LINKS, "bell.example.org")
     ours = mail_bytes([*head, subject_header(subject), *MULTIPART_HEADERS, *lists], text, html)
-    assert ours == _stdlib_mail(headers, text, html)
+    parts = [_stdlib_part(text, "plain", cte), _stdlib_part(html, "html", "8bit")]
+    assert ours == _stdlib_mail(headers, parts)
+    assert max(len(line) for line in ours.split(b"\r\n")) <= 998
+
+
+@pytest.mark.parametrize(
+    ("body", "cte"),
+    [
+        ("x" * 998 + "\nshort\n", "7bit"),
+        ("x" * 999 + "\n", "quoted-printable"),  # longer than SMTP allows a line
+        ("a\0b\n", "quoted-printable"),  # NUL is not allowed in 8bit MIME
+        ("cut\n--=_paperbell_alternative--\nforged\n", "quoted-printable"),  # the boundary
+        ("€" * 332 + "\n", "8bit"),  # 996 octets
+        ("€" * 333 + "\n", "quoted-printable"),  # 999 octets
+    ],
+)
+def test_a_body_goes_as_it_is_only_where_mime_and_smtp_allow(body: str, cte: str) -> None:
+    assert body_encoding(body, body.encode("utf-8")) == cte
+    message = mail_bytes(["MIME-Version: 1.0\r\n", *MULTIPART_HEADERS[1:]], body, "<p>x</p>\n")
+    parsed = message_from_bytes(message, policy=POLICY)
+    assert isinstance(parsed, EmailMessage)
+    text, html = (part.get_content().replace("\r\n", "\n") for part in parsed.iter_parts())
+    assert (text, html) == (body, "<p>x</p>\n")  # the boundary in a body forges no part
+    assert max(len(line) for line in message.split(b"\r\n")) <= 998
+
+
+def test_seven_bit_re_encodes_only_the_8bit_parts_and_keeps_the_text() -> None:
+    text, html = "plain ascii\n", "<p>Gödel, Escher, Bach — " + "ünïcode " * 40 + "</p>\n"
+    message = mail_bytes([*MULTIPART_HEADERS], text, html)
+    assert not message.isascii()
+    seven = seven_bit(message)
+    assert seven.isascii()
+    assert max(len(line) for line in seven.split(b"\r\n")) <= 78
+    parsed = message_from_bytes(seven, policy=POLICY)
+    assert isinstance(parsed, EmailMessage)
+    plain, rich = parsed.iter_parts()
+    encodings = [part["Content-Transfer-Encoding"] for part in (plain, rich)]
+    assert encodings == ["7bit", "quoted-printable"]
+    contents = [part.get_content().replace("\r\n", "\n") for part in (plain, rich)]
+    assert contents == [text, html]
+    assert seven_bit(seven) == seven  # nothing left to re-encode
 
 
 def test_a_line_break_never_reaches_a_header() -> None:

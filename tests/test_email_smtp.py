@@ -33,6 +33,7 @@ from tests.support_email import (
     confirmation_message,
     corpus,
     digest_message,
+    with_title,
 )
 
 NotifierFactory = Callable[..., SmtpNotifier]
@@ -93,6 +94,51 @@ async def test_confirmation_is_delivered(
     await make_notifier().send_confirmation(confirmation_message())
     [got] = server.received
     assert "048213" in got.message["Subject"]
+
+
+@pytest.mark.parametrize("eight_bit_mime", [True, False], ids=["8bitmime", "7bit-only"])
+async def test_non_ascii_mail_goes_8bit_only_to_a_server_that_offers_8bitmime(
+    eight_bit_mime: bool,
+) -> None:
+    papers = [
+        with_title(corpus()[0], "Gödel, Escher and Büchi automata — a survey"),
+        *corpus()[1:3],
+    ]
+    async with SmtpTestServer(eight_bit_mime=eight_bit_mime) as server:
+        notifier = SmtpNotifier(server.settings(), EmailSettings())
+        await notifier.send_alerts(alert_message(papers))
+        await notifier.close()
+        transport = SmtpTransport(server.settings(), ehlo_name=CLIENT_NAME)
+        await transport.send("bell@example.org", [ADDRESS], b"Subject: hi\r\n\r\nplain\r\n")
+        await transport.close()
+    alert, ascii_only = server.received
+    assert alert.data.isascii() is not eight_bit_mime
+    assert alert.mail_options == (("BODY=8BITMIME",) if eight_bit_mime else ())
+    parts = list(alert.message.iter_parts())
+    encoding = "8bit" if eight_bit_mime else "quoted-printable"
+    assert [part["Content-Transfer-Encoding"] for part in parts] == [encoding, encoding]
+    text, html = bodies(alert.message)
+    assert "1. Gödel, Escher and Büchi automata — a survey" in text
+    assert "Gödel, Escher and Büchi automata — a survey</a>" in html
+    assert max(len(line) for line in alert.data.split(b"\r\n")) <= 998
+    # An ASCII message needs no 8BITMIME, whatever the server offers.
+    assert ascii_only.data == b"Subject: hi\r\n\r\nplain\r\n"
+    assert ascii_only.mail_options == ()
+
+
+async def test_both_encodings_carry_the_same_mail(server: SmtpTestServer) -> None:
+    papers = [with_title(corpus()[0], "Étude of naïve Bayes"), *corpus()[1:3]]
+    plain = SmtpTestServer(eight_bit_mime=False)
+    async with plain:
+        for target in (server, plain):
+            notifier = SmtpNotifier(target.settings(), EmailSettings())
+            await notifier.send_alerts(alert_message(papers))
+            await notifier.close()
+    [eight], [seven] = server.received, plain.received
+    assert bodies(eight.message) == bodies(seven.message)
+    assert [eight.message[h] for h in ("Subject", "Message-ID", "List-Unsubscribe")] == [
+        seven.message[h] for h in ("Subject", "Message-ID", "List-Unsubscribe")
+    ]
 
 
 # --- faults ----------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from bot.errors import (
 )
 from bot.settings import EmailSettings, SmtpSettings
 from handlers.email.base import EmailNotifier
+from handlers.email.headers import seven_bit
 from handlers.email.render import Renderer
 
 logger = logging.getLogger(__name__)
@@ -161,12 +162,32 @@ def raise_for_refusal(result: SendResult, address: str) -> None:
         raise PermanentDeliveryError(f"{address} was not part of the SMTP transaction")
 
 
-async def _mail(client: SMTP, sender: str) -> None:
+async def _mail(client: SMTP, sender: str, payload: bytes) -> bytes:
+    """``MAIL FROM`` accepted; the payload to send over this connection: an 8-bit one goes
+    as it is with ``BODY=8BITMIME`` where the server offers it (RFC 6152), else re-encoded
+    as quoted-printable."""
     try:
-        await client.mail(sender)
+        options: tuple[str, ...] = ()
+        if not payload.isascii():
+            await _greet(client)
+            if client.supports_extension("8bitmime"):
+                options = ("BODY=8BITMIME",)
+            else:
+                payload = seven_bit(payload)
+        await client.mail(sender, options=options)
     except BaseException:
         client.close()
         raise
+    return payload
+
+
+async def _greet(client: SMTP) -> None:
+    """EHLO (HELO if refused) once per connection, so its extensions are known before MAIL."""
+    if client.is_ehlo_or_helo_needed:
+        try:
+            await client.ehlo()
+        except SMTPHeloError:
+            await client.helo()
 
 
 async def _reset(client: SMTP) -> None:
@@ -213,7 +234,7 @@ class SmtpTransport:
             raise ChannelDownError("the SMTP notifier is closed")
         try:
             async with self._slots:
-                client = await self._start(sender)
+                client, payload = await self._start(sender, payload)
                 try:
                     result = await self._finish(client, recipients, payload)
                 except BaseException:
@@ -230,19 +251,18 @@ class SmtpTransport:
         idle, self._idle = self._idle, []
         await asyncio.gather(*(_quit(client) for client in idle))
 
-    async def _start(self, sender: str) -> SMTP:
-        """A connection with ``MAIL FROM`` accepted."""
+    async def _start(self, sender: str, payload: bytes) -> tuple[SMTP, bytes]:
+        """A connection with ``MAIL FROM`` accepted, and the payload to send over it."""
         client, reused = await self._checkout()
         try:
-            await _mail(client, sender)
+            return client, await _mail(client, sender, payload)
         except SMTPServerDisconnected:
             if not reused:
                 raise
             # The server closed this pooled connection while it sat idle. Nothing of this
             # message was sent yet, so one retry on a fresh connection cannot duplicate it.
             client = await self._open()
-            await _mail(client, sender)
-        return client
+            return client, await _mail(client, sender, payload)
 
     @staticmethod
     async def _finish(client: SMTP, recipients: Sequence[str], payload: bytes) -> SendResult:
