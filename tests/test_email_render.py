@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import tomllib
+import unicodedata
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
@@ -382,6 +383,60 @@ def test_highlighting_never_changes_or_injects_text(text: str, words: list[str])
     assert "<" not in without_marks
     assert html.unescape(without_marks) == text
     assert fmt.highlight_text(text, words).replace("*", "") == text.replace("*", "")
+
+
+def _one_pattern_segments(text: str, words: list[str]) -> tuple[fmt.Segment, ...]:
+    """The straightforward highlighter: one alternation of every word, longest first."""
+    folded_words = {" ".join(fmt.fold(w).split()) for w in words} - {""}
+    if not folded_words or not text:
+        return ((text, False),) if text else ()
+    by_length = sorted(folded_words, key=len, reverse=True)
+    alternation = "|".join(r"\s+".join(map(re.escape, w.split())) for w in by_length)
+    pattern = re.compile(r"(?<!\w)(?:" + alternation + r")(?!\w)")
+    segments: list[fmt.Segment] = []
+    cursor = 0
+    for match in pattern.finditer(fmt.fold(text)):
+        start, end = match.span()
+        while end < len(text) and unicodedata.combining(text[end]):
+            end += 1
+        if start < cursor:
+            continue
+        if start > cursor:
+            segments.append((text[cursor:start], False))
+        segments.append((text[start:end], True))
+        cursor = end
+    if cursor < len(text):
+        segments.append((text[cursor:], False))
+    return tuple(segments)
+
+
+_PHRASE = st.lists(st.text(alphabet="abéAc+", min_size=1, max_size=3), min_size=1, max_size=3)
+
+
+@st.composite
+def _text_with_words(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """Words, phrases over them, and a text mostly made of them (so they overlap)."""
+    words = draw(st.lists(_PHRASE.map(" ".join), min_size=1, max_size=4))
+    fillers = ["b", "É", "+", "\u0301", "  ", "\n", "c-a"]
+    pieces = draw(st.lists(st.sampled_from([*words, *fillers]), max_size=8))
+    return draw(st.sampled_from([" ", "", "  ", "-"])).join(pieces), words
+
+
+@settings(max_examples=400, deadline=None)
+@given(text_words=_text_with_words())
+def test_highlighting_word_by_word_marks_what_one_alternation_marks(
+    text_words: tuple[str, list[str]],
+) -> None:
+    """Leftmost match first, the longest there: a phrase wins over its first word."""
+    text, words = text_words
+    assert fmt.highlight_segments(text, words) == _one_pattern_segments(text, words)
+
+
+def test_a_phrase_wins_over_its_first_word() -> None:
+    segments = fmt.highlight_segments(
+        "video diffusion  models and video", ["video", "video diffusion"]
+    )
+    assert segments == (("video diffusion", True), ("  models and ", False), ("video", True))
 
 
 # --- packaging and spam score ----------------------------------------------------------------

@@ -61,15 +61,13 @@ def fold(text: str) -> str:
     return text.lower() if text.isascii() else text.translate(_FOLD)
 
 
-@functools.lru_cache(maxsize=1024)
-def _words_pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
-    """Whole-word alternation of the folded words, longest first so phrases win."""
-    folded = {" ".join(fold(w).split()) for w in words}
-    parts = [r"\s+".join(map(re.escape, w.split())) for w in sorted(folded, key=len, reverse=True)]
-    parts = [p for p in parts if p]
+@functools.lru_cache(maxsize=8192)  # readers' words repeat; their combinations much less
+def _word_pattern(word: str) -> re.Pattern[str] | None:
+    """One folded word or phrase as a whole-word pattern (any run of spaces in a phrase)."""
+    parts = fold(word).split()
     if not parts:
         return None
-    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)")
+    return re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, parts)) + r"(?!\w)")
 
 
 def highlight_segments(text: str, words: Sequence[str]) -> tuple[Segment, ...]:
@@ -79,13 +77,18 @@ def highlight_segments(text: str, words: Sequence[str]) -> tuple[Segment, ...]:
 
 @functools.lru_cache(maxsize=256)  # each field is highlighted twice: text and HTML part
 def _segments(text: str, words: tuple[str, ...]) -> tuple[Segment, ...]:
-    pattern = _words_pattern(words)
-    if pattern is None or not text:
+    patterns = {p for p in map(_word_pattern, words) if p is not None}
+    if not patterns or not text:
         return ((text, False),) if text else ()
+    folded = fold(text)
+    # Each word on its own, then the leftmost match first and the longest among those
+    # (a phrase over its first word): one pattern per word is compiled once for every
+    # reader, where one pattern per reader's combination of words was compiled per mail.
+    spans = sorted((m.start(), -m.end()) for p in patterns for m in p.finditer(folded))
     segments: list[Segment] = []
     cursor = 0
-    for match in pattern.finditer(fold(text)):
-        start, end = match.span()
+    for start, negative_end in spans:
+        end = -negative_end
         # A stray combining accent after the word (text not in NFC) belongs to its letter.
         while end < len(text) and unicodedata.combining(text[end]):
             end += 1
