@@ -231,6 +231,9 @@ def test_seven_bit_re_encodes_only_the_8bit_parts_and_keeps_the_text() -> None:
     contents = [part.get_content().replace("\r\n", "\n") for part in (plain, rich)]
     assert contents == [text, html]
     assert seven_bit(seven) == seven  # nothing left to re-encode
+    # A container that says 8bit (as some senders write) has no payload of its own.
+    labelled = mail_bytes([*MULTIPART_HEADERS, "Content-Transfer-Encoding: 8bit\r\n"], text, html)
+    assert seven_bit(labelled).isascii()
 
 
 def test_a_line_break_never_reaches_a_header() -> None:

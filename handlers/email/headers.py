@@ -212,10 +212,10 @@ def seven_bit(data: bytes) -> bytes:
     what a server without 8BITMIME takes. Rare, so the stdlib's parser and generator."""
     message = message_from_bytes(data, policy=POLICY)
     for part in message.walk():
-        if part.get("Content-Transfer-Encoding", "").lower() != "8bit":
+        if part.is_multipart() or part.get("Content-Transfer-Encoding", "").lower() != "8bit":
             continue
         text = part.get_payload(decode=True)
-        assert isinstance(text, bytes)  # a text part's payload, not a list of parts
+        assert isinstance(text, bytes)  # a leaf part's payload, decoded
         crlf_free = text.replace(b"\r\n", b"\n")
         part.set_payload(binascii.b2a_qp(crlf_free).decode("ascii"))
         part.replace_header("Content-Transfer-Encoding", "quoted-printable")

@@ -230,7 +230,20 @@ def _environments() -> tuple[Environment, Environment]:
     text.filters["highlight"] = fmt.highlight_text
     add_html_filters(html, "macros.html.j2")
     add_paper_block(text, "macros.txt.j2")
+    text.filters["title_lines"] = title_lines
     return html, text
+
+
+def title_lines(papers: Sequence[PaperView], first: int) -> str:
+    """The text part's list by title, numbered from ``first``, each link on the next line.
+
+    The plain-text twin of ``title_list``: looped over in the template, the 70 or so
+    titles of an alert cost Jinja a call per piece of every line.
+    """
+    return "".join(
+        f"{n}. {p.title}\n   {p.url}\n" if p.url else f"{n}. {p.title}\n"
+        for n, p in enumerate(papers, first)
+    )
 
 
 def add_html_filters(env: Environment, macros: str) -> None:
