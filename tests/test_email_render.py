@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import itertools
 import os
 import re
 import shutil
@@ -385,29 +386,28 @@ def test_highlighting_never_changes_or_injects_text(text: str, words: list[str])
     assert fmt.highlight_text(text, words).replace("*", "") == text.replace("*", "")
 
 
-def _one_pattern_segments(text: str, words: list[str]) -> tuple[fmt.Segment, ...]:
-    """The straightforward highlighter: one alternation of every word, longest first."""
+def _one_pattern_marks(text: str, words: list[str]) -> list[tuple[int, int]]:
+    """Where the straightforward highlighter marks: one alternation of every word, longest
+    first, a stray combining accent kept with its letter."""
     folded_words = {" ".join(fmt.fold(w).split()) for w in words} - {""}
-    if not folded_words or not text:
-        return ((text, False),) if text else ()
+    if not folded_words:
+        return []
     by_length = sorted(folded_words, key=len, reverse=True)
     alternation = "|".join(r"\s+".join(map(re.escape, w.split())) for w in by_length)
     pattern = re.compile(r"(?<!\w)(?:" + alternation + r")(?!\w)")
-    segments: list[fmt.Segment] = []
-    cursor = 0
+    marks: list[tuple[int, int]] = []
     for match in pattern.finditer(fmt.fold(text)):
-        start, end = match.span()
+        end = match.end()
         while end < len(text) and unicodedata.combining(text[end]):
             end += 1
-        if start < cursor:
-            continue
-        if start > cursor:
-            segments.append((text[cursor:start], False))
-        segments.append((text[start:end], True))
-        cursor = end
-    if cursor < len(text):
-        segments.append((text[cursor:], False))
-    return tuple(segments)
+        if not marks or match.start() >= marks[-1][1]:
+            marks.append((match.start(), end))
+    return marks
+
+
+def _marked_spans(segments: tuple[fmt.Segment, ...]) -> list[tuple[int, int]]:
+    offsets = list(itertools.accumulate((len(piece) for piece, _ in segments), initial=0))
+    return [(offsets[i], offsets[i + 1]) for i, (_, hit) in enumerate(segments) if hit]
 
 
 _PHRASE = st.lists(st.text(alphabet="abéAc+", min_size=1, max_size=3), min_size=1, max_size=3)
@@ -429,7 +429,10 @@ def test_highlighting_word_by_word_marks_what_one_alternation_marks(
 ) -> None:
     """Leftmost match first, the longest there: a phrase wins over its first word."""
     text, words = text_words
-    assert fmt.highlight_segments(text, words) == _one_pattern_segments(text, words)
+    segments = fmt.highlight_segments(text, words)
+    assert "".join(piece for piece, _ in segments) == text
+    assert all(piece for piece, _ in segments)
+    assert _marked_spans(segments) == _one_pattern_marks(text, words)
 
 
 def test_a_phrase_wins_over_its_first_word() -> None:
