@@ -42,7 +42,6 @@ from bot.store.protocols import Feedback, Rating, Store
 
 Clock = Callable[[], datetime]
 TOO_MANY_PER_DAY = 20  # more than this and a subscription floods; say so
-COUNTED_AT_ONCE = 500  # subscriptions per count query (SQLite caps a query's parameters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,10 +177,7 @@ class Paperbell:
             for n, sub in enumerate(subs):
                 first.setdefault(sub.owner, n)
             subs.sort(key=lambda s: first[s.owner])  # stable: oldest first within an owner
-        counts: dict[int, int] = {}
-        for start in range(0, len(subs), COUNTED_AT_ONCE):
-            chunk = subs[start : start + COUNTED_AT_ONCE]
-            counts.update(await self.store.count_matches([s.id for s in chunk]))
+        counts = await self.store.count_matches([s.id for s in subs])
         return [SubscriptionView(s, counts.get(s.id, 0)) for s in subs]
 
     async def test_query(self, query: str, *, days: int = 7, examples: int = 3) -> QueryTest:

@@ -75,8 +75,8 @@ def test_everyones_subscriptions_grouped_by_owner_with_names_and_counts(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Interleaved: listed by owner, in the order owners first subscribed, oldest first;
-    # the counts read one subscription at a time here, to cross the chunks' edges.
-    monkeypatch.setattr("bot.service.COUNTED_AT_ONCE", 1)
+    # the store counts one subscription at a time here, to cross its batches' edges.
+    monkeypatch.setattr("bot.store.sqlite._codec.CHUNK", 1)
     subs = [("ada@x.org", "circuit*"), ("bob@x.org", "circuit*"), ("ada@x.org", "zzyzx")]
     for address, query in subs:
         assert main(["subscribe", "--email", address, query]) == 0

@@ -144,6 +144,12 @@ class TestMatchesContract:
         )
         assert await store.count_matches([a.id, b.id, 999]) == {a.id: 2, b.id: 1, 999: 0}
         assert await store.count_matches([]) == {}
+        # Many ids at once (everyone's subscriptions): counted right across the store's
+        # batches, with a and b in different ones.
+        many = [a.id, *range(10_000, 11_200), b.id]
+        counts = await store.count_matches(many)
+        assert len(counts) == len(many)
+        assert (counts[a.id], counts[b.id], sum(counts.values())) == (2, 1, 3)
 
     # --- digests ----------------------------------------------------------------------------
 

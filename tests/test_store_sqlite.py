@@ -20,8 +20,7 @@ from bot.delivery.planning import record_matches
 from bot.errors import InvalidQueryError, StoreError
 from bot.models import HttpCacheEntry, SourceState
 from bot.store.protocols import DeliveryState
-from bot.store.sqlite._codec import fts_query
-from bot.store.sqlite.outbox import KEY_CHUNK
+from bot.store.sqlite._codec import CHUNK, fts_query
 from bot.store.sqlite.schema import connect, load_migrations, migrate, split_statements
 from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 from tests.support_outbox import INSTANT, add_papers, record, verified_user
@@ -298,12 +297,12 @@ async def test_sent_rows_take_one_statement_and_many_take_one_transaction(
     writer's thread); more ids than one statement takes stay in one transaction."""
     user = await verified_user(store, "many@example.org")
     await store.add_subscription(user.owner, "g", "graph", INSTANT, OUTBOX_NOW, limit=5)
-    keys = [f"p{n}" for n in range(KEY_CHUNK + 3)]
+    keys = [f"p{n}" for n in range(CHUNK + 3)]
     await add_papers(store, *keys)
     sub = (await store.list_subscriptions())[0]
     await record_matches(store, [record(user.owner, k, sub.id) for k in keys], OUTBOX_NOW)
     ids = [d.id for b in await store.claim_due(OUTBOX_NOW) for d in b.deliveries if d.paper_key]
-    assert len(ids) == KEY_CHUNK + 3
+    assert len(ids) == CHUNK + 3
     statements: list[str] = []
     await store._writer.set_trace_callback(statements.append)
     await store.settle(ids[:3], {}, OUTBOX_NOW)

@@ -49,6 +49,15 @@ STATE_COLUMNS = (
 MAX_SEARCH_WORDS = 32
 
 Row = Sequence[Any]
+# Values per IN (...) list: a query's parameters are capped (SQLite's limit was 999 before
+# 3.32, and some builds keep it), and a short list keeps each statement quick.
+CHUNK = 500
+
+
+def chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
+    """``items`` in runs of ``CHUNK``, for one IN (...) list each."""
+    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+
 
 # A word is worth searching for only if it holds a letter or digit; "-", "*" or "(" alone
 # would become an empty FTS phrase.

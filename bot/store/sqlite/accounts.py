@@ -19,7 +19,7 @@ from bot.errors import InvalidValueError, LimitError, NotFoundError, UserError
 from bot.messages import EMAIL_REMOVED, SUBSCRIPTION_REMOVED
 from bot.models import DeliveryMode, Owner, OwnerKind, Subscription, User
 from bot.store.sqlite import _accounts_codec as rows
-from bot.store.sqlite._codec import Row, iso
+from bot.store.sqlite._codec import Row, chunks, iso
 
 _USER_RETURNING = f"RETURNING {', '.join(rows.USER_COLUMNS)}"
 _SUB_RETURNING = f"RETURNING {', '.join(rows.SUB_COLUMNS)}"
@@ -341,10 +341,10 @@ class AccountsMixin:
         counts = dict.fromkeys(sub_ids, 0)
         if not counts:
             return counts
-        ids = list(counts)
-        sql = _COUNT_MATCHES.format(ids=rows.placeholders(len(ids)))
-        for sub_id, count in await self._read("counting matches", sql, *ids, *ids):
-            counts[int(sub_id)] = count
+        for ids in chunks(list(counts)):
+            sql = _COUNT_MATCHES.format(ids=rows.placeholders(len(ids)))
+            for sub_id, count in await self._read("counting matches", sql, *ids, *ids):
+                counts[int(sub_id)] = count
         return counts
 
     async def count_matches_since(self, since: datetime) -> int:

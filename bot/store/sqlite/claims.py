@@ -13,7 +13,7 @@ Claim order: confirmations (transactional mail) first, then rows whose lease ran
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,10 +24,9 @@ from bot.messages import Channel
 from bot.models import MatchRecord, Owner, Subscription, User
 from bot.store.protocols import DEFAULT_LEASE, Delivery, DeliveryBatch, DeliveryKind
 from bot.store.sqlite import _accounts_codec as rows
-from bot.store.sqlite._codec import Row, iso
+from bot.store.sqlite._codec import Row, chunks, iso
 
 PAGE = 2000  # rows per step of the walk along the claim order
-ID_CHUNK = 500  # ids (or pairs) per IN (...) list
 _DUE = "((state = 'pending' AND next_attempt_at <= ?) OR (state = 'sending' AND lease_until <= ?))"
 _AFTER = "AND (at > ? OR (at = ? AND id > ?))"  # keyset paging: past the last row seen
 # (sql, the index that yields it in order); each selects id, at, owner, channel, kind.
@@ -52,10 +51,6 @@ _WANTED = (
 )
 
 Group = tuple[str, str, str]  # owner, channel, kind as stored
-
-
-def _chunks(items: Sequence[Any], size: int = ID_CHUNK) -> list[Sequence[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 class ClaimsMixin:
@@ -96,7 +91,7 @@ class ClaimsMixin:
 
     async def get_users(self, user_ids: Collection[int]) -> dict[int, User]:
         found: dict[int, User] = {}
-        for chunk in _chunks(sorted(set(user_ids))):
+        for chunk in chunks(sorted(set(user_ids))):
             sql = f"{rows.SELECT_USERS} WHERE id IN ({rows.placeholders(len(chunk))})"
             for row in await self._read("reading users", sql, *chunk):
                 user = rows.user_from_row(row)
@@ -105,7 +100,7 @@ class ClaimsMixin:
 
     async def subscriptions_of(self, owners: Collection[Owner]) -> dict[Owner, list[Subscription]]:
         found: dict[Owner, list[Subscription]] = {owner: [] for owner in owners}
-        for chunk in _chunks(sorted({str(owner) for owner in owners})):
+        for chunk in chunks(sorted({str(owner) for owner in owners})):
             sql = f"{rows.SELECT_SUBS} WHERE owner IN ({rows.placeholders(len(chunk))}) ORDER BY id"
             for row in await self._read("listing subscriptions", sql, *chunk):
                 sub = rows.sub_from_row(row)
@@ -117,7 +112,7 @@ class ClaimsMixin:
     ) -> dict[tuple[Owner, str], MatchRecord]:
         found: dict[tuple[Owner, str], MatchRecord] = {}
         columns = ", ".join(f"m.{c}" for c in rows.MATCH_COLUMNS)
-        for chunk in _chunks(sorted({(str(o), k) for o, k in pairs})):
+        for chunk in chunks(sorted({(str(o), k) for o, k in pairs})):
             sql = _WANTED.format(pairs=", ".join(["(?, ?)"] * len(chunk)), columns=columns)
             params = [v for pair in chunk for v in pair]
             for row in await self._read("reading matches", sql, *params):

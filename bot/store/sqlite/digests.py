@@ -13,8 +13,7 @@ from bot.messages import Channel
 from bot.models import MatchRecord, Owner
 from bot.store.protocols import Delivery, DueDigest
 from bot.store.sqlite import _accounts_codec as rows
-from bot.store.sqlite._codec import Row, iso
-from bot.store.sqlite.outbox import key_chunks
+from bot.store.sqlite._codec import Row, chunks, iso
 
 _DELIVERY_RETURNING = f"RETURNING {', '.join(rows.DELIVERY_COLUMNS)}"
 _WAITING = "digest_wanted = 1 AND digest_id IS NULL"
@@ -110,7 +109,7 @@ class DigestsMixin:
             firsts.setdefault(wanted.owner, wanted)
         first = list(firsts.values())
         created: dict[Owner, Delivery] = {}
-        for chunk in key_chunks(first):
+        for chunk in chunks(first):
             async with self._write(f"creating {len(chunk)} digests") as db:
                 for digest in await _create_digests(db, chunk, now, allow_empty=allow_empty):
                     created[digest.owner] = digest

@@ -25,7 +25,7 @@ from bot.store.protocols import (
 )
 from bot.store.sqlite import _accounts_codec as rows
 from bot.store.sqlite import _codec as codec
-from bot.store.sqlite._codec import Row, iso
+from bot.store.sqlite._codec import CHUNK, Row, chunks, iso
 from bot.store.sqlite._match_rows import (
     FALLBACK,
     INSERT_ALERT,
@@ -37,8 +37,6 @@ from bot.store.sqlite._match_rows import (
     new_pairs,
 )
 from bot.store.sqlite.accounts import SUPPRESS_PENDING_EMAIL
-
-KEY_CHUNK = 500
 
 _OVERDUE = (
     "SELECT channel, count(*), min(next_attempt_at) FROM deliveries"
@@ -57,10 +55,6 @@ UPDATE users SET
     updated_at = ?
 WHERE id = ? AND email = ?
 """
-
-
-def key_chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
-    return [items[i : i + KEY_CHUNK] for i in range(0, len(items), KEY_CHUNK)]
 
 
 class OutboxMixin:
@@ -101,7 +95,7 @@ class OutboxMixin:
 
     async def get_matches(self, owner: Owner, paper_keys: Sequence[str]) -> dict[str, MatchRecord]:
         found: dict[str, MatchRecord] = {}
-        for chunk in key_chunks(list(dict.fromkeys(paper_keys))):
+        for chunk in chunks(list(dict.fromkeys(paper_keys))):
             keys = rows.placeholders(len(chunk))
             sql = f"{rows.SELECT_MATCHES} WHERE owner = ? AND paper_key IN ({keys})"
             for row in await self._read(f"reading matches of {owner}", sql, str(owner), *chunk):
@@ -112,7 +106,7 @@ class OutboxMixin:
     async def get_papers(self, keys: Sequence[str]) -> dict[str, Paper]:
         found: dict[str, Paper] = {}
         select = f"SELECT {', '.join(codec.PAPER_COLUMNS)} FROM papers WHERE key IN "
-        for chunk in key_chunks(list(dict.fromkeys(keys))):
+        for chunk in chunks(list(dict.fromkeys(keys))):
             sql = f"{select}({rows.placeholders(len(chunk))})"
             for row in await self._read("reading papers", sql, *chunk):
                 paper = codec.paper_from_row(row)
@@ -130,7 +124,7 @@ class OutboxMixin:
         )
         renewed: set[int] = set()
         async with self._write(f"renewing the lease of {len(ids)} deliveries") as db:
-            for chunk in key_chunks(list(ids)):
+            for chunk in chunks(list(ids)):
                 found = await db.execute_fetchall(
                     sql.format(ids=rows.placeholders(len(chunk))), (iso(until), iso(held), *chunk)
                 )
@@ -183,7 +177,7 @@ class OutboxMixin:
 
     async def _set_state(self, ids: Sequence[int], assign: str, guard: str, *values: Any) -> None:
         what = f"updating {len(ids)} deliveries"
-        if len(ids) > KEY_CHUNK:  # several statements: one transaction around them
+        if len(ids) > CHUNK:  # several statements: one transaction around them
             async with self._write(what) as db:
                 await _update(db, ids, assign, guard, *values)
         elif ids:
@@ -266,7 +260,7 @@ class OutboxMixin:
 async def _update(
     db: aiosqlite.Connection, ids: Sequence[int], assign: str, guard: str, *values: Any
 ) -> None:
-    for chunk in key_chunks(list(ids)):
+    for chunk in chunks(list(ids)):
         await db.execute(_update_sql(len(chunk), assign, guard), (*values, *chunk))
 
 

@@ -16,9 +16,8 @@ import aiosqlite
 from bot.errors import NotFoundError
 from bot.store.records import Feedback, Rating, VectorizerInfo, VectorizerState
 from bot.store.sqlite import _codec as codec
-from bot.store.sqlite._codec import Row
+from bot.store.sqlite._codec import Row, chunks
 
-KEY_CHUNK = 500
 _CURRENT = "(SELECT version FROM vectorizer WHERE id = 1)"
 _SELECT_INFO = "SELECT version, kind, n_docs, fitted_at FROM vectorizer WHERE id = 1"
 _SELECT_STATE = "SELECT version, kind, n_docs, fitted_at, state FROM vectorizer WHERE id = 1"
@@ -101,8 +100,7 @@ class RelevanceMixin:
     async def get_vectors(self, keys: Collection[str]) -> dict[str, bytes]:
         wanted = list(dict.fromkeys(keys))
         out: dict[str, bytes] = {}
-        for start in range(0, len(wanted), KEY_CHUNK):
-            chunk = wanted[start : start + KEY_CHUNK]
+        for chunk in chunks(wanted):
             sql = (
                 "SELECT paper_key, vector FROM paper_vectors WHERE version = "
                 f"{_CURRENT} AND paper_key IN ({', '.join('?' * len(chunk))})"
@@ -151,8 +149,7 @@ class RelevanceMixin:
     async def feedback_of(self, user_ids: Collection[int]) -> dict[int, list[Feedback]]:
         wanted = sorted(set(user_ids))
         out: dict[int, list[Feedback]] = {user_id: [] for user_id in wanted}
-        for start in range(0, len(wanted), KEY_CHUNK):
-            chunk = wanted[start : start + KEY_CHUNK]
+        for chunk in chunks(wanted):
             sql = (
                 "SELECT user_id, paper_key, rating, rated_at, sub_id FROM feedback"
                 f" WHERE user_id IN ({', '.join('?' * len(chunk))})"
@@ -175,8 +172,7 @@ async def _put_vectors(
 ) -> None:
     # A paper deleted meanwhile would fail the foreign key: insert only keys that exist.
     rows = [(key, version, blob) for key, blob in vectors.items()]
-    for start in range(0, len(rows), KEY_CHUNK):
-        chunk = rows[start : start + KEY_CHUNK]
+    for chunk in chunks(rows):
         marks = ", ".join("?" * len(chunk))
         sql = f"SELECT key FROM papers WHERE key IN ({marks})"
         known = {str(r[0]) for r in await db.execute_fetchall(sql, [r[0] for r in chunk])}

@@ -37,6 +37,7 @@ from bot.store.merge import merge_batch
 from bot.store.private_files import PRIVATE_DIR, create_private, tighten
 from bot.store.protocols import QueuedPapers
 from bot.store.sqlite import _codec as codec
+from bot.store.sqlite._codec import chunks
 from bot.store.sqlite.accounts import AccountsMixin
 from bot.store.sqlite.claims import ClaimsMixin
 from bot.store.sqlite.digests import DigestsMixin
@@ -49,7 +50,6 @@ from bot.store.sqlite.schema import check_schema, connect, load_migrations, migr
 from bot.store.sqlite.selfservice import SelfServiceMixin
 
 # Keys per "IN (...)" lookup: far below SQLite's variable limit, large enough to be cheap.
-KEY_CHUNK = 500
 # bm25 weights for (title, abstract, authors): a word in the title counts most.
 SEARCH_WEIGHTS = (5.0, 1.0, 2.0)
 
@@ -366,8 +366,7 @@ def _sqlite_errors(what: str) -> Iterator[None]:
 
 async def _load_papers(db: aiosqlite.Connection, keys: list[str]) -> dict[str, Paper]:
     found: dict[str, Paper] = {}
-    for start in range(0, len(keys), KEY_CHUNK):
-        chunk = keys[start : start + KEY_CHUNK]
+    for chunk in chunks(keys):
         sql = f"{_SELECT_PAPERS} WHERE key IN ({', '.join('?' * len(chunk))})"
         for row in await db.execute_fetchall(sql, chunk):
             paper = codec.paper_from_row(row)
