@@ -49,7 +49,6 @@ from bot.store.sqlite.relevance import RelevanceMixin
 from bot.store.sqlite.schema import check_schema, connect, load_migrations, migrate
 from bot.store.sqlite.selfservice import SelfServiceMixin
 
-# Keys per "IN (...)" lookup: far below SQLite's variable limit, large enough to be cheap.
 # bm25 weights for (title, abstract, authors): a word in the title counts most.
 SEARCH_WEIGHTS = (5.0, 1.0, 2.0)
 
