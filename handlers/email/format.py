@@ -63,11 +63,13 @@ def fold(text: str) -> str:
 
 @functools.lru_cache(maxsize=8192)  # readers' words repeat; their combinations much less
 def _word_pattern(word: str) -> re.Pattern[str] | None:
-    """One folded word or phrase as a whole-word pattern (any run of spaces in a phrase)."""
+    """One folded word or phrase as a whole-word pattern (any run of spaces in a phrase),
+    in a lookahead: ``finditer`` then yields every place it matches, overlapping ones too
+    ("aa aa" twice in "aa aa aa"), as group 1."""
     parts = fold(word).split()
     if not parts:
         return None
-    return re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, parts)) + r"(?!\w)")
+    return re.compile(r"(?=(?<!\w)(" + r"\s+".join(map(re.escape, parts)) + r")(?!\w))")
 
 
 def highlight_segments(text: str, words: Sequence[str]) -> tuple[Segment, ...]:
@@ -81,14 +83,17 @@ def _segments(text: str, words: tuple[str, ...]) -> tuple[Segment, ...]:
     if not patterns or not text:
         return ((text, False),) if text else ()
     folded = fold(text)
-    # Each word on its own, then the leftmost match first and the longest among those
-    # (a phrase over its first word): one pattern per word is compiled once for every
-    # reader, where one pattern per reader's combination of words was compiled per mail.
-    spans = sorted((m.start(), -m.end()) for p in patterns for m in p.finditer(folded))
+    # Every place each word matches, then read as one alternation of them all would: the
+    # leftmost match, the longest there (a phrase over its first word), then on from its
+    # end. One pattern per word is compiled once for every reader, where one per reader's
+    # combination of words was compiled per mail.
+    spans = sorted((m.start(1), -m.end(1)) for p in patterns for m in p.finditer(folded))
     segments: list[Segment] = []
-    cursor = 0
+    cursor = resume = 0  # marked up to; where the next match may start
     for start, negative_end in spans:
-        end = -negative_end
+        if start < resume:
+            continue
+        resume = end = -negative_end
         # A stray combining accent after the word (text not in NFC) belongs to its letter.
         while end < len(text) and unicodedata.combining(text[end]):
             end += 1
