@@ -44,7 +44,7 @@ from bot.delivery.notifier import AlertMessage, Channel, DigestMessage, Notifier
 from bot.delivery.planning import plan_matches
 from bot.errors import ChannelDownError
 from bot.matching.step import match_cycle
-from bot.memory import keep_long_lived
+from bot.memory import keep_long_lived, release_free_memory
 from bot.models import SourceKind
 from bot.settings import EmailSettings, Settings, SmtpSettings, SourceConfig, WebSettings
 from bot.sources.ingest import run_cycle
@@ -246,6 +246,8 @@ async def _cycle(
     async with phases.phase("ingest") as rec:
         report = await run_cycle(res.sources(), store, clock)
         rec["rows"] = len(report.new_papers)
+        del report  # as Daemon.ingest: the papers are stored; only the counts outlive it
+        release_free_memory()
     emit(rec)
     async with phases.phase("match") as rec:
         matched = await match_cycle(service.index, store, clock(), plan_matches)

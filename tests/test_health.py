@@ -10,6 +10,7 @@ import random
 import re
 import signal
 import socket
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.accounts.addresses import LinkBuilder
+from bot.daemon import run as daemon_run
 from bot.daemon.health import check_health, source_reason
 from bot.daemon.resources import Resources, open_resources
 from bot.daemon.run import Worker, source_trigger
@@ -34,8 +36,9 @@ from bot.daemon.state import (
 )
 from bot.delivery.channel_status import ChannelStatus
 from bot.delivery.dispatcher import Dispatcher
+from bot.matching.step import MatchSummary, match_cycle
 from bot.messages import Channel
-from bot.models import SourceKind, SourceState
+from bot.models import IngestReport, SourceKind, SourceState
 from bot.settings import HttpSettings, Settings, SourceConfig
 from bot.sources import build_source
 from bot.sources.failures import get_streak, source_key
@@ -150,6 +153,33 @@ async def test_second_failure_in_a_row_is_a_warning_with_next_attempt_and_hint(
     assert level3a == logging.INFO and "(ok)" in line3a
     assert level3b == logging.INFO
     assert line3b.startswith("127.0.0.1 recovered after 2 failed attempts (failing since ")
+
+
+async def test_the_daemon_lets_the_fetched_papers_go_before_matching(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They are in the store by then: a big day's thousands of papers held through the
+    match step and the sending would only add to their peak memory."""
+    reports: list[IngestReport] = []
+    held: list[int] = []
+
+    async def fetch(*args: Any, **kwargs: Any) -> IngestReport:
+        reports.append(await run_cycle(*args, **kwargs))
+        return reports[-1]
+
+    async def match(*args: Any, **kwargs: Any) -> MatchSummary:
+        held.append(sys.getrefcount(reports[-1]) - 2)  # less ``reports`` and the argument
+        return await match_cycle(*args, **kwargs)
+
+    monkeypatch.setattr(daemon_run, "run_cycle", fetch)
+    monkeypatch.setattr(daemon_run, "match_cycle", match)
+    config = SourceConfig(kind=SourceKind.FEED, url=f"file:{EXAMPLE}")
+    async with open_resources(Settings(data_dir=tmp_path / "data", sources=[config])) as res:
+        worker, _ = _worker(res)
+        [source] = res.sources()
+        [summary] = await worker.ingest(source)
+    assert summary.ok and summary.new == len(reports[0].new_papers) > 0
+    assert held == [0]
 
 
 async def _nothing() -> None:

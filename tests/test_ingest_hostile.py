@@ -88,7 +88,7 @@ async def cycle(source: Source, store: Store, now: datetime = NOW) -> IngestRepo
 
 
 def line(report: IngestReport) -> str:
-    return cycle_line(report, MatchSummary(0, 0, 0), DispatchReport())
+    return cycle_line(report.summaries, MatchSummary(0, 0, 0), DispatchReport())
 
 
 async def queued_titles(store: Store) -> set[str]:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.delivery.dispatcher import DeliveryOutcome, DispatchReport
 from bot.matching.step import MatchSummary
-from bot.models import IngestReport, SourceSummary
+from bot.models import SourceSummary
 from bot.sources.checks import count_by
 
 
-def cycle_line(report: IngestReport, matched: MatchSummary, sent: DispatchReport) -> str:
+def cycle_line(
+    summaries: Sequence[SourceSummary], matched: MatchSummary, sent: DispatchReport
+) -> str:
     parts = []
-    for s in report.summaries:
+    for s in summaries:
         status = f"error: {s.error}" if s.error else (s.note or "ok")
         counts = f"fetched {s.fetched}, new {s.new}, updated {s.updated}"
         parts.append(f"{s.name}: {', '.join([counts, *item_notes(s)])} ({status})")

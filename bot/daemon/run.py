@@ -44,8 +44,8 @@ from bot.delivery.notifier import Channel
 from bot.delivery.planning import plan_matches
 from bot.exitcodes import ExitCode
 from bot.matching.step import match_cycle
-from bot.memory import keep_long_lived
-from bot.models import IngestReport, SourceSummary
+from bot.memory import keep_long_lived, release_free_memory
+from bot.models import SourceSummary
 from bot.settings import Settings, SourceConfig
 from bot.sources.base import Source
 from bot.sources.ingest import Clock, run_cycle, utc_now
@@ -142,24 +142,35 @@ class Worker:
             if job.id in self.ingest_jobs.values() or job.name == "digests":
                 job.modify(next_run_time=now)
 
-    async def ingest(self, source: Source) -> IngestReport:
+    async def ingest(self, source: Source) -> tuple[SourceSummary, ...]:
+        """One cycle of ``source``: fetch, store, match, send; its summaries."""
         store, service = self.res.store, self.res.service
-        settings = self.res.settings
-        report = await run_cycle(
-            [source],
-            store,
-            self.clock,
-            alert_max_age_days=settings.alert_max_age_days,
-            follow_upvotes=settings.follow_upvotes,
-        )
+        summaries = await self._fetch(source)
         await self.beat()
         matched = await match_cycle(service.index, store, self.clock(), plan_matches)
         await store.queue_follow_notes(self.clock())
         await self.beat()
         sent = await self._dispatch()  # instant alerts now, not at the next tick
         await store.set_meta(LAST_CYCLE, self.clock().isoformat())
-        self._log_cycle(report.summaries, cycle_line(report, matched, sent))
-        return report
+        self._log_cycle(summaries, cycle_line(summaries, matched, sent))
+        return summaries
+
+    async def _fetch(self, source: Source) -> tuple[SourceSummary, ...]:
+        """Fetch and store; only the summaries are kept. The papers are in the store now,
+        and a big day's thousands of them would otherwise stay in memory through the match
+        step and the sending, adding to their peak (7 MB of 180 at 50,000 subscriptions)."""
+        settings = self.res.settings
+        report = await run_cycle(
+            [source],
+            self.res.store,
+            self.clock,
+            alert_max_age_days=settings.alert_max_age_days,
+            follow_upvotes=settings.follow_upvotes,
+        )
+        summaries = report.summaries
+        del report  # before the trim, so that the papers' pages are free to give back
+        release_free_memory()
+        return summaries
 
     def _log_cycle(self, summaries: Sequence[SourceSummary], line: str) -> None:
         """INFO, or WARNING (with the next attempt and a hint) for a repeated failure."""
@@ -319,11 +330,11 @@ async def run_once(settings: Settings, clock: Clock = utc_now) -> int:
         stack.push_async_callback(lead.release)
         # No web endpoint: its links are for a running daemon, and one may hold the port.
         worker = await _worker(res, settings, clock, stack, names=("email", "discord"))
-        reports = [await worker.ingest(source) for source in res.sources()]
+        summaries = [s for source in res.sources() for s in await worker.ingest(source)]
         await worker.digests()
         await worker.dispatch()
     # Like `ingest`: 1 when a source failed (its cycle line above says why).
-    return ExitCode.OK if all(r.ok for r in reports) else ExitCode.FAILURE
+    return ExitCode.OK if all(s.ok for s in summaries) else ExitCode.FAILURE
 
 
 def _leadership(res: Resources, settings: Settings) -> Leadership:
