@@ -49,8 +49,9 @@ STATE_COLUMNS = (
 MAX_SEARCH_WORDS = 32
 
 Row = Sequence[Any]
-# Values per IN (...) list: a query's parameters are capped (SQLite's limit was 999 before
-# 3.32, and some builds keep it), and a short list keeps each statement quick.
+# Values per IN (...) list (or owners per bulk digest insert, six values each). A query's
+# parameters are capped: 32,766 by default in the SQLite RETURNING needs (3.35 or newer),
+# lower in a build that sets its own limit; and a short list keeps each statement quick.
 CHUNK = 500
 
 

@@ -18,7 +18,7 @@ from bot.messages import Channel
 from bot.models import Owner, Paper
 from bot.store.changes import paper_changes
 from bot.store.records import ChangeKind, Follow, FollowNote, PaperChange
-from bot.store.sqlite._codec import Row, iso
+from bot.store.sqlite._codec import Row, chunks, iso
 
 _CHANGE_COLUMNS = "id, paper_key, kind, detail, changed_at"
 _FOLLOWERS = "SELECT owner, channel FROM follows WHERE paper_key = ?"
@@ -104,8 +104,7 @@ async def record_changes(
     if not keys:
         return
     followed: set[str] = set()
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
+    for chunk in chunks(keys):
         marks = ", ".join("?" * len(chunk))
         sql = f"SELECT DISTINCT paper_key FROM follows WHERE paper_key IN ({marks})"
         followed.update(r[0] for r in await db.execute_fetchall(sql, chunk))
