@@ -25,7 +25,7 @@ from bot.store.protocols import (
 )
 from bot.store.sqlite import _accounts_codec as rows
 from bot.store.sqlite import _codec as codec
-from bot.store.sqlite._codec import CHUNK, Row, chunks, iso
+from bot.store.sqlite._codec import Row, chunks, iso
 from bot.store.sqlite._match_rows import (
     FALLBACK,
     INSERT_ALERT,
@@ -177,7 +177,7 @@ class OutboxMixin:
 
     async def _set_state(self, ids: Sequence[int], assign: str, guard: str, *values: Any) -> None:
         what = f"updating {len(ids)} deliveries"
-        if len(ids) > CHUNK:  # several statements: one transaction around them
+        if len(ids) > codec.CHUNK:  # several statements (see chunks): one transaction
             async with self._write(what) as db:
                 await _update(db, ids, assign, guard, *values)
         elif ids:
