@@ -2,15 +2,14 @@
 
 Channels parse a request, call one method here and render what it returns. Everything a
 person can get wrong raises a ``UserError`` whose text is the message to show them.
+What the use cases return lives in ``views``, the checks of what people type in
+``checks``; both are re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.accounts import addresses as accounts
 from bot.accounts.addresses import LinkBuilder
@@ -36,76 +35,43 @@ from bot.matching.trial import try_queries
 from bot.models import DeliveryMode, DigestFrequency, Owner, Paper, Subscription, User
 from bot.relevance.corpus import vectorize_new
 from bot.relevance.ranking import Ranker
+from bot.service.checks import (
+    check_min_relevance,
+    check_range,
+    check_ratings,
+    check_timezone,
+    timezone_names,
+    why_key,
+)
+from bot.service.views import (
+    TOO_MANY_PER_DAY,
+    Learned,
+    PaperHit,
+    QueryTest,
+    Recommendation,
+    Subscribed,
+    SubscriptionView,
+)
 from bot.settings import Settings
-from bot.sources.arxiv_ids import find_arxiv_id_in_url, parse_arxiv_id
-from bot.store.protocols import Feedback, Rating, Store
+from bot.store.protocols import Rating, Store
+
+__all__ = [
+    "TOO_MANY_PER_DAY",
+    "Clock",
+    "Learned",
+    "PaperHit",
+    "Paperbell",
+    "QueryTest",
+    "Recommendation",
+    "Subscribed",
+    "SubscriptionView",
+    "check_min_relevance",
+    "check_timezone",
+    "timezone_names",
+    "why_key",
+]
 
 Clock = Callable[[], datetime]
-TOO_MANY_PER_DAY = 20  # more than this and a subscription floods; say so
-
-
-@dataclass(frozen=True, slots=True)
-class PaperHit:
-    paper: Paper
-    words: tuple[str, ...]
-    score: float
-
-
-@dataclass(frozen=True, slots=True)
-class QueryTest:
-    """What a query would have matched among stored papers of the last ``days`` days."""
-
-    query: str
-    normalized: str
-    days: int
-    count: int
-    total: int
-    top: tuple[PaperHit, ...]
-    keys: tuple[str, ...] = ()  # every matching paper, best first
-
-    @property
-    def share(self) -> float:
-        return self.count / self.total if self.total else 0.0
-
-    @property
-    def per_day(self) -> float:
-        return self.count / self.days
-
-    @property
-    def too_many(self) -> bool:
-        return self.per_day > TOO_MANY_PER_DAY
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionView:
-    subscription: Subscription
-    matches: int
-
-
-@dataclass(frozen=True, slots=True)
-class Subscribed:
-    subscription: Subscription
-    test: QueryTest
-
-
-@dataclass(frozen=True, slots=True)
-class Recommendation:
-    paper: Paper
-    score: float
-    because: str
-
-
-@dataclass(frozen=True, slots=True)
-class Learned:
-    """One rating the model learns from, with its paper."""
-
-    feedback: Feedback
-    paper: Paper | None
-
-
-@cache
-def timezone_names() -> tuple[str, ...]:
-    return tuple(sorted(available_timezones()))
 
 
 class Paperbell:
@@ -256,8 +222,8 @@ class Paperbell:
     ) -> list[Recommendation]:
         """The best unrated papers of the last ``days`` for the user, by their model.
         Raises ``NoFeedbackError`` when there is nothing to learn from yet."""
-        _check_range("days", days, 1, 365)
-        _check_range("limit", limit, 1, 100)
+        check_range("days", days, 1, 365)
+        check_range("limit", limit, 1, 100)
         await vectorize_new(self.store, self.clock())
         ranker = await self.ranker(user_id)
         if ranker is None:
@@ -373,9 +339,9 @@ class Paperbell:
         if timezone is not None:
             changes["timezone"] = check_timezone(timezone)
         if digest_hour is not None:
-            changes["digest_hour"] = _check_range("digest hour", digest_hour, 0, 23)
+            changes["digest_hour"] = check_range("digest hour", digest_hour, 0, 23)
         if weekday is not None:
-            changes["digest_weekday"] = _check_range("weekday", weekday, 0, 6)
+            changes["digest_weekday"] = check_range("weekday", weekday, 0, 6)
         if frequency is not None:
             changes["digest_frequency"] = frequency
         if paused is not None:
@@ -422,59 +388,3 @@ class Paperbell:
         if user is None:
             raise NotFoundError(f"no user #{user_id}")
         return user
-
-
-def why_key(text: str) -> str:
-    """The stored key of a paper as people name it: an arXiv id with or without version,
-    an arXiv abs/pdf URL, a Hugging Face papers URL, or a feed paper's ``feed:`` key."""
-    found = parse_arxiv_id(text) or find_arxiv_id_in_url(text)  # a link typed without https://
-    key = found.id if found else paper_key(text) if "://" not in text else None
-    if key is None:
-        raise UsageError(
-            f"{text.strip()!r} is not a paper id: give an arXiv id (2406.11779 or "
-            "2406.11779v2) or an arxiv.org/abs, arxiv.org/pdf or huggingface.co/papers URL"
-        )
-    return key
-
-
-def check_min_relevance(value: float | None) -> None:
-    if value is not None and not 0 <= value <= 1:
-        raise UsageError(f"min_relevance must be between 0 and 1, not {value:g}")
-
-
-def check_ratings(
-    like: Sequence[str], dislike: Sequence[str]
-) -> tuple[dict[str, Rating], list[str]]:
-    """Paper ids as typed → stored keys and ratings, and a line for each id that is no
-    paper id or is both liked and disliked."""
-    out: dict[str, Rating] = {}
-    bad: list[str] = []
-    for rating, ids in ((Rating.LIKE, like), (Rating.DISLIKE, dislike)):
-        for text in ids:
-            key = paper_key(text)
-            if key is None:
-                bad.append(
-                    f"{text!r} is not a paper id: write an arXiv id like 2406.11779 "
-                    "or a key as `paperbell papers` shows it"
-                )
-            elif out.get(key, rating) is not rating:
-                bad.append(f"{key} is both liked and disliked: choose one")
-            else:
-                out[key] = rating
-    if not out and not bad:
-        raise UsageError("name at least one paper to like or dislike")
-    return out, bad
-
-
-def check_timezone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UserError(f"{name!r} is not a time zone I know; try one like Europe/Berlin") from None
-    return name
-
-
-def _check_range(what: str, value: int, low: int, high: int) -> int:
-    if not low <= value <= high:
-        raise UserError(f"{what} must be between {low} and {high}, not {value}")
-    return value
