@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from bot.settings import EmailSettings, SmtpSettings
 from handlers.email import format as fmt
-from handlers.email import render
+from handlers.email import render, templating
 from handlers.email.headers import (
     MULTIPART_HEADERS,
     POLICY,
@@ -73,7 +73,7 @@ def events(html: str) -> list[Event]:
     return parser.events
 
 
-_TEXT_ENVIRONMENT = render._environments()[1]  # the text part has no CSS: shared
+_TEXT_ENVIRONMENT = templating.environments()[1]  # the text part has no CSS: shared
 
 
 def _plain_environments() -> tuple[Environment, Environment]:
@@ -86,7 +86,7 @@ def _plain_environments() -> tuple[Environment, Environment]:
         lstrip_blocks=True,
     )
     html.filters["highlight"] = fmt.highlight_html
-    render.add_html_filters(html, "macros.html.j2")
+    templating.add_html_filters(html, "macros.html.j2")
     return html, _TEXT_ENVIRONMENT
 
 
@@ -94,7 +94,7 @@ def _plain_environments() -> tuple[Environment, Environment]:
 def renderers(monkeypatch: pytest.MonkeyPatch) -> tuple[render.Renderer, render.Renderer]:
     smtp, email = SmtpSettings(from_address="bell@example.org"), EmailSettings()
     ours = render.Renderer(smtp, email, clock=lambda: NOW)
-    monkeypatch.setattr(render, "_environments", _plain_environments)
+    monkeypatch.setattr(render, "environments", _plain_environments)
     return ours, render.Renderer(smtp, email, clock=lambda: NOW)
 
 
