@@ -40,7 +40,7 @@ _MEMO_LIMIT = 1 << 17
 
 
 class _Checks:
-    __slots__ = ("absent", "ids", "progs", "upvotes", "without")
+    __slots__ = ("_merged", "absent", "ids", "progs", "upvotes", "without")
 
     def __init__(self) -> None:
         self.absent: dict[Key, array[int]] = {}  # proven if this key is absent
@@ -48,6 +48,10 @@ class _Checks:
         self.upvotes: dict[int, array[int]] = {}  # proven at this many upvotes or more
         self.ids: list[int] = []  # still to evaluate, with ...
         self.progs: list[Program] = []  # ... their residual programs
+        # Every id of ``absent`` and ``without`` in one array, with every key they name:
+        # most papers hold none of those keys, and then one extend settles them all.
+        # Built on first use after a change.
+        self._merged: tuple[frozenset[Key], array[int]] | None = None
 
     def is_empty(self) -> bool:
         return not (self.absent or self.without or self.upvotes or self.ids)
@@ -63,6 +67,7 @@ class _Checks:
         else:
             self.ids.append(sub_id)
             self.progs.append(residual)
+        self._merged = None
 
     def drop(self, sub_id: int, residual: Program) -> None:
         absent = absent_keys(residual)
@@ -75,15 +80,17 @@ class _Checks:
         else:
             i = next(i for i, s in enumerate(self.ids) if s == sub_id and self.progs[i] == residual)
             del self.ids[i], self.progs[i]
+        self._merged = None
 
     def settle(self, terms: PaperTerms, keys: set[Key], found: array[int]) -> None:
-        # Not `absent.keys() - keys`: that copies the dict's keys, then walks all of ours.
-        for key, ids in self.absent.items():  # a -b, or b in b OR a
-            if key not in keys:
-                found.extend(ids)
-        for absent_all, ids in self.without.items():
-            if keys.isdisjoint(absent_all):
-                found.extend(ids)
+        if self.absent or self.without:
+            merged = self._merged
+            if merged is None:
+                merged = self._merged = self._merge()
+            if keys.isdisjoint(merged[0]):
+                found.extend(merged[1])
+            else:
+                self._settle_absent(keys, found)
         upvotes = terms.upvotes
         if self.upvotes and upvotes is not None:
             for threshold, ids in self.upvotes.items():
@@ -92,6 +99,22 @@ class _Checks:
         for sid, prog in zip(self.ids, self.progs, strict=True):
             if evaluate(prog, keys, terms):
                 found.append(sid)
+
+    def _settle_absent(self, keys: set[Key], found: array[int]) -> None:
+        # Not `absent.keys() - keys`: that copies the dict's keys, then walks all of ours.
+        for key, ids in self.absent.items():  # a -b, or b in b OR a
+            if key not in keys:
+                found.extend(ids)
+        for absent_all, ids in self.without.items():
+            if keys.isdisjoint(absent_all):
+                found.extend(ids)
+
+    def _merge(self) -> tuple[frozenset[Key], array[int]]:
+        named = set(self.absent).union(*self.without)
+        ids = array(IDS)
+        for group in (*self.absent.values(), *self.without.values()):
+            ids.extend(group)
+        return frozenset(named), ids
 
 
 def _remove(table: dict[T, array[int]], key: T, sub_id: int) -> None:
