@@ -44,7 +44,6 @@ from bot.service.checks import (
     why_key,
 )
 from bot.service.views import (
-    TOO_MANY_PER_DAY,
     Learned,
     PaperHit,
     QueryTest,
@@ -56,7 +55,6 @@ from bot.settings import Settings
 from bot.store.protocols import Rating, Store
 
 __all__ = [
-    "TOO_MANY_PER_DAY",
     "Clock",
     "Learned",
     "PaperHit",

@@ -1,5 +1,6 @@
 """The checks the facade runs on what a person typed: each raises a ``UserError`` (or a
-``UsageError``) whose text names the problem and the fix."""
+``UsageError``) whose text names the problem and the fix; and the time zones a person may
+pick (``timezone_names``, for the pickers of the web and Discord)."""
 
 from __future__ import annotations
 
