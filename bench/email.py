@@ -1,4 +1,4 @@
-"""``python bench/email.py [--n 1000] [--repeat 1] [--json]``: the email bench, under the
+"""``python bench/email.py [--n 1000] [--repeat 3] [--json]``: the email bench, under the
 name the scale issue gives it. The bench itself is bench/email_send.py (see there).
 
 A script runs with its own folder first on the import path, so every script in bench/
