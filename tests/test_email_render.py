@@ -426,6 +426,8 @@ def _text_with_words(draw: st.DrawFn) -> tuple[str, list[str]]:
 @given(text_words=_text_with_words())
 # A word's second match overlaps its first: found only by looking at every place.
 @example(text_words=("A AA AA AA", ["AA AA", "A AA"]))
+# A word overlaps itself ("a+a" at 2 and at 4), and only the second is past the phrase.
+@example(text_words=("c a+a+a", ["c a", "a+a"]))
 def test_highlighting_word_by_word_marks_what_one_alternation_marks(
     text_words: tuple[str, list[str]],
 ) -> None:
