@@ -77,6 +77,75 @@ def test_fast_explanations_equal_the_straightforward_ones(
         assert matcher.match_terms(terms, only=some) == [m for m in expected if m.sub_id in some]
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    queries=st.lists(positive_queries(corpus_vocabulary()), min_size=1, max_size=6),
+    copies=st.lists(st.integers(0, 5), max_size=6),
+    dropped=st.sets(st.integers(0, 11), max_size=6),
+)
+def test_groups_after_adds_and_removes_equal_the_straightforward_ones(
+    queries: list[Query], copies: list[int], dropped: set[int]
+) -> None:
+    """Equal queries share a slot, and entries that prove the same leaves share one
+    explanation; removing subscriptions frees both, and what remains matches as if
+    it had been added alone."""
+    subs = dict(enumerate(queries))
+    for i, pick in enumerate(copies):
+        subs[6 + i] = queries[pick % len(queries)]
+    terms_list, weights = _papers()
+    matcher = Matcher(weights)
+    for sub_id, q in subs.items():
+        matcher.add(sub_id, q)
+    for sub_id in dropped & subs.keys():
+        assert matcher.remove(sub_id)
+        del subs[sub_id]
+    for sub_id, q in list(subs.items())[::3]:  # re-added under a new id: slots reused
+        matcher.remove(sub_id)
+        del subs[sub_id]
+        subs[50 + sub_id] = q
+        matcher.add(50 + sub_id, q)
+    for terms in terms_list:
+        groups = matcher.match_groups(terms)
+        flat = sorted(Match(s, words, score) for ids, words, score in groups for s in ids)
+        assert flat == _reference(matcher, subs, terms)
+        for ids, _, _ in groups:  # one group per distinct query
+            assert len({compile_query(subs[s]) for s in ids}) == 1
+    for sub_id in list(subs):
+        matcher.remove(sub_id)
+    assert (len(matcher), matcher.match_groups(terms_list[-1])) == (0, [])
+    assert not matcher._fixed  # no shared explanation outlives its last entry
+
+
+def test_holders_come_and_go_under_any_id() -> None:
+    """One holder is indexed by its id (0 included), more by a slot, and back."""
+    matcher = Matcher()
+    terms = analyze_paper(replace(UNUSUAL, title="Robots"))
+    matcher.add(0, parse_query("robots"))
+    matcher.add(2**62, parse_query("robots"))  # too big for a token: a slot
+    assert sorted(matcher.match_ids(terms)) == [0, 2**62]
+    matcher.remove(2**62)
+    assert list(matcher.match_ids(terms)) == [0]
+    matcher.add(5, parse_query("robots"))
+    matcher.remove(0)
+    assert [(list(ids), words) for ids, words, _ in matcher.match_groups(terms)] == [
+        ([5], ("Robots",))
+    ]
+
+
+def test_a_side_in_a_later_conjunction_counts_even_if_that_entry_was_dropped() -> None:
+    """``clearly (maximum OR clearly OR match)``: the third conjunction (clearly match)
+    has no entry of its own (the second, clearly, holds wherever it does), yet a paper
+    reaching the second entry may hold ``match`` too, and then it is highlighted."""
+    matcher = Matcher()
+    matcher.add(1, parse_query("clearly (maximum OR clearly OR match)"))
+    matcher.add(2, parse_query("clearly"))
+    terms = analyze_paper(replace(UNUSUAL, title="Clearly a match", abstract="", upvotes=None))
+    assert matcher.match_terms(terms) == [
+        Match(1, ("Clearly", "match"), 4.0),
+        Match(2, ("Clearly",), 2.0),
+    ]
+
+
 def test_equal_subscriptions_share_one_program() -> None:
     matcher = Matcher()
     for sub_id in range(3):

@@ -5,15 +5,17 @@ program is known true: which of its leaves made it true follows from its shape a
 (``static_leaves``, found once when the subscription is added) except for the sides of
 an OR, which are looked up. One ``Explainer`` per paper remembers each leaf's credit
 (score and words) and the paper's words by token and by index term, so the thousands of
-matches of one paper share that work, and a ``Matcher`` explains each distinct program
-once per paper however many subscriptions share it. The cost per match is then a few
-dict lookups; ``tests/reference_explain.py`` is the straightforward walk it must equal.
+matches of one paper share that work. A ``Matcher`` goes further: the index entry that
+reached a program names the leaves it proved (``Fixed``, shared by every entry that
+proves the same ones), explained once per paper, and only an OR's other sides are
+looked up (``Sides``). The cost per program reached is then a dict lookup or two;
+``tests/reference_explain.py`` is the straightforward walk it must equal.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from typing import Any, NamedTuple
 
 from bot.matching.analysis import (
@@ -36,10 +38,12 @@ _HAY_WEIGHT = {HAY_TITLE: TITLE_WEIGHT, HAY_ABSTRACT: ABSTRACT_WEIGHT, HAY_AUTHO
 _KEY_HAY = {"": HAY_ANY, "ti": HAY_TITLE}
 _STEM = 3  # prefix queries are found among the paper's tokens by this many first letters
 
-Credit = tuple[float, frozenset[str]]
+# A leaf's score and words. The words may be a set the Explainer holds: never changed.
+Credit = tuple[float, AbstractSet[str]]
 # A leaf's credit and its words in highlight order.
-_Credit = tuple[float, frozenset[str], tuple[str, ...]]
+_Credit = tuple[float, AbstractSet[str], tuple[str, ...]]
 _FALSE: _Credit = (0.0, frozenset(), ())  # by identity: a leaf the paper does not hold
+_NONE: frozenset[str] = frozenset()
 # A program's positive leaves, each followed by whether it needs checking (flat: a tuple
 # of pairs would cost 100 bytes more per subscription). See static_leaves.
 StaticLeaves = tuple[Any, ...]
@@ -74,6 +78,31 @@ def new_match(sub_id: int, words: tuple[str, ...], score: float) -> Match:
 _tuple_new: Any = tuple.__new__
 
 
+class Fixed:
+    """Positive leaves that one index entry proves, as ``StaticLeaves`` none of which
+    needs checking: one object for every entry with these leaves (``diffusion``, and
+    the last side of ``flow OR diffusion``), hashed by identity."""
+
+    __slots__ = ("leaves", "users")
+
+    def __init__(self, proved: tuple[Program, ...], program: StaticLeaves) -> None:
+        """``program``: the static leaves of the program the entry is of, reused when
+        equal (a program of one conjunction) rather than copied."""
+        leaves = tuple(x for leaf in proved for x in (leaf, False))
+        self.leaves: StaticLeaves = program if leaves == program else leaves
+        self.users = 0  # entries sharing it, in one Matcher
+
+
+class Sides:
+    """An index entry that proves ``fixed`` while other sides of an OR in the program
+    (``sides``) may hold as well; if one does, the program's ``static_leaves``."""
+
+    __slots__ = ("fixed", "leaves", "sides")
+
+    def __init__(self, fixed: Fixed, sides: tuple[Program, ...], leaves: StaticLeaves) -> None:
+        self.fixed, self.sides, self.leaves = fixed, sides, leaves
+
+
 class Explainer:
     """Words and score of the programs one paper matched.
 
@@ -90,13 +119,15 @@ class Explainer:
         self._by_term: dict[int, dict[str, set[str]]] = {}
         # leaf -> its credit when true, _FALSE when not: leaves recur across queries
         self._credits: dict[Program, _Credit] = {}
-        # id of a _forms_of map (they live as long as we do) -> its tokens by first letters
-        self._starts: dict[int, dict[str, list[str]]] = {}
+        # hay -> its (token, words) by the token's first letters, for prefixes
+        self._starts: dict[int, dict[str, list[tuple[str, set[str]]]]] = {}
         self._order: dict[str, tuple[str, str]] = {}  # word -> its place among words
         self._rounded: dict[float, float] = {}
         # id(program) -> (program, words, score). The program is kept so that its id
         # cannot pass to another object while this cache lives.
         self._explained: dict[int, tuple[Program, tuple[str, ...], float]] = {}
+        # Words and score by the ``Fixed`` leaves an index entry proved (see Matcher).
+        self.by_entry: dict[Fixed | Sides, tuple[tuple[str, ...], float]] = {}
 
     def match(self, sub_id: int, program: Program) -> Match:
         """The ``Match`` of a subscription whose ``program`` matches the paper."""
@@ -113,6 +144,27 @@ class Explainer:
             done = self._explained[id(program)] = (program, *result)
         return done[1], done[2]
 
+    def explain_entry(self, entry: Fixed | Sides) -> tuple[tuple[str, ...], float]:
+        """Words and score of a program the paper reached through an index entry: what
+        the entry proved, explained once per paper for every query sharing it
+        (remembered in ``by_entry``), unless another side of an OR holds as well; then
+        the whole program."""
+        if isinstance(entry, Fixed):
+            done = self.by_entry[entry] = self.explain_static(entry.leaves)
+            return done
+        credits, keys = self._credits, self.terms.keys
+        for leaf in entry.sides:
+            credit = credits.get(leaf)
+            if credit is None:
+                if leaf[0] == KEY and leaf[1] not in keys:
+                    continue  # as cheap as remembering it
+                true = evaluate(leaf, keys, self.terms)
+                credit = credits[leaf] = self._leaf_credit(leaf) if true else _FALSE
+            if credit is not _FALSE:
+                return self.explain_static(entry.leaves)
+        done = self.by_entry.get(entry.fixed) or self.explain_entry(entry.fixed)
+        return done
+
     def explain_walk(self, program: Program) -> tuple[tuple[str, ...], float]:
         """``explain``, for a program whose true leaves only walking it can tell."""
         found: list[Program] = []
@@ -125,7 +177,7 @@ class Explainer:
         credits, keys = self._credits, self.terms.keys
         score = self._nudge
         words: tuple[str, ...] = ()
-        more: list[frozenset[str]] | None = None
+        more: list[AbstractSet[str]] | None = None
         pairs = iter(leaves)
         for leaf, check in zip(pairs, pairs, strict=True):
             credit = credits.get(leaf)
@@ -156,8 +208,10 @@ class Explainer:
         score, words = self._credit(leaf)
         return score, words, self._sorted(words)
 
-    def _sorted(self, words: frozenset[str]) -> tuple[str, ...]:
+    def _sorted(self, words: AbstractSet[str]) -> tuple[str, ...]:
         """``words`` case-insensitively sorted (ties by code point)."""
+        if len(words) < 2:  # most leaves: one word as written
+            return tuple(words)
         order = self._order
         for w in words:
             if w not in order:
@@ -170,19 +224,23 @@ class Explainer:
         if op == KEY:
             return self._key_credit(leaf[1])
         if op == ABSTRACT_TERM:
-            return ABSTRACT_WEIGHT, frozenset(self._terms_of(HAY_ABSTRACT).get(leaf[1], ()))
+            return ABSTRACT_WEIGHT, self._terms_of(HAY_ABSTRACT).get(leaf[1], _NONE)
         if op not in (PHRASE, PREFIX):
             return FILTER_WEIGHT, frozenset()  # upvotes
         hay, needle = leaf[1], leaf[2]
-        parts = self._parts(hay)  # title or abstract: words from both are highlighted
-        if op == PHRASE:
+        if op == PHRASE:  # title or abstract: words from both are highlighted
+            words: set[str] = set()
             toks = needle.split()
-            words = {w for forms in parts for tok in toks for w in forms.get(tok, ())}
+            for forms in self._parts(hay):
+                for tok in toks:
+                    found = forms.get(tok)
+                    if found:
+                        words.update(found)
         else:
-            words = {w for forms in parts for w in self._prefixed(forms, needle[1:])}
+            words = self._prefixed(hay, needle[1:])
         if hay == HAY_ANY:
             hay = HAY_TITLE if needle in self.terms.hays[HAY_TITLE] else HAY_ABSTRACT
-        return _HAY_WEIGHT[hay], frozenset(words)
+        return _HAY_WEIGHT[hay], words
 
     def _key_credit(self, key: object) -> Credit:
         if not isinstance(key, str):
@@ -191,31 +249,32 @@ class Explainer:
         if not sep:
             ns, body = "", key
         if ns == "au":
-            return AUTHOR_WEIGHT, frozenset(self._forms_of(HAY_AUTHOR).get(body, ()))
+            return AUTHOR_WEIGHT, self._forms_of(HAY_AUTHOR).get(body, _NONE)
         if ns not in _KEY_HAY:
-            return FILTER_WEIGHT, frozenset()  # cat:, cat*:, src:
+            return FILTER_WEIGHT, _NONE  # cat:, cat*:, src:
+        title = self._terms_of(HAY_TITLE).get(body, _NONE)
         if ns:  # ti:
-            return TITLE_WEIGHT, frozenset(self._terms_of(HAY_TITLE).get(body, ()))
-        words = frozenset(self._terms_of(HAY_TITLE).get(body, ())).union(
-            self._terms_of(HAY_ABSTRACT).get(body, ())
-        )
+            return TITLE_WEIGHT, title
+        abstract = self._terms_of(HAY_ABSTRACT).get(body, _NONE)
+        words = title | abstract if title and abstract else title or abstract
         hay = HAY_TITLE if TITLE_NS + body in self.terms.keys else HAY_ABSTRACT
         return _HAY_WEIGHT[hay], words
 
-    def _prefixed(self, forms: dict[str, set[str]], pre: str) -> Iterator[str]:
-        """The words of ``forms`` whose token starts with ``pre``."""
-        if len(pre) < _STEM:
-            toks: Iterable[str] = forms
-        else:
-            starts = self._starts.get(id(forms))
-            if starts is None:
-                starts = self._starts[id(forms)] = {}
-                for tok in forms:
-                    starts.setdefault(tok[:_STEM], []).append(tok)
-            toks = starts.get(pre[:_STEM], ())
-        for tok in toks:
-            if tok.startswith(pre):
-                yield from forms[tok]
+    def _prefixed(self, hay: int, pre: str) -> set[str]:
+        """The words of ``hay`` (title and abstract for ``HAY_ANY``) whose folded token
+        starts with ``pre``: tokens are grouped by their first letters once per paper."""
+        starts = self._starts.get(hay)
+        if starts is None:
+            starts = self._starts[hay] = {}
+            for forms in self._parts(hay):
+                for tok, words in forms.items():
+                    starts.setdefault(tok[:_STEM], []).append((tok, words))
+        found: set[str] = set()
+        for group in (starts.get(pre[:_STEM], ()),) if len(pre) >= _STEM else starts.values():
+            for tok, words in group:
+                if tok.startswith(pre):
+                    found.update(words)
+        return found
 
     def _parts(self, hay: int) -> tuple[dict[str, set[str]], ...]:
         if hay == HAY_ANY:

@@ -1,12 +1,13 @@
 """The presearcher's index: a trie of key paths, edited in place, walked per paper.
 
-``plan`` gives each subscription entries ``(path, residual)``; the node at the end of
-the path keeps the subscription id in ``done`` when the path proves the match, else in
-``checks``, sorted by what is left: keys that must all be absent (``a -b``, or a later
-branch of an OR), an upvote threshold, or a residual program to evaluate. A paper's walk
-intersects its keys with the root's children, then with each visited node's children, so
-the work follows the paper's keys and its hits, not the number of subscriptions. Entries
-never overlap, so each hit is found once and a plain array collects them.
+``plan`` gives each distinct program entries ``(path, residual)``; the matcher puts each
+under an int token (the program's slot and the entry's place). The node at the end of
+the path keeps the token in ``done`` when the path proves the match, else in ``checks``,
+sorted by what is left: keys that must all be absent (``a -b``, or a later branch of an
+OR), an upvote threshold, or a residual program to evaluate. A paper's walk intersects
+its keys with the root's children, then with each visited node's children, so the work
+follows the paper's keys and its hits, not the number of subscriptions. Entries never
+overlap, so each program is reached once and a plain array collects the tokens.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from bot.matching.program import (
 from bot.matching.query.parser import MIN_PREFIX
 
 T = TypeVar("T")
-# Subscription ids are kept in arrays of 64-bit ints: extending one array by another is a
+# Tokens are kept in arrays of 64-bit ints: extending one array by another is a
 # memory copy, where lists would touch every id object on the way.
 IDS = "q"
 # Up to this many children, testing each is faster than a set intersection.
@@ -56,29 +57,29 @@ class _Checks:
     def is_empty(self) -> bool:
         return not (self.absent or self.without or self.upvotes or self.ids)
 
-    def put(self, sub_id: int, residual: Program) -> None:
+    def put(self, token: int, residual: Program) -> None:
         absent = absent_keys(residual)
         if absent is not None and len(absent) == 1:
-            self.absent.setdefault(absent[0], array(IDS)).append(sub_id)
+            self.absent.setdefault(absent[0], array(IDS)).append(token)
         elif absent is not None:
-            self.without.setdefault(absent, array(IDS)).append(sub_id)
+            self.without.setdefault(absent, array(IDS)).append(token)
         elif residual[0] == UPVOTES:
-            self.upvotes.setdefault(residual[1], array(IDS)).append(sub_id)
+            self.upvotes.setdefault(residual[1], array(IDS)).append(token)
         else:
-            self.ids.append(sub_id)
+            self.ids.append(token)
             self.progs.append(residual)
         self._merged = None
 
-    def drop(self, sub_id: int, residual: Program) -> None:
+    def drop(self, token: int, residual: Program) -> None:
         absent = absent_keys(residual)
         if absent is not None and len(absent) == 1:
-            _remove(self.absent, absent[0], sub_id)
+            _remove(self.absent, absent[0], token)
         elif absent is not None:
-            _remove(self.without, absent, sub_id)
+            _remove(self.without, absent, token)
         elif residual[0] == UPVOTES:
-            _remove(self.upvotes, residual[1], sub_id)
+            _remove(self.upvotes, residual[1], token)
         else:
-            i = next(i for i, s in enumerate(self.ids) if s == sub_id and self.progs[i] == residual)
+            i = next(i for i, s in enumerate(self.ids) if s == token and self.progs[i] == residual)
             del self.ids[i], self.progs[i]
         self._merged = None
 
@@ -125,8 +126,8 @@ class _Checks:
 _UNMERGED: tuple[tuple[Key, ...], array[int]] = ((), array(IDS))  # by identity
 
 
-def _remove(table: dict[T, array[int]], key: T, sub_id: int) -> None:
-    table[key].remove(sub_id)
+def _remove(table: dict[T, array[int]], key: T, token: int) -> None:
+    table[key].remove(token)
     if not table[key]:
         del table[key]
 
@@ -150,7 +151,7 @@ class _Node:
 
 
 class PathIndex:
-    """Subscription ids indexed by their plan entries."""
+    """Tokens indexed by their plan entries."""
 
     def __init__(self) -> None:
         self._root = _Node()
@@ -163,7 +164,7 @@ class PathIndex:
         self._lengths: dict[str, dict[str, Counter[int]]] = {ns: {} for ns in namespaces}
         self._memo: dict[str, dict[str, tuple[str, ...]]] = {ns: {} for ns in namespaces}
 
-    def put(self, sub_id: int, entry: Entry) -> None:
+    def put(self, token: int, entry: Entry) -> None:
         path, residual = entry
         for key in _key_refs(entry):
             self._count_prefix(key, +1)
@@ -177,12 +178,12 @@ class PathIndex:
             node = child
         if residual is None:
             node.done = node.done if node.done is not None else array(IDS)
-            node.done.append(sub_id)
+            node.done.append(token)
         else:
             node.checks = node.checks if node.checks is not None else _Checks()
-            node.checks.put(sub_id, residual)
+            node.checks.put(token, residual)
 
-    def drop(self, sub_id: int, entry: Entry) -> None:
+    def drop(self, token: int, entry: Entry) -> None:
         path, residual = entry
         for key in _key_refs(entry):
             self._count_prefix(key, -1)
@@ -193,10 +194,10 @@ class PathIndex:
         node = trail[-1]
         if residual is None:
             assert node.done is not None
-            node.done.remove(sub_id)
+            node.done.remove(token)
         else:
             assert node.checks is not None
-            node.checks.drop(sub_id, residual)
+            node.checks.drop(token, residual)
             if node.checks.is_empty():
                 node.checks = None
         for depth in range(len(path), 0, -1):  # prune emptied nodes, deepest first
@@ -218,7 +219,8 @@ class PathIndex:
                     del self._lengths[ns][prefix[:MIN_PREFIX]]
 
     def hits(self, terms: PaperTerms) -> array[int]:
-        """Ids of every subscription ``terms`` matches, each once, in no order."""
+        """The token of every entry ``terms`` matches, in no order: a program at most
+        once, as its entries never overlap."""
         keys: set[Key] = set(terms.keys)  # a set: `view & set` iterates the smaller side
         self._add_prefix_keys(terms, keys)
         found = array(IDS)

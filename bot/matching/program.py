@@ -65,6 +65,7 @@ MAX_CONJUNCTIONS = 8
 
 Program: TypeAlias = tuple[Any, ...]
 Weight: TypeAlias = Callable[[Key], float]
+Leaves: TypeAlias = tuple[Program, ...]
 # (path of keys, residual to verify or None when the path proves the match)
 Entry: TypeAlias = tuple[tuple[Key, ...], Program | None]
 
@@ -162,17 +163,30 @@ def plan(p: Program, weight: Weight) -> list[Entry]:
     """Index entries for program ``p``. Their matches never overlap (each entry also
     requires that the entries before it failed), so a paper reaches a subscription at
     most once and the matcher needs no set to drop duplicates."""
+    return plan_with_leaves(p, weight)[0]
+
+
+def plan_with_leaves(
+    p: Program, weight: Weight
+) -> tuple[list[Entry], list[tuple[Leaves, frozenset[Program]]] | None]:
+    """``plan``, and for each entry the positive leaves of its conjunction, each once
+    (a paper that reaches the entry holds them all), with those of the conjunctions
+    after it, kept or not (they may hold too). None for entries that verify the whole
+    program (a query too big for disjunctive normal form)."""
     conjs = _dnf(p)
     if conjs is None:
-        return _anchor_entries(p, weight)
+        return _anchor_entries(p, weight), None
+    positive = [tuple(dict.fromkeys(x for x in (*c[1], *c[2]) if x[0] != NOT)) for c in conjs]
     entries: list[Entry] = []
+    leaves: list[tuple[Leaves, frozenset[Program]]] = []
     for i, conj in enumerate(conjs):
         path, checks = _entry(conj, weight)
         earlier = [_negate(c, set(path)) for c in conjs[:i]]
         if None in earlier:
             continue  # an earlier conjunction holds wherever this one does
         entries.append((path, _all((*checks, *(e for e in earlier if e is not None)))))
-    return entries
+        leaves.append((positive[i], frozenset(x for later in positive[i + 1 :] for x in later)))
+    return entries, leaves
 
 
 def _anchor_entries(p: Program, weight: Weight) -> list[Entry]:

@@ -24,6 +24,7 @@ from operator import attrgetter
 
 from bot.errors import QueryError
 from bot.matching.analysis import Key, analyze_paper, key_frequencies, with_likes
+from bot.matching.explain import new_match
 from bot.matching.matcher import Match, Matcher
 from bot.matching.query import STORED_LIMITS, Query, Upvotes, leaves, like_keys, parse_query
 from bot.memory import release_free_memory
@@ -159,10 +160,13 @@ class SubscriptionIndex:
         """One record per owner whose subscriptions match ``paper``; ``likes``: the
         stored papers it is similar to (``like:``)."""
         by_owner: dict[Owner, list[Match]] = defaultdict(list)
-        wanted = self._upvote_subs if upvotes_only else self._subs
+        subs = self._subs
+        wanted = self._upvote_subs if upvotes_only else subs
         terms = with_likes(analyze_paper(paper), likes)
-        for match in self.matcher.match_terms(terms, only=wanted):
-            by_owner[self._subs[match.sub_id].owner].append(match)
+        for ids, words, score in self.matcher.match_groups(terms):
+            for sid in ids:
+                if sid in wanted:
+                    by_owner[subs[sid].owner].append(new_match(sid, words, score))
         return [_record(owner, paper, matches, now) for owner, matches in by_owner.items()]
 
 
@@ -200,11 +204,12 @@ def _record(owner: Owner, paper: Paper, matches: Sequence[Match], now: datetime)
     if len(matches) == 1:  # most records: one subscription of the owner caught the paper
         (match,) = matches
         return MatchRecord(owner, paper.key, (match.sub_id,), match.matched_words, match.score, now)
+    matches = sorted(matches)  # by sub_id: the words in a stable order
     words = dict.fromkeys(w for m in matches for w in m.matched_words)
     return MatchRecord(
         owner=owner,
         paper_key=paper.key,
-        sub_ids=tuple(sorted(m.sub_id for m in matches)),
+        sub_ids=tuple(m.sub_id for m in matches),
         words=tuple(words),
         score=max(m.score for m in matches),
         matched_at=now,
