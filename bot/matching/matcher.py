@@ -47,6 +47,7 @@ from bot.matching.presearcher import IDS, PathIndex
 from bot.matching.program import (
     KEY,
     MAX_CONJUNCTIONS,
+    Entry,
     Program,
     compile_query,
     evaluate,
@@ -140,10 +141,11 @@ class Matcher:
         self.remove(sub_id)
         program = compile_query(query)
         compiled = self._shared.get(program)
+        entries = None
         if compiled is None:
             compiled = self._shared[program] = _Compiled(program)
-            self._explain_entries(compiled)
-        self._hold(compiled, (*_holders(compiled), sub_id))
+            entries = self._explain_entries(compiled)
+        self._hold(compiled, (*_holders(compiled), sub_id), entries)
         self._subs[sub_id] = compiled
 
     def remove(self, sub_id: int) -> bool:
@@ -162,30 +164,36 @@ class Matcher:
                     del self._fixed[fixed.leaves]
         return True
 
-    def _hold(self, compiled: _Compiled, holders: tuple[int, ...]) -> None:
+    def _hold(
+        self, compiled: _Compiled, holders: tuple[int, ...], entries: list[Entry] | None = None
+    ) -> None:
         """Give ``compiled`` these holders, re-indexing it if its tokens change: a
         program with one holder is indexed by the holder's id, so ``match_ids`` reads
-        most ids straight from the index; one with more, by a slot."""
+        most ids straight from the index; one with more, by a slot. ``entries``: its
+        plan, when the caller has it."""
         sole = len(holders) == 1 and 0 <= holders[0] < _SOLE_LIMIT
         ids = holders[0] if sole else array(IDS, holders) if holders else _NO_IDS
         was = compiled.ids
-        if was is not _NO_IDS and ids is not _NO_IDS and not isinstance(was, int) and not sole:
+        if compiled.slot >= 0 and not sole and ids is not _NO_IDS:
             compiled.ids = ids  # still under the same slot
             return
+        if entries is None:  # one plan for taking it out and putting it back
+            entries = plan(compiled.program, self._weight)
         if was is not _NO_IDS:
-            self._place(compiled, put=False)
+            self._place(compiled, put=False, entries=entries)
         compiled.ids = ids
         if ids is not _NO_IDS:
-            self._place(compiled, put=True)
+            self._place(compiled, put=True, entries=entries)
 
-    def _place(self, compiled: _Compiled, *, put: bool) -> None:
+    def _place(self, compiled: _Compiled, *, put: bool, entries: list[Entry]) -> None:
         sole = compiled.ids if isinstance(compiled.ids, int) else None
         if sole is None and put:
             compiled.slot = self._free.pop() if self._free else len(self._slots)
             if compiled.slot == len(self._slots):
                 self._slots.append(compiled)
-            self._slots[compiled.slot] = compiled
-        for i, entry in enumerate(plan(compiled.program, self._weight)):
+            else:
+                self._slots[compiled.slot] = compiled
+        for i, entry in enumerate(entries):
             place = min(i, _LAST_ENTRY)
             token = (
                 sole << _ENTRY_BITS | place
@@ -198,14 +206,15 @@ class Matcher:
             self._free.append(compiled.slot)
             compiled.slot = -1
 
-    def _explain_entries(self, compiled: _Compiled) -> None:
+    def _explain_entries(self, compiled: _Compiled) -> list[Entry]:
         """How to explain a match through each entry: the leaves it proved, shared, and
         the OR sides that may hold as well. A side found in no later conjunction does
-        not: the paper failed the earlier ones, and this entry proves the rest of them."""
+        not: the paper failed the earlier ones, and this entry proves the rest of them.
+        Returns the plan, for indexing."""
         leaves = compiled.leaves
-        proved = plan_with_leaves(compiled.program, self._weight)[1]
+        entries, proved = plan_with_leaves(compiled.program, self._weight)
         if leaves is None or proved is None:
-            return
+            return entries
         sides = [leaf for leaf, check in zip(leaves[::2], leaves[1::2], strict=True) if check]
         out: list[Fixed | Sides] = []
         for mine, later in proved:
@@ -216,6 +225,7 @@ class Matcher:
             out.append(Sides(fixed, maybe, leaves) if maybe else fixed)
         # Most programs have one entry, that proves all they hold: no tuple for them.
         compiled.recipes = out[0] if len(out) == 1 and isinstance(out[0], Fixed) else tuple(out)
+        return entries
 
     def match(self, paper: Paper, likes: Collection[str] = ()) -> list[Match]:
         """``likes``: the stored papers ``paper`` is similar to (for ``like:``)."""
