@@ -10,10 +10,10 @@ per CPU second (``time.process_time``), each the best of up to three runs: other
 a shared machine only ever adds time.
 
 - paperbell: ``analyze_paper`` + ``Matcher.match_ids``; "with words and score" is the
-  daemon's path (``match_groups``): every subscription matched, as one tuple of ids per
-  distinct query with its words and score, which the match step sorts by owner; "a
-  Match per hit" adds one ``Match`` per subscription, sorted by id (``match_terms``, for
-  callers that want a flat list).
+  daemon's path (``match_groups``): every subscription matched, as one list of ids per
+  explanation (the queries that proved the same words) with its words and score, which
+  the match step sorts by owner; "a Match per hit" adds one ``Match`` per subscription,
+  sorted by id (``match_terms``, for callers that want a flat list).
 - check every subscription: analyse the paper, evaluate every compiled subscription.
 - SQLite FTS5 / Tantivy: index the batch, then one query per subscription.
 - Hyperscan: every subscription's words in one pattern database, each paper scanned once

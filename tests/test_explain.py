@@ -87,8 +87,8 @@ def test_groups_after_adds_and_removes_equal_the_straightforward_ones(
     queries: list[Query], copies: list[int], dropped: set[int]
 ) -> None:
     """Equal queries share a slot, and entries that prove the same leaves share one
-    explanation; removing subscriptions frees both, and what remains matches as if
-    it had been added alone."""
+    explanation; removing subscriptions frees both (and the side keys and recipes
+    numbered for them), and what remains matches as if it had been added alone."""
     subs = dict(enumerate(queries))
     for i, pick in enumerate(copies):
         subs[6 + i] = queries[pick % len(queries)]
@@ -108,20 +108,22 @@ def test_groups_after_adds_and_removes_equal_the_straightforward_ones(
         groups = matcher.match_groups(terms)
         flat = sorted(Match(s, words, score) for ids, words, score in groups for s in ids)
         assert flat == _reference(matcher, subs, terms)
-        for ids, _, _ in groups:  # one group per distinct query
-            assert len({compile_query(subs[s]) for s in ids}) == 1
+        # One group per explanation: never more than the distinct queries reached.
+        assert len(groups) <= len({compile_query(subs[m.sub_id]) for m in flat})
     for sub_id in list(subs):
         matcher.remove(sub_id)
     assert (len(matcher), matcher.match_groups(terms_list[-1])) == (0, [])
     assert not matcher._fixed  # no shared explanation outlives its last entry
+    assert not matcher._recipes and not matcher._keys
 
 
 def test_holders_come_and_go_under_any_id() -> None:
-    """One holder is indexed by its id (0 included), more by a slot, and back."""
+    """One holder is written in the entries' holder column (0 and 2**62 included), more
+    (or a negative id) get a slot, and back."""
     matcher = Matcher()
     terms = analyze_paper(replace(UNUSUAL, title="Robots"))
     matcher.add(0, parse_query("robots"))
-    matcher.add(2**62, parse_query("robots"))  # too big for a token: a slot
+    matcher.add(2**62, parse_query("robots"))
     assert sorted(matcher.match_ids(terms)) == [0, 2**62]
     matcher.remove(2**62)
     assert list(matcher.match_ids(terms)) == [0]
@@ -130,6 +132,11 @@ def test_holders_come_and_go_under_any_id() -> None:
     assert [(list(ids), words) for ids, words, _ in matcher.match_groups(terms)] == [
         ([5], ("Robots",))
     ]
+    matcher.add(-3, parse_query("robot"))  # alone, under a negative id: in a slot
+    matcher.add(2**62, parse_query("robots OR androids"))  # proves what "robots" does
+    groups = matcher.match_groups(terms)
+    assert [(sorted(ids), words) for ids, words, _ in groups] == [([-3, 5, 2**62], ("Robots",))]
+    assert sorted(matcher.match_ids(terms)) == [-3, 5, 2**62]
 
 
 def test_a_side_in_a_later_conjunction_counts_even_if_that_entry_was_dropped() -> None:
@@ -188,3 +195,21 @@ def test_static_leaves_need_the_paper_only_for_the_sides_of_an_or() -> None:
         True,
     )
     assert leaves("(alpha beta) OR gamma") is None  # only walking tells which side held
+
+
+def test_an_or_side_the_paper_holds_is_explained_with_the_whole_query() -> None:
+    """A side that is a plain key is looked up in the paper's keys by numpy, one that is
+    a phrase by the explainer; either way, a side the paper holds is highlighted too,
+    and the query leaves the group of those that prove only the first side."""
+    matcher = Matcher()
+    terms = analyze_paper(replace(UNUSUAL, title="Robots and walking androids"))
+    for sub_id, text in enumerate(
+        ("robots", "robots OR androids", 'robots OR "walking androids"', "robots OR zebras")
+    ):
+        matcher.add(sub_id, parse_query(text))
+    groups = sorted((sorted(ids), words) for ids, words, _ in matcher.match_groups(terms))
+    assert groups == [
+        ([0, 3], ("Robots",)),
+        ([1], ("androids", "Robots")),
+        ([2], ("androids", "Robots", "walking")),
+    ]

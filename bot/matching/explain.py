@@ -8,15 +8,18 @@ an OR, which are looked up. One ``Explainer`` per paper remembers each leaf's cr
 matches of one paper share that work. A ``Matcher`` goes further: the index entry that
 reached a program names the leaves it proved (``Fixed``, shared by every entry that
 proves the same ones), explained once per paper, and only an OR's other sides are
-looked up (``Sides``). The cost per program reached is then a dict lookup or two;
-``tests/reference_explain.py`` is the straightforward walk it must equal.
+looked up (``Sides``; the whole program, ``Whole``, if one holds). These are the
+recipes the matcher groups a paper's matches by; ``tests/reference_explain.py`` is the
+straightforward walk they must equal.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Set as AbstractSet
-from typing import Any, NamedTuple
+from operator import itemgetter
+from typing import Any, NamedTuple, TypeAlias
 
 from bot.matching.analysis import (
     HAY_ABSTRACT,
@@ -36,7 +39,6 @@ TITLE_WEIGHT, ABSTRACT_WEIGHT, AUTHOR_WEIGHT, FILTER_WEIGHT = 2.0, 1.0, 1.5, 0.5
 UPVOTE_NUDGE = 0.1
 _HAY_WEIGHT = {HAY_TITLE: TITLE_WEIGHT, HAY_ABSTRACT: ABSTRACT_WEIGHT, HAY_AUTHOR: AUTHOR_WEIGHT}
 _KEY_HAY = {"": HAY_ANY, "ti": HAY_TITLE}
-_STEM = 3  # prefix queries are found among the paper's tokens by this many first letters
 
 # A leaf's score and words. The words may be a set the Explainer holds: never changed.
 Credit = tuple[float, AbstractSet[str]]
@@ -83,7 +85,7 @@ class Fixed:
     needs checking: one object for every entry with these leaves (``diffusion``, and
     the last side of ``flow OR diffusion``), hashed by identity."""
 
-    __slots__ = ("leaves", "users")
+    __slots__ = ("leaves", "rid", "users")
 
     def __init__(self, proved: tuple[Program, ...], program: StaticLeaves) -> None:
         """``program``: the static leaves of the program the entry is of, reused when
@@ -91,16 +93,34 @@ class Fixed:
         leaves = tuple(x for leaf in proved for x in (leaf, False))
         self.leaves: StaticLeaves = program if leaves == program else leaves
         self.users = 0  # entries sharing it, in one Matcher
+        self.rid = -1  # its number among a Matcher's recipes
 
 
 class Sides:
     """An index entry that proves ``fixed`` while other sides of an OR in the program
     (``sides``) may hold as well; if one does, the program's ``static_leaves``."""
 
-    __slots__ = ("fixed", "leaves", "sides")
+    __slots__ = ("fixed", "leaves", "rid", "sides")
 
     def __init__(self, fixed: Fixed, sides: tuple[Program, ...], leaves: StaticLeaves) -> None:
         self.fixed, self.sides, self.leaves = fixed, sides, leaves
+        self.rid = -1
+
+
+class Whole:
+    """A program explained as a whole on each paper, whichever entry reached it (one
+    too big for disjunctive normal form, or with an OR of ANDs): from its
+    ``static_leaves`` if it has them, else by walking it."""
+
+    __slots__ = ("leaves", "program", "rid")
+
+    def __init__(self, program: Program, leaves: StaticLeaves | None) -> None:
+        self.program, self.leaves = program, leaves
+        self.rid = -1
+
+
+# How the matches reached through one index entry are explained.
+Recipe: TypeAlias = "Fixed | Sides | Whole"
 
 
 class Explainer:
@@ -119,8 +139,8 @@ class Explainer:
         self._by_term: dict[int, dict[str, set[str]]] = {}
         # leaf -> its credit when true, _FALSE when not: leaves recur across queries
         self._credits: dict[Program, _Credit] = {}
-        # hay -> its (token, words) by the token's first letters, for prefixes
-        self._starts: dict[int, dict[str, list[tuple[str, set[str]]]]] = {}
+        # hay -> its tokens sorted, and the words of each, for prefixes
+        self._starts: dict[int, tuple[list[str], list[set[str]]]] = {}
         self._order: dict[str, tuple[str, str]] = {}  # word -> its place among words
         self._rounded: dict[float, float] = {}
         # id(program) -> (program, words, score). The program is kept so that its id
@@ -164,6 +184,30 @@ class Explainer:
                 return self.explain_static(entry.leaves)
         done = self.by_entry.get(entry.fixed) or self.explain_entry(entry.fixed)
         return done
+
+    def explain_recipe(self, recipe: Recipe) -> tuple[tuple[str, ...], float]:
+        """Words and score of a program reached through an entry explained by ``recipe``."""
+        if type(recipe) is Fixed:
+            leaves = recipe.leaves
+            if len(leaves) == 2:  # one leaf (most): its credit is the explanation
+                return self._explain_leaf(leaves[0])
+            return self.explain_static(leaves)
+        if isinstance(recipe, Whole):
+            if recipe.leaves is None:
+                return self.explain_walk(recipe.program)
+            return self.explain_static(recipe.leaves)
+        return self.explain_entry(recipe)
+
+    def _explain_leaf(self, leaf: Program) -> tuple[tuple[str, ...], float]:
+        """``explain_static`` of a single true leaf."""
+        credit = self._credits.get(leaf)
+        if credit is None:
+            credit = self._credits[leaf] = self._leaf_credit(leaf)
+        score = self._nudge + credit[0]
+        rounded = self._rounded.get(score)
+        if rounded is None:
+            rounded = self._rounded[score] = round(score, 3)
+        return credit[2], rounded
 
     def explain_walk(self, program: Program) -> tuple[tuple[str, ...], float]:
         """``explain``, for a program whose true leaves only walking it can tell."""
@@ -262,18 +306,21 @@ class Explainer:
 
     def _prefixed(self, hay: int, pre: str) -> set[str]:
         """The words of ``hay`` (title and abstract for ``HAY_ANY``) whose folded token
-        starts with ``pre``: tokens are grouped by their first letters once per paper."""
-        starts = self._starts.get(hay)
-        if starts is None:
-            starts = self._starts[hay] = {}
-            for forms in self._parts(hay):
-                for tok, words in forms.items():
-                    starts.setdefault(tok[:_STEM], []).append((tok, words))
+        starts with ``pre``: the tokens are sorted once per paper, so those are found by
+        bisection, next to each other."""
+        index = self._starts.get(hay)
+        if index is None:
+            pairs = sorted(
+                ((tok, words) for forms in self._parts(hay) for tok, words in forms.items()),
+                key=itemgetter(0),
+            )
+            index = self._starts[hay] = ([tok for tok, _ in pairs], [w for _, w in pairs])
+        toks, words = index
         found: set[str] = set()
-        for group in (starts.get(pre[:_STEM], ()),) if len(pre) >= _STEM else starts.values():
-            for tok, words in group:
-                if tok.startswith(pre):
-                    found.update(words)
+        for i in range(bisect_left(toks, pre), len(toks)):
+            if not toks[i].startswith(pre):
+                break
+            found.update(words[i])
         return found
 
     def _parts(self, hay: int) -> tuple[dict[str, set[str]], ...]:

@@ -1,7 +1,7 @@
 """The presearcher's index: a trie of key paths, edited in place, walked per paper.
 
 ``plan`` gives each distinct program entries ``(path, residual)``; the matcher puts each
-under an int token (the program's slot and the entry's place). The node at the end of
+under an int token, the entry's number. The node at the end of
 the path keeps the token in ``done`` when the path proves the match, else in ``checks``,
 sorted by what is left: keys that must all be absent (``a -b``, or a later branch of an
 OR), an upvote threshold, or a residual program to evaluate. A paper's walk intersects
