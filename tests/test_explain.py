@@ -114,7 +114,7 @@ def test_groups_after_adds_and_removes_equal_the_straightforward_ones(
         matcher.remove(sub_id)
     assert (len(matcher), matcher.match_groups(terms_list[-1])) == (0, [])
     assert not matcher._fixed  # no shared explanation outlives its last entry
-    assert not matcher._recipes and not matcher._keys
+    assert not any(matcher._recipes.items) and not matcher._keys
 
 
 def test_holders_come_and_go_under_any_id() -> None:

@@ -61,9 +61,6 @@ class Numbers(Generic[T]):
         self.items[number] = None
         self._free.append(number)
 
-    def __bool__(self) -> bool:
-        return any(item is not None for item in self.items)
-
 
 class KeyNumbers:
     """Keys numbered from 1 (0 stands for none), counted by their users, and marked for

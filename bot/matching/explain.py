@@ -140,14 +140,14 @@ class Explainer:
         # leaf -> its credit when true, _FALSE when not: leaves recur across queries
         self._credits: dict[Program, _Credit] = {}
         # hay -> its tokens sorted, and the words of each, for prefixes
-        self._starts: dict[int, tuple[list[str], list[set[str]]]] = {}
+        self._sorted_tokens: dict[int, tuple[list[str], list[set[str]]]] = {}
         self._order: dict[str, tuple[str, str]] = {}  # word -> its place among words
         self._rounded: dict[float, float] = {}
         # id(program) -> (program, words, score). The program is kept so that its id
         # cannot pass to another object while this cache lives.
         self._explained: dict[int, tuple[Program, tuple[str, ...], float]] = {}
         # Words and score by the ``Fixed`` leaves an index entry proved (see Matcher).
-        self.by_entry: dict[Fixed | Sides, tuple[tuple[str, ...], float]] = {}
+        self._by_fixed: dict[Fixed, tuple[tuple[str, ...], float]] = {}
 
     def match(self, sub_id: int, program: Program) -> Match:
         """The ``Match`` of a subscription whose ``program`` matches the paper."""
@@ -164,14 +164,32 @@ class Explainer:
             done = self._explained[id(program)] = (program, *result)
         return done[1], done[2]
 
-    def explain_entry(self, entry: Fixed | Sides) -> tuple[tuple[str, ...], float]:
-        """Words and score of a program the paper reached through an index entry: what
-        the entry proved, explained once per paper for every query sharing it
-        (remembered in ``by_entry``), unless another side of an OR holds as well; then
-        the whole program."""
-        if isinstance(entry, Fixed):
-            done = self.by_entry[entry] = self.explain_static(entry.leaves)
-            return done
+    def explain_recipe(self, recipe: Recipe) -> tuple[tuple[str, ...], float]:
+        """Words and score of a program the paper reached through an index entry
+        explained by ``recipe``."""
+        if isinstance(recipe, Fixed):
+            return self._explain_fixed(recipe)
+        if isinstance(recipe, Sides):
+            return self._explain_sides(recipe)
+        if recipe.leaves is None:
+            return self.explain_walk(recipe.program)
+        return self.explain_static(recipe.leaves)
+
+    def _explain_fixed(self, fixed: Fixed) -> tuple[tuple[str, ...], float]:
+        """What an entry proved: explained once per paper for every entry sharing it
+        (a ``Sides`` whose other sides fail falls back to it)."""
+        done = self._by_fixed.get(fixed)
+        if done is None:
+            leaves = fixed.leaves
+            # One leaf (most): its credit is the explanation.
+            one = len(leaves) == 2
+            done = self._explain_leaf(leaves[0]) if one else self.explain_static(leaves)
+            self._by_fixed[fixed] = done
+        return done
+
+    def _explain_sides(self, entry: Sides) -> tuple[tuple[str, ...], float]:
+        """What the entry proved, unless another side of an OR holds as well; then the
+        whole program."""
         credits, keys = self._credits, self.terms.keys
         for leaf in entry.sides:
             credit = credits.get(leaf)
@@ -182,32 +200,14 @@ class Explainer:
                 credit = credits[leaf] = self._leaf_credit(leaf) if true else _FALSE
             if credit is not _FALSE:
                 return self.explain_static(entry.leaves)
-        done = self.by_entry.get(entry.fixed) or self.explain_entry(entry.fixed)
-        return done
-
-    def explain_recipe(self, recipe: Recipe) -> tuple[tuple[str, ...], float]:
-        """Words and score of a program reached through an entry explained by ``recipe``."""
-        if type(recipe) is Fixed:
-            leaves = recipe.leaves
-            if len(leaves) == 2:  # one leaf (most): its credit is the explanation
-                return self._explain_leaf(leaves[0])
-            return self.explain_static(leaves)
-        if isinstance(recipe, Whole):
-            if recipe.leaves is None:
-                return self.explain_walk(recipe.program)
-            return self.explain_static(recipe.leaves)
-        return self.explain_entry(recipe)
+        return self._explain_fixed(entry.fixed)
 
     def _explain_leaf(self, leaf: Program) -> tuple[tuple[str, ...], float]:
         """``explain_static`` of a single true leaf."""
         credit = self._credits.get(leaf)
         if credit is None:
             credit = self._credits[leaf] = self._leaf_credit(leaf)
-        score = self._nudge + credit[0]
-        rounded = self._rounded.get(score)
-        if rounded is None:
-            rounded = self._rounded[score] = round(score, 3)
-        return credit[2], rounded
+        return credit[2], self._round(self._nudge + credit[0])
 
     def explain_walk(self, program: Program) -> tuple[tuple[str, ...], float]:
         """``explain``, for a program whose true leaves only walking it can tell."""
@@ -243,10 +243,13 @@ class Explainer:
                 more.append(credit[1])
         if more is not None:  # several parts brought words: merge them
             words = self._sorted(frozenset[str]().union(*more))
+        return words, self._round(score)
+
+    def _round(self, score: float) -> float:
         rounded = self._rounded.get(score)
         if rounded is None:  # round() to digits costs more than the rest; scores recur
             rounded = self._rounded[score] = round(score, 3)
-        return words, rounded
+        return rounded
 
     def _leaf_credit(self, leaf: Program) -> _Credit:
         score, words = self._credit(leaf)
@@ -308,13 +311,13 @@ class Explainer:
         """The words of ``hay`` (title and abstract for ``HAY_ANY``) whose folded token
         starts with ``pre``: the tokens are sorted once per paper, so those are found by
         bisection, next to each other."""
-        index = self._starts.get(hay)
+        index = self._sorted_tokens.get(hay)
         if index is None:
             pairs = sorted(
                 ((tok, words) for forms in self._parts(hay) for tok, words in forms.items()),
                 key=itemgetter(0),
             )
-            index = self._starts[hay] = ([tok for tok, _ in pairs], [w for _, w in pairs])
+            index = self._sorted_tokens[hay] = ([tok for tok, _ in pairs], [w for _, w in pairs])
         toks, words = index
         found: set[str] = set()
         for i in range(bisect_left(toks, pre), len(toks)):

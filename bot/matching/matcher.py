@@ -110,14 +110,20 @@ _VACANT = _Compiled((KEY, ""))  # a freed slot
 Group: TypeAlias = "tuple[Sequence[int], tuple[str, ...], float]"
 
 
-def _eids(compiled: _Compiled) -> tuple[int, ...]:
+def _eids_of(compiled: _Compiled) -> tuple[int, ...]:
     eids = compiled.eids
     return eids if isinstance(eids, tuple) else (eids,)
 
 
-def _recipes(compiled: _Compiled) -> tuple[Recipe, ...]:
+def _recipes_of(compiled: _Compiled) -> tuple[Recipe, ...]:
     recipes = compiled.recipes
     return recipes if isinstance(recipes, tuple) else (recipes,)
+
+
+def _holder_code(compiled: _Compiled) -> int:
+    """What the holder column says of an entry of ``compiled``: its one holder's id, or
+    ``~slot``."""
+    return compiled.ids if isinstance(compiled.ids, int) else ~compiled.slot
 
 
 def _holders(compiled: _Compiled) -> tuple[int, ...]:
@@ -197,7 +203,6 @@ class Matcher:
         if len(holders) == 1 and holders[0] >= 0:
             compiled.ids = holders[0]
             self._free_slot(compiled)
-            code = holders[0]
         elif holders:
             compiled.ids = array(IDS, holders)
             if compiled.slot < 0:
@@ -205,13 +210,12 @@ class Matcher:
                 if compiled.slot == len(self._slots):
                     self._slots.append(compiled)
                 self._slots[compiled.slot] = compiled
-            code = ~compiled.slot
         else:
             compiled.ids = _NO_IDS
             self._free_slot(compiled)
             return
-        for eid in _eids(compiled):
-            self._holder.set(eid, code)
+        for eid in _eids_of(compiled):
+            self._holder.set(eid, _holder_code(compiled))
 
     def _free_slot(self, compiled: _Compiled) -> None:
         if compiled.slot >= 0:
@@ -222,7 +226,7 @@ class Matcher:
     def _put(self, compiled: _Compiled) -> None:
         """Index a new program: its entries, each with its recipe and holder."""
         entries, recipes, compiled.whole = self._plan(compiled.program)
-        code = compiled.ids if isinstance(compiled.ids, int) else ~compiled.slot
+        code = _holder_code(compiled)
         eids = []
         for entry, recipe in zip(entries, recipes, strict=True):
             eid = self._free_eids.pop() if self._free_eids else self._next_eid
@@ -244,17 +248,17 @@ class Matcher:
 
     def _drop(self, compiled: _Compiled) -> None:
         entries = plan(compiled.program, self._weight)  # as _put planned it
-        for eid, entry in zip(_eids(compiled), entries, strict=True):
+        for eid, entry in zip(_eids_of(compiled), entries, strict=True):
             self._index.drop(eid, entry)
             self._holder.set(eid, _NO_HOLDER)
             self._free_eids.append(eid)
-        for recipe in _recipes(compiled):
+        for recipe in _recipes_of(compiled):
             if isinstance(recipe, Whole):
                 continue  # compiled.whole, below
             fixed = recipe.fixed if isinstance(recipe, Sides) else recipe
-            if isinstance(recipe, Sides) and recipe.rid >= 0:
+            if isinstance(recipe, Sides) and recipe.rid >= 0:  # explained one by one
                 self._free_recipe(recipe)
-            elif isinstance(recipe, Sides):
+            elif isinstance(recipe, Sides):  # settled by its side keys
                 for side in recipe.sides:
                     self._keys.drop(side[1])
             fixed.users -= 1

@@ -1,13 +1,13 @@
 """The presearcher's index: a trie of key paths, edited in place, walked per paper.
 
 ``plan`` gives each distinct program entries ``(path, residual)``; the matcher puts each
-under an int token, the entry's number. The node at the end of
-the path keeps the token in ``done`` when the path proves the match, else in ``checks``,
-sorted by what is left: keys that must all be absent (``a -b``, or a later branch of an
-OR), an upvote threshold, or a residual program to evaluate. A paper's walk intersects
-its keys with the root's children, then with each visited node's children, so the work
-follows the paper's keys and its hits, not the number of subscriptions. Entries never
-overlap, so each program is reached once and a plain array collects the tokens.
+under an int token, the entry's number. The node at the end of the path keeps the token
+in ``done`` when the path proves the match, else in ``checks``, sorted by what is left:
+keys that must all be absent (``a -b``, or a later branch of an OR), an upvote
+threshold, or a residual program to evaluate. A paper's walk intersects its keys with
+the root's children, then with each visited node's children, so the work follows the
+paper's keys and its hits, not the number of subscriptions. Entries never overlap, so
+each program is reached once and a plain array collects the tokens.
 """
 
 from __future__ import annotations
