@@ -56,6 +56,26 @@ class TestMatchesContract:
         assert await store.digest_waiting() == {user.owner: 1}
         assert await store.get_matches(user.owner, ["p1", "p9"]) == {"p1": new[0]}
 
+    async def test_records_come_back_exactly_whatever_their_text(self, store: Store) -> None:
+        """Rows travel to the store as JSON: quotes, backslashes, JSON-looking words,
+        non-BMP characters, a paper key with quotes and a long float come back as given."""
+        user = await verified_user(store, discord_id="501")
+        sub = await store.add_subscription(user.owner, "g", "g", INSTANT | DISCORD, NOW, limit=5)
+        keys = ['2403.1"x', "p\\2", "p 3 ☃"]
+        await add_papers(store, *keys)
+        words = ('"quoted"', "back\\slash", '["json"]', "naïve 🤖", "->> 1", "")
+        given = [
+            record(user.owner, k, sub.id, score=0.1 + i / 3, words=words)
+            for i, k in enumerate(keys)
+        ]
+        assert await record_matches(store, given, NOW) == given
+        assert await store.get_matches(user.owner, keys) == {r.paper_key: r for r in given}
+        alerts = by_key(await store.list_deliveries(user.owner, DeliveryState.PENDING))
+        owner = str(user.owner)
+        expected = {f"alert:{c}:{owner}:{k}" for c in ("email", "discord") for k in keys}
+        assert {k for k in alerts if k.startswith("alert:")} == expected
+        assert {d.paper_key for d in alerts.values() if d.kind == "alert"} == set(keys)
+
     async def test_second_recording_is_ignored(self, store: Store) -> None:
         user = await verified_user(store)
         sub = await store.add_subscription(user.owner, "g", "g", INSTANT, NOW, limit=5)
