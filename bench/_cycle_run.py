@@ -238,23 +238,48 @@ async def cycle(data_dir: Path, feed: bytes, smtp_port: int, budget: float, proc
 async def _cycle(
     res: Resources, config: Settings, clock: Clock, *, phases: Phases, books: Books, budget: float
 ) -> None:
-    store, service = res.store, res.service
     # As ``paperbell run`` with PAPERBELL_EMAIL__PROCESSES: helpers wait from the start and
     # send beside the daemon's dispatcher in the SMTP phases, on the clock of each phase.
     helpers = EmailHelpers(config, config.email.processes - 1, clock=Clock(CYCLE_AT))
     helpers.start()
+    try:  # stopped whatever fails: the worker would wait for them at exit, for hours
+        owners = await _ingest_and_match(res, clock, phases=phases, books=books)
+        await _deliveries(
+            res, config, clock, helpers, phases=phases, books=books, budget=budget, owners=owners
+        )
+    finally:
+        await helpers.stop(0)
+
+
+async def _ingest_and_match(res: Resources, clock: Clock, *, phases: Phases, books: Books) -> int:
+    """The two phases up to the outbox rows; how many owners have an alert pending."""
     async with phases.phase("ingest") as rec:
-        report = await run_cycle(res.sources(), store, clock)
+        report = await run_cycle(res.sources(), res.store, clock)
         rec["rows"] = len(report.new_papers)
         del report  # as Daemon.ingest: the papers are stored; only the counts outlive it
         release_free_memory()
     emit(rec)
     async with phases.phase("match") as rec:
-        matched = await match_cycle(service.index, store, clock(), plan_matches)
+        matched = await match_cycle(res.service.index, res.store, clock(), plan_matches)
         rec["rows"] = matched.matched
         rec["owners"] = matched.owners
     rec["outbox_rows"], owners = books.count("alert", "pending")
     emit(rec)
+    return owners
+
+
+async def _deliveries(
+    res: Resources,
+    config: Settings,
+    clock: Clock,
+    helpers: EmailHelpers,
+    *,
+    phases: Phases,
+    books: Books,
+    budget: float,
+    owners: int,
+) -> None:
+    store, service = res.store, res.service
     links = LinkBuilder.from_settings(config, service.signer)
 
     def dispatcher(notifier: Notifier) -> Dispatcher:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.errors import InternalError
 from bot.relevance.corpus import fit_in_worker
 from bot.relevance.fitting import backend_of, fit_sklearn, fit_transform_tfidf
 from bot.relevance.vectors import load_vectorizer, pack_rows, vector_text
@@ -65,6 +68,21 @@ async def test_the_worker_process_fits_as_in_process() -> None:
     backend, matrix = fit_transform_tfidf(texts)
     assert dump == backend.dump()
     assert packed == pack_rows(matrix)
+
+
+@pytest.mark.parametrize("output", ["not a zip", ""])
+async def test_a_fit_whose_output_is_spoilt_fails_in_one_clear_line(output: str) -> None:
+    """A worker that exits 0 yet writes something else (a hook printing to stdout)."""
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        f"import sys; sys.stdin.read(); print({output!r}, end='')",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    with pytest.raises(InternalError, match=r"output is unreadable .*; the next match step fits"):
+        await fit_in_worker(["a text"], worker)
 
 
 def test_the_daemon_never_imports_scikit_learn() -> None:

@@ -14,6 +14,7 @@ import asyncio
 import io
 import json
 import sys
+import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from weakref import WeakKeyDictionary
@@ -130,9 +131,15 @@ async def fit_in_worker(
     if worker.returncode:
         last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
         raise InternalError(f"the TF-IDF fit failed (exit {worker.returncode}): {last[0]}")
-    with np.load(io.BytesIO(out), allow_pickle=False) as data:
-        dump = data["dump"].tobytes()
-        indptr, indices, weights = data["indptr"], data["indices"], data["data"]
+    try:
+        with np.load(io.BytesIO(out), allow_pickle=False) as data:
+            dump = data["dump"].tobytes()
+            indptr, indices, weights = data["indptr"], data["indices"], data["data"]
+    except (zipfile.BadZipFile, ValueError, KeyError, EOFError, OSError) as exc:
+        # Its stdout is ours alone, but something in its way (a debugger, a site hook
+        # printing) can still spoil it: one clear line, not numpy's traceback.
+        why = f"the TF-IDF fit's output is unreadable ({exc}); the next match step fits again"
+        raise InternalError(why) from exc
     return dump, pack_arrays(indptr, indices, weights)  # the fit sorted each row's indices
 
 
