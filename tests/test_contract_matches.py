@@ -57,8 +57,9 @@ class TestMatchesContract:
         assert await store.get_matches(user.owner, ["p1", "p9"]) == {"p1": new[0]}
 
     async def test_records_come_back_exactly_whatever_their_text(self, store: Store) -> None:
-        """Rows travel to the store as JSON: quotes, backslashes, JSON-looking words,
-        non-BMP characters, a paper key with quotes and a long float come back as given."""
+        """Words are stored as JSON text and keys inside delivery keys: quotes,
+        backslashes, JSON-looking words, non-BMP characters, a paper key with quotes and
+        a long float come back as given."""
         user = await verified_user(store, discord_id="501")
         sub = await store.add_subscription(user.owner, "g", "g", INSTANT | DISCORD, NOW, limit=5)
         keys = ['2403.1"x', "p\\2", "p 3 ☃"]

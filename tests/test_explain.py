@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from functools import cache
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -137,6 +139,31 @@ def test_holders_come_and_go_under_any_id() -> None:
     groups = matcher.match_groups(terms)
     assert [(sorted(ids), words) for ids, words, _ in groups] == [([-3, 5, 2**62], ("Robots",))]
     assert sorted(matcher.match_ids(terms)) == [-3, 5, 2**62]
+
+
+def test_only_the_subscriptions_asked_for_are_grouped_and_explained(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An updated paper concerns its ``upvotes:`` subscriptions: a group holding none of
+    them is left out before its explanation is built."""
+    matcher = Matcher()
+    terms = analyze_paper(replace(UNUSUAL, title="Robots and androids"))
+    matcher.add(1, parse_query("robots"))
+    matcher.add(2, parse_query("robots"))
+    matcher.add(3, parse_query("androids"))
+    explained: list[object] = []
+    explain = Explainer.explain_recipe
+
+    def counted(self: Explainer, recipe: Any) -> tuple[tuple[str, ...], float]:
+        explained.append(recipe)
+        return explain(self, recipe)
+
+    monkeypatch.setattr(Explainer, "explain_recipe", counted)
+    groups = matcher.match_groups(terms, only={2, 9})
+    assert [(list(ids), words) for ids, words, _ in groups] == [([2], ("Robots",))]
+    assert len(explained) == 1  # the "androids" group was never explained
+    assert matcher.match_groups(terms, only=set()) == []
+    assert [m.sub_id for m in matcher.match_terms(terms, only={3})] == [3]
 
 
 def test_a_side_in_a_later_conjunction_counts_even_if_that_entry_was_dropped() -> None:

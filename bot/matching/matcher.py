@@ -313,12 +313,14 @@ class Matcher:
         """``likes``: the stored papers ``paper`` is similar to (for ``like:``)."""
         return self.match_terms(with_likes(analyze_paper(paper), likes))
 
-    def match_groups(self, terms: PaperTerms) -> list[Group]:
+    def match_groups(self, terms: PaperTerms, only: Container[int] | None = None) -> list[Group]:
         """Every subscription ``terms`` matches, with words and score, grouped by how
         they are explained: the match step's path. The reached entries' recipes are
         gathered and sorted (numpy), and each recipe is explained once, for all its
         subscriptions, so the cost follows a paper's distinct explanations (some 170
-        at 100k subscriptions), not the queries it reached (600) or their holders."""
+        at 100k subscriptions), not the queries it reached (600) or their holders.
+        ``only``: just these subscriptions; a group with none of them is not explained
+        (an updated paper concerns the few ``upvotes:`` subscriptions)."""
         eids = np.frombuffer(self._index.hits(terms), dtype=np.int64)
         if not len(eids):
             return []
@@ -337,6 +339,8 @@ class Matcher:
             recipe = recipes[rid]
             assert recipe is not None
             ids = ids_of[start:end] if low >= 0 else self._ids(ids_of[start:end])
+            if only is not None and not (ids := [sid for sid in ids if sid in only]):
+                continue
             out.append((ids, *explain(recipe)))
         return out
 
@@ -366,9 +370,8 @@ class Matcher:
         ``only``: just these."""
         out = [
             new_match(sid, words, score)
-            for ids, words, score in self.match_groups(terms)
+            for ids, words, score in self.match_groups(terms, only)
             for sid in ids
-            if only is None or sid in only
         ]
         out.sort()  # by sub_id: ids are unique, so words and scores are never compared
         return out

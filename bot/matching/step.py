@@ -161,12 +161,11 @@ class SubscriptionIndex:
         stored papers it is similar to (``like:``)."""
         by_owner: dict[Owner, list[Match]] = defaultdict(list)
         subs = self._subs
-        wanted = self._upvote_subs if upvotes_only else subs
         terms = with_likes(analyze_paper(paper), likes)
-        for ids, words, score in self.matcher.match_groups(terms):
+        only = self._upvote_subs if upvotes_only else None
+        for ids, words, score in self.matcher.match_groups(terms, only):
             for sid in ids:
-                if sid in wanted:
-                    by_owner[subs[sid].owner].append(new_match(sid, words, score))
+                by_owner[subs[sid].owner].append(new_match(sid, words, score))
         return [_record(owner, paper, matches, now) for owner, matches in by_owner.items()]
 
 
