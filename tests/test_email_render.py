@@ -25,10 +25,11 @@ from hypothesis import strategies as st
 
 from bot.delivery.notifier import DigestMessage, DigestSection, ManageLinkMessage, MessageLinks
 from bot.errors import ConfigError, PermanentDeliveryError
-from bot.models import Links
+from bot.models import Links, Paper
 from bot.settings import EmailSettings, Settings, SmtpSettings
 from handlers.email import format as fmt
 from handlers.email.render import Renderer, render_alerts
+from handlers.email.views import paper_card
 from tests.support_email import (
     LINKS,
     alert_message,
@@ -129,6 +130,29 @@ def test_a_long_alert_shows_the_best_in_full_and_lists_the_rest_by_title() -> No
         assert title in shown
         assert paper.links.abs in read_html(html_part).hrefs
     assert set(read_html(html_part).hrefs) == set(re.findall(r"https?://\S+", text))
+
+
+def test_a_paper_read_again_is_compared_once_and_a_changed_one_shown_anew(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The dispatcher's paper cache reads the papers again every minute: an equal copy
+    takes over the card held (one comparison, then identity), a changed one gets its own."""
+    paper = corpus()[7]
+    first = paper_card(paper)
+    compared: list[int] = []
+    equal = Paper.__eq__
+
+    def counting(self: Paper, other: object) -> bool:
+        compared.append(1)
+        return equal(self, other)
+
+    monkeypatch.setattr(Paper, "__eq__", counting)
+    again = replace(paper)  # read again: equal, another object
+    assert all(paper_card(again) is first for _ in range(80))
+    assert len(compared) == 1
+    changed = replace(paper, title="A title the authors changed")
+    assert paper_card(changed).title == "A title the authors changed"
+    assert paper_card(again).title == first.title
 
 
 def test_each_digest_section_links_to_stopping_that_subscription(renderer: Renderer) -> None:

@@ -96,6 +96,8 @@ def caught_by(queries: tuple[str, ...]) -> tuple[str, ...]:
 # A run shows the same papers to many readers. Keyed by the paper's key and held with the
 # paper itself: an lru_cache keyed by the Paper hashed every field of it on each of an
 # alert's ~80 lookups; the paper objects come from one cache, so identity is the check.
+# That cache reads the papers again every minute: an equal paper read again takes the
+# place of the one held, or every later lookup would compare every field of the two.
 _CARDS: dict[str, tuple[Paper, PaperView]] = {}
 _CARDS_KEPT = 4096
 
@@ -103,7 +105,10 @@ _CARDS_KEPT = 4096
 def paper_card(paper: Paper) -> PaperView:
     """What a paper shows whoever reads it; ``paper_view`` adds the reader's matches."""
     hit = _CARDS.get(paper.key)
-    if hit is not None and (hit[0] is paper or hit[0] == paper):
+    if hit is not None and hit[0] is paper:
+        return hit[1]
+    if hit is not None and hit[0] == paper:
+        _CARDS[paper.key] = (paper, hit[1])
         return hit[1]
     if len(_CARDS) >= _CARDS_KEPT:
         _CARDS.clear()  # a new day's papers; the old ones will not come back
