@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -21,7 +22,13 @@ from bot.errors import InvalidQueryError, StoreError
 from bot.models import HttpCacheEntry, SourceState
 from bot.store.protocols import DeliveryState
 from bot.store.sqlite._codec import CHUNK, fts_query
-from bot.store.sqlite.schema import connect, load_migrations, migrate, split_statements
+from bot.store.sqlite.schema import (
+    GIL_SWITCH_SECONDS,
+    connect,
+    load_migrations,
+    migrate,
+    split_statements,
+)
 from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 from tests.support_outbox import INSTANT, add_papers, record, verified_user
 from tests.support_outbox import NOW as OUTBOX_NOW
@@ -96,6 +103,25 @@ async def test_connection_pragmas(store: SqliteStore) -> None:
             for name in ("foreign_keys", "busy_timeout", "synchronous", "journal_mode")
         ]
         assert pragmas == [1, 5000, 1, "wal"]  # synchronous 1 = NORMAL
+
+
+async def test_opening_a_store_lowers_the_switch_interval_and_never_raises_it(
+    tmp_path: Path,
+) -> None:
+    """The connections' threads take the GIL back after every row; at Python's default
+    5 ms interval each take-back waits that long whenever the event loop is busy."""
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        store = await open_sqlite_store(tmp_path / "one.db")
+        await store.close()
+        assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_SECONDS)
+        sys.setswitchinterval(0.0001)  # the embedding program wants it lower still: kept
+        store = await open_sqlite_store(tmp_path / "two.db")
+        await store.close()
+        assert sys.getswitchinterval() == pytest.approx(0.0001)
+    finally:
+        sys.setswitchinterval(before)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -79,12 +80,20 @@ WRITER_CACHE_KIB = -4_096
 # prepared copy is large: 128 of them held some 14 MB more after 30 s of alerts on the
 # 50k cycle bench's database, where 32 keep the statements that recur and most of that.
 STATEMENT_CACHE = 32
+# The interpreter's switch interval, at most (Python's default: 5 ms). aiosqlite runs each
+# connection's statements on a thread; sqlite3 lets go of the GIL around every step (each
+# row read or written) and must take it back after. While the event loop's thread runs
+# Python (rendering mail, matching), each take-back waited out the whole interval: a
+# dispatcher's read of its next claim (some 2,600 match rows, 2 ms alone) beside the
+# messages it renders took over 20 s, and 0.2 s at 0.5 ms (bench/store_threads.py).
+GIL_SWITCH_SECONDS = 0.0005
 
 
 async def connect(path: Path, *, read_only: bool = False) -> aiosqlite.Connection:
     """A connection in autocommit mode (we issue BEGIN ourselves) with our pragmas set."""
     # isolation_level=None: Python's sqlite3 must not open transactions behind our back,
     # or BEGIN IMMEDIATE would fail with "cannot start a transaction within a transaction".
+    hand_back_quickly()
     db = await aiosqlite.connect(path, isolation_level=None, cached_statements=STATEMENT_CACHE)
     try:
         await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -99,6 +108,14 @@ async def connect(path: Path, *, read_only: bool = False) -> aiosqlite.Connectio
         await db.close()
         raise
     return db
+
+
+def hand_back_quickly() -> None:
+    """Lower the process's switch interval to ``GIL_SWITCH_SECONDS`` (never raise it): set
+    where the threads that need it are made, so no entry point (the daemon, its email
+    helpers, a CLI command) can forget it."""
+    if sys.getswitchinterval() > GIL_SWITCH_SECONDS:
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
 
 
 async def _enable_wal(db: aiosqlite.Connection, path: Path) -> None:
