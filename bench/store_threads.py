@@ -61,6 +61,9 @@ async def _read(db: aiosqlite.Connection, *, busy: bool, cap: float) -> float:
     stop.set()
     if loop_work is not None:
         await loop_work
+    # A cut read still runs on the connection's thread: let it end with the loop idle, so
+    # the next read (perhaps at the other interval) does not wait behind it.
+    await db.execute_fetchall("SELECT 1")
     return seconds
 
 
@@ -99,7 +102,11 @@ async def measure(rows: int, repeat: int, cap: float) -> dict[str, Any]:
 def targets(fig: dict[str, Any]) -> dict[str, dict[str, Any]]:
     value = round(fig["busy_paperbell_s"], 3)
     return {
-        "read_beside_busy_loop_s": {"value": value, "target": "≤ 0.5 s", "met": value <= TARGET_S}
+        "read_beside_busy_loop_s": {
+            "value": value,
+            "target": f"≤ {TARGET_S} s",
+            "met": value <= TARGET_S,
+        }
     }
 
 
@@ -109,8 +116,10 @@ def render(fig: dict[str, Any]) -> str:
         [
             f"read of {fig['rows']:,} rows, median seconds",
             f"  loop idle:                          {fig['alone_s']:.3f}",
-            f"  loop busy, Python's 5 ms interval:  {fig['busy_default_s']:.3f}{capped}",
-            f"  loop busy, paperbell's 0.5 ms:      {fig['busy_paperbell_s']:.3f}",
+            f"  loop busy, Python's {PYTHON_DEFAULT * 1000:g} ms interval:  "
+            f"{fig['busy_default_s']:.3f}{capped}",
+            f"  loop busy, paperbell's {GIL_SWITCH_SECONDS * 1000:g} ms:      "
+            f"{fig['busy_paperbell_s']:.3f}",
         ]
     )
 
