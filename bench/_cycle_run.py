@@ -286,7 +286,7 @@ async def _deliveries(
         notifiers: dict[Channel, Notifier] = {Channel.EMAIL: Budgeted(notifier, budget)}
         return Dispatcher(store, notifiers, links, clock, random.Random(1), digests=service.digests)
 
-    books_: dict[str, Any] = {"books": books}
+    books_: dict[str, Any] = {"books": books, "budget": budget}
     outbox = FileNotifier(config.data_dir / "outbox", smtp=config.smtp, email=config.email)
     await _deliver("alerts_file", phases, dispatcher=dispatcher(outbox), **books_, total=owners)
     books.set_alerts("pending")  # the same alerts again, now over SMTP
@@ -322,22 +322,29 @@ async def _deliver(
     dispatcher: Dispatcher,
     books: Books,
     total: int,
+    budget: float,
     kind: str = "alert",
     helpers: EmailHelpers | None = None,
 ) -> None:
     async with phases.phase(name) as rec:
+        started = time.perf_counter()
         if helpers is not None:
             helpers.wake()
         report = await dispatcher.run_once()
-        if helpers is not None:  # the budget is spent: they give back what they claimed
+        if helpers is not None:
             rec["helpers"] = len(helpers.pids)
             rec["helper_peak_rss_mb"] = max(map(_peak_rss_mb, helpers.pids), default=None)
-            await helpers.stop(0)
+            # Our dispatcher found nothing left to claim, but a helper may still be sending
+            # its last claim: the phase lasts until that is sent too, within the budget
+            # (then the helpers give back what they claimed, as when the budget is spent).
+            left = 0.0 if report.down else budget - (time.perf_counter() - started)
+            await helpers.stop(max(0.0, left))
     rows, messages = books.count(kind, "sent")
     rec["rows"], rec["messages"] = rows, messages
     bad = (DeliveryOutcome.FAILED, DeliveryOutcome.RETRIED, DeliveryOutcome.SUPPRESSED)
     rec["not_sent"] = sum(report.count(outcome) for outcome in bad)
-    finish(rec, rec["seconds"], messages, total, finished=not report.down)
+    # Finished when every message reached the sink, not when our dispatcher ran dry.
+    finish(rec, rec["seconds"], messages, total, finished=not report.down and messages >= total)
     rec["messages_per_second"] = round(messages / rec["seconds"], 1) if rec["seconds"] else None
     emit(rec)
 

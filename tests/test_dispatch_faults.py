@@ -198,3 +198,77 @@ async def test_a_sent_message_is_written_before_the_next_one_goes(store: Store) 
     email.go.set()
     report = await run
     assert report.count(DeliveryOutcome.SENT) == 3
+
+
+class GatedNotifier(RecordingNotifier):
+    """Holds the first message until ``go`` is set; notes each message as it starts."""
+
+    def __init__(self) -> None:
+        super().__init__(Channel.EMAIL, concurrency=2)
+        self.started: list[int] = []
+        self.two_started = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def _deliver(self, message: Message) -> None:
+        assert isinstance(message, AlertMessage)
+        self.started.append(message.recipient.owner_id or 0)
+        if len(self.started) == 2:
+            self.two_started.set()
+        if len(self.started) == 1:
+            await self.go.wait()
+        await super()._deliver(message)
+
+
+def one_reader_a_claim(store: Store | LockedStore, email: RecordingNotifier) -> Dispatcher:
+    return Dispatcher(
+        cast(Store, store), {Channel.EMAIL: email}, LINKS, FrozenClock(), random.Random(1),
+        batch_limit=1,
+    )  # fmt: skip
+
+
+async def test_the_next_claims_messages_start_while_this_ones_last_is_in_flight(
+    store: Store,
+) -> None:
+    """No pause at each claim's end for its slowest message: a free slot takes the next
+    claim's first message at once."""
+    await users_with_alerts(store, 2, 2)
+    email = GatedNotifier()
+    run = asyncio.create_task(one_reader_a_claim(store, email).run_once())
+    await asyncio.wait_for(email.two_started.wait(), 10)
+    held = email.started[0]  # the first message is still in flight
+    assert all(isinstance(m, AlertMessage) and m.recipient.owner_id != held for m in email.sent)
+    email.go.set()
+    report = await run
+    assert report.count(DeliveryOutcome.SENT) == 2 * 2
+    assert await alert_states(store) == {(DeliveryState.SENT, 1)}
+
+
+class FailingClaims:
+    """The store, except that claims fail from the ``ok + 1``-th on."""
+
+    def __init__(self, store: Store, ok: int) -> None:
+        self._store, self.ok = store, ok
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def claim_due(self, *args: object, **kwargs: object) -> object:
+        if self.ok <= 0:
+            raise sqlite3.OperationalError("disk I/O error")
+        self.ok -= 1
+        return await self._store.claim_due(*args, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_a_failed_claim_gives_back_the_previous_claims_message_in_flight(
+    store: Store,
+) -> None:
+    """The next claim fails while this one's message is still in flight: that message is
+    cancelled and its rows go back to pending (none waits for its lease)."""
+    await users_with_alerts(store, 2, 2)
+    email = GatedNotifier()
+    failing = FailingClaims(store, ok=1)
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        await one_reader_a_claim(cast(Store, failing), email).run_once()
+    assert len(email.started) == 1 and email.sent == []
+    assert await sending(store) == []
+    assert await alert_states(store) == {(DeliveryState.PENDING, 0)}

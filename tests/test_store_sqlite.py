@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +21,7 @@ from bot.delivery.planning import record_matches
 from bot.errors import InvalidQueryError, StoreError
 from bot.models import HttpCacheEntry, SourceState
 from bot.store.protocols import DeliveryState
-from bot.store.sqlite._codec import CHUNK, fts_query
+from bot.store.sqlite._codec import CHUNK, Row, fts_query
 from bot.store.sqlite.schema import (
     GIL_SWITCH_SECONDS,
     connect,
@@ -339,6 +339,61 @@ async def test_sent_rows_take_one_statement_and_many_take_one_transaction(
     sent = await store.list_deliveries(state=DeliveryState.SENT)
     assert sorted(d.id for d in sent) == sorted(ids)
     assert {d.sent_at for d in sent if d.id in ids[:3]} == {OUTBOX_NOW}  # written once
+
+
+async def _two_readers_alerts(store: SqliteStore) -> list[int]:
+    """Two readers with one pending alert each; their user ids, in claim order."""
+    users = [await verified_user(store, f"r{n}@example.org") for n in (1, 2)]
+    await add_papers(store, "p1")
+    for user in users:
+        await store.add_subscription(user.owner, "g", "graph", INSTANT, OUTBOX_NOW, limit=5)
+    subs = {s.owner: s.id for s in await store.list_subscriptions()}
+    records = [record(u.owner, "p1", subs[u.owner]) for u in users]
+    await record_matches(store, records, OUTBOX_NOW)
+    return [u.id for u in users]
+
+
+async def test_a_claim_holds_the_write_lock_for_one_statement(store: SqliteStore) -> None:
+    """Other processes wait for SQLite's write lock: a claim takes it for its one UPDATE
+    (the due rows are found on the reader), never across a turn of the event loop."""
+    await _two_readers_alerts(store)
+    statements: list[str] = []
+    await store._writer.set_trace_callback(statements.append)
+    batches = await store.claim_due(OUTBOX_NOW)
+    assert len([b for b in batches if b.kind == "alert"]) == 2
+    assert [s.split()[0] for s in statements] == ["UPDATE"]
+
+
+async def test_a_claim_whose_groups_another_process_took_looks_again(
+    store: SqliteStore,
+) -> None:
+    """Between finding its groups and claiming them, another process took them all: the
+    claim finds the next ones rather than saying nothing is due."""
+    await _two_readers_alerts(store)
+    claimed = await store.claim_due(OUTBOX_NOW)  # then only the alerts are left, due
+    await store.settle(
+        [d.id for b in claimed if b.kind != "alert" for d in b.deliveries], {}, OUTBOX_NOW
+    )
+    await store.release(
+        [d.id for b in claimed if b.kind == "alert" for d in b.deliveries], OUTBOX_NOW
+    )
+    other = await open_sqlite_store(store.path)
+    taken: list[list[int]] = []
+    write = store._write_rows
+
+    async def racing(what: str, sql: str, params: Sequence[object]) -> list[Row]:
+        if not taken:  # the other process claims between our first look and our claim
+            taken.append([d.id for b in await other.claim_due(OUTBOX_NOW, 1) for d in b.deliveries])
+        return await write(what, sql, params)
+
+    store._write_rows = racing  # type: ignore[method-assign]
+    try:
+        mine = await store.claim_due(OUTBOX_NOW, 1)
+    finally:
+        await other.close()
+    assert len(mine) == 1 and len(taken[0]) == 1
+    assert [d.id for d in mine[0].deliveries] != taken[0]  # the next reader's, not nothing
+    assert await store.claim_due(OUTBOX_NOW) == []
 
 
 # --- search query building --------------------------------------------------------------------

@@ -3,9 +3,14 @@
 A mixin of ``SqliteStore``. A claim finds its groups (owner, channel, kind) on the reader
 connection, walking an index in claim order and stopping as soon as it has ``limit``
 groups, so a backlog of a million due rows costs a claim no more than the rows of the
-groups it takes; the write transaction then only updates those groups' rows, in one
-statement. A row claimed by another process in between is simply not returned (the
-update re-checks that each row is still due).
+groups it takes; then one statement, a write of its own, updates those groups' rows. So
+SQLite's write lock, which every other process's writes ("sent", a subscribe) wait for,
+is held for that statement alone: walking the index inside the write held it for the
+walk and for a turn of the event loop after each step, some 60 ms a claim beside a busy
+dispatcher (bench/cycle.py). A row claimed by another process in between is simply not
+returned (the update re-checks that each row is still due); when another process took
+every group found, the claim looks again (``CLAIM_TRIES``), so "nothing claimed" means
+nothing was due.
 
 Claim order: confirmations (transactional mail) first, then rows whose lease ran out
 (their process died mid-send), then alerts and digests oldest due first.
@@ -13,12 +18,9 @@ Claim order: confirmations (transactional mail) first, then rows whose lease ran
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-
-import aiosqlite
 
 from bot.messages import Channel
 from bot.models import MatchRecord, Owner, Subscription, User
@@ -51,6 +53,10 @@ _WANTED = (
 )
 
 Group = tuple[str, str, str]  # owner, channel, kind as stored
+Fetch = Callable[[str, Sequence[Any]], Awaitable[list[Row]]]
+# Looks before a claim gives up because other processes took every group it found: each
+# look that loses finds the groups after those taken, so more than a few means a crowd.
+CLAIM_TRIES = 5
 
 
 class ClaimsMixin:
@@ -58,7 +64,7 @@ class ClaimsMixin:
 
     if TYPE_CHECKING:
 
-        def _write(self, what: str) -> AbstractAsyncContextManager[aiosqlite.Connection]: ...
+        async def _write_rows(self, what: str, sql: str, params: Sequence[Any]) -> list[Row]: ...
 
         async def _read(self, what: str, sql: str, *params: Any) -> list[Row]: ...
 
@@ -73,9 +79,7 @@ class ClaimsMixin:
         if channels is not None and not channels:
             return []
         until, picked = now + lease, [str(c) for c in channels or ()]
-        async with self._write("claiming due deliveries") as db:
-            groups = await _due_groups(db, iso(now), limit, picked)
-            raw = await _claim(db, groups, iso(now), iso(until)) if groups else []
+        groups, raw = await self._claim_groups(iso(now), iso(until), limit, picked)
         claimed = _by_group(raw)  # decoded after the commit: the writer is free sooner
         batches = []
         for group in groups:  # in claim order; a group another process took is skipped
@@ -86,6 +90,25 @@ class ClaimsMixin:
                     Owner.parse(owner), Channel(channel), DeliveryKind(kind), tuple(found), until
                 ))  # fmt: skip
         return batches
+
+    async def _claim_groups(
+        self, stamp: str, until: str, limit: int, channels: list[str]
+    ) -> tuple[list[Group], list[Row]]:
+        """The groups found and the rows claimed of them; found but all taken by another
+        process in between: look again (past them, as their rows are no longer due)."""
+        groups: list[Group] = []
+        for _ in range(CLAIM_TRIES):
+            groups = await _due_groups(self._fetch, stamp, limit, channels)
+            if not groups:
+                return [], []
+            sql, params = _claim(groups, stamp, until)
+            raw = await self._write_rows("claiming due deliveries", sql, params)
+            if raw:
+                return groups, raw
+        return groups, []
+
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        return await self._read("finding due deliveries", sql, *params)
 
     # --- bulk reads for the dispatcher ------------------------------------------------------
 
@@ -121,9 +144,7 @@ class ClaimsMixin:
         return found
 
 
-async def _due_groups(
-    db: aiosqlite.Connection, stamp: str, limit: int, channels: list[str]
-) -> list[Group]:
+async def _due_groups(fetch: Fetch, stamp: str, limit: int, channels: list[str]) -> list[Group]:
     """Up to ``limit`` groups with due rows, in claim order (see the module)."""
     only = f" AND channel IN ({rows.placeholders(len(channels))})" if channels else ""
     groups: dict[Group, None] = {}
@@ -133,7 +154,7 @@ async def _due_groups(
         while len(groups) < limit:
             after = _AFTER if last else ""
             params = (stamp, *channels, *last)
-            page = list(await db.execute_fetchall(sql.format(after=after), params))
+            page = await fetch(sql.format(after=after), params)
             for _, _at, owner, channel, kind in page:
                 if len(groups) < limit:
                     groups.setdefault((owner, channel, kind), None)
@@ -143,9 +164,8 @@ async def _due_groups(
     return list(groups)
 
 
-async def _claim(
-    db: aiosqlite.Connection, groups: list[Group], stamp: str, until: str
-) -> list[Row]:
+def _claim(groups: list[Group], stamp: str, until: str) -> tuple[str, tuple[Any, ...]]:
+    """The statement claiming these groups' due rows, and its parameters."""
     owners = list(dict.fromkeys(owner for owner, _, _ in groups))
     sql = _CLAIM.format(
         due=_DUE,
@@ -154,7 +174,7 @@ async def _claim(
         columns=", ".join(rows.DELIVERY_COLUMNS),
     )
     params = (stamp, until, stamp, stamp, *owners, *(v for g in groups for v in g))
-    return list(await db.execute_fetchall(sql, params))
+    return sql, params
 
 
 def _by_group(found: list[Row]) -> dict[Group, list[Delivery]]:

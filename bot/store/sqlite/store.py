@@ -328,6 +328,15 @@ class SqliteStore(
             with _sqlite_errors(what):
                 await self._writer.execute(sql, params)
 
+    async def _write_rows(self, what: str, sql: str, params: Sequence[Any]) -> list[codec.Row]:
+        """``_write_one`` for a statement that returns rows (``UPDATE ... RETURNING``): the
+        statement and its fetch in one trip, so SQLite's write lock, which other processes
+        wait for, is held for the statement alone and never across a turn of our loop."""
+        async with self._write_lock:
+            self._check_open()
+            with _sqlite_errors(what):
+                return list(await self._writer.execute_fetchall(sql, params))
+
     async def _roll_back(self) -> None:
         """End whatever transaction the writer is in, even one whose ``BEGIN`` was cancelled.
 
