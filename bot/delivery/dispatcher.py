@@ -187,7 +187,8 @@ class Dispatcher:
         """Send everything due at ``now`` (default: the clock) until nothing is due."""
         async with self._lock:
             self._run = _Run(now or self._clock(), self._new_slots())
-            claim, previous = await self._claim(), Claim((), ClaimReads())
+            claim = await self._claim()
+            previous: Sequence[DeliveryBatch] = ()  # the claim before: its reads let go
             while claim.batches:
                 # The next claim is taken and read while this one is sent: the database
                 # works on it while the loop builds and sends messages.
@@ -201,15 +202,15 @@ class Dispatcher:
                         await self._finish()
                         following = await self._claim()
                 except BaseException as exc:  # a store error, or cancelled past the grace
-                    await asyncio.shield(self._give_back((previous, claim), ahead, exc))
+                    await asyncio.shield(self._give_back((*previous, *claim.batches), ahead, exc))
                     raise
                 # This claim's last messages are still in flight as the next one starts:
                 # waiting for them at each claim left the process idle some 5 % of a run.
-                claim, previous = following, claim
+                claim, previous = following, claim.batches
             try:
                 await self._finish()
             except BaseException as exc:
-                await asyncio.shield(self._give_back((previous,), None, exc))
+                await asyncio.shield(self._give_back(previous, None, exc))
                 raise
             return self._run.report()
 
@@ -339,17 +340,20 @@ class Dispatcher:
         await write_outcomes(self._store, outcomes, self._now())
 
     async def _give_back(
-        self, claims: Sequence[Claim], ahead: asyncio.Task[Claim] | None, error: BaseException
+        self,
+        batches: Sequence[DeliveryBatch],
+        ahead: asyncio.Task[Claim] | None,
+        error: BaseException,
     ) -> None:
         """After ``error`` mid-claim: cancel what is in flight, record what finished if we
-        can, then give back every row still in 'sending' of ``claims`` (the one being sent
-        and the one before, whose last messages may still be in flight) and of the next
-        one, so none waits for its lease (a message cut off mid-send, or whose outcome
+        can, then give back every row still in 'sending' of ``batches`` (the claim being
+        sent and the one before, whose last messages may still be in flight) and of the
+        next claim, so none waits for its lease (a message cut off mid-send, or whose outcome
         could not be written, may go again: at least once). What fails here is noted on
         ``error``, which the caller raises."""
         await self._abort()
         outcomes, self._run.pending = self._run.pending, Outcomes()
-        batches = [batch for claim in claims for batch in claim.batches]
+        batches = list(batches)
         if ahead is not None:
             with suppress(Exception, asyncio.CancelledError):
                 batches += (await ahead).batches
