@@ -11,7 +11,8 @@ Each phase prints one JSON line: wall and CPU seconds, rows, and the peak RSS of
 process during the phase (a thread samples /proc/self/statm). Delivery phases stop after
 ``budget`` seconds (the notifier then reports its channel down, so the dispatcher puts
 its claimed rows back and returns) and report how far they got and the time all would
-have taken at that rate. Between phases the bench only moves rows it must (alert rows
+have taken at that rate. A phase with helpers ends when their last claim is sent too,
+not when the daemon's own dispatcher finds nothing left to claim. Between phases the bench only moves rows it must (alert rows
 back to pending for the second notifier, what a cut phase left to sent before the
 digests), with plain SQL, untimed.
 """
