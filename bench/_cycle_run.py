@@ -12,9 +12,9 @@ process during the phase (a thread samples /proc/self/statm). Delivery phases st
 ``budget`` seconds (the notifier then reports its channel down, so the dispatcher puts
 its claimed rows back and returns) and report how far they got and the time all would
 have taken at that rate. A phase with helpers ends when their last claim is sent too,
-not when the daemon's own dispatcher finds nothing left to claim. Between phases the bench only moves rows it must (alert rows
-back to pending for the second notifier, what a cut phase left to sent before the
-digests), with plain SQL, untimed.
+not when the daemon's own dispatcher finds nothing left to claim. Between phases the
+bench only moves rows it must (alert rows back to pending for the second notifier, what
+a cut phase left to sent before the digests), with plain SQL, untimed.
 """
 
 from __future__ import annotations
@@ -334,7 +334,8 @@ async def _deliver(
         report = await dispatcher.run_once()
         if helpers is not None:
             rec["helpers"] = len(helpers.pids)
-            rec["helper_peak_rss_mb"] = max(map(_peak_rss_mb, helpers.pids), default=None)
+            peaks = [mb for mb in map(_peak_rss_mb, helpers.pids) if mb is not None]
+            rec["helper_peak_rss_mb"] = max(peaks, default=None)
             # Our dispatcher found nothing left to claim, but a helper may still be sending
             # its last claim: the phase lasts until that is sent too, within the budget
             # (then the helpers give back what they claimed, as when the budget is spent).
