@@ -287,14 +287,14 @@ async def _deliveries(
         notifiers: dict[Channel, Notifier] = {Channel.EMAIL: Budgeted(notifier, budget)}
         return Dispatcher(store, notifiers, links, clock, random.Random(1), digests=service.digests)
 
-    books_: dict[str, Any] = {"books": books, "budget": budget}
+    common: dict[str, Any] = {"books": books, "budget": budget}
     outbox = FileNotifier(config.data_dir / "outbox", smtp=config.smtp, email=config.email)
-    await _deliver("alerts_file", phases, dispatcher=dispatcher(outbox), **books_, total=owners)
+    await _deliver("alerts_file", phases, dispatcher=dispatcher(outbox), **common, total=owners)
     books.set_alerts("pending")  # the same alerts again, now over SMTP
     smtp = SmtpNotifier(config.smtp, config.email)
     try:
         await _deliver(
-            "alerts_smtp", phases, dispatcher=dispatcher(smtp), **books_, total=owners,
+            "alerts_smtp", phases, dispatcher=dispatcher(smtp), **common, total=owners,
             helpers=helpers,
         )  # fmt: skip
         books.set_alerts("sent", only="'pending', 'sending'")  # what the budget left
@@ -308,7 +308,7 @@ async def _deliveries(
         finish(rec, rec["seconds"], done, waiting, finished=True)
         emit(rec)
         await _deliver(
-            "digest_smtp", phases, dispatcher=dispatcher(smtp), **books_, total=done,
+            "digest_smtp", phases, dispatcher=dispatcher(smtp), **common, total=done,
             kind="digest", helpers=helpers,
         )  # fmt: skip
     finally:

@@ -199,6 +199,7 @@ class Dispatcher:
                     if not following.batches:
                         # Taken early, it may miss rows queued since: what the messages in
                         # flight lead to once written (a fall back to email) among them.
+                        # So the run ends only with nothing in flight and all written.
                         await self._finish()
                         following = await self._claim()
                 except BaseException as exc:  # a store error, or cancelled past the grace
@@ -207,11 +208,6 @@ class Dispatcher:
                 # This claim's last messages are still in flight as the next one starts:
                 # waiting for them at each claim left the process idle some 5 % of a run.
                 claim, previous = following, claim.batches
-            try:
-                await self._finish()
-            except BaseException as exc:
-                await asyncio.shield(self._give_back(previous, None, exc))
-                raise
             return self._run.report()
 
     async def _claim(self) -> Claim:
@@ -340,10 +336,7 @@ class Dispatcher:
         await write_outcomes(self._store, outcomes, self._now())
 
     async def _give_back(
-        self,
-        batches: Sequence[DeliveryBatch],
-        ahead: asyncio.Task[Claim] | None,
-        error: BaseException,
+        self, batches: Sequence[DeliveryBatch], ahead: asyncio.Task[Claim], error: BaseException
     ) -> None:
         """After ``error`` mid-claim: cancel what is in flight, record what finished if we
         can, then give back every row still in 'sending' of ``batches`` (the claim being
@@ -354,9 +347,8 @@ class Dispatcher:
         await self._abort()
         outcomes, self._run.pending = self._run.pending, Outcomes()
         batches = list(batches)
-        if ahead is not None:
-            with suppress(Exception, asyncio.CancelledError):
-                batches += (await ahead).batches
+        with suppress(Exception, asyncio.CancelledError):
+            batches += (await ahead).batches
         claimed = Outcomes(released=[d.id for b in batches for d in b.deliveries])
         for what, todo in (("recording finished messages", outcomes), ("giving back", claimed)):
             try:

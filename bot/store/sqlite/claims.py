@@ -96,7 +96,6 @@ class ClaimsMixin:
     ) -> tuple[list[Group], list[Row]]:
         """The groups found and the rows claimed of them; found but all taken by another
         process in between: look again (past them, as their rows are no longer due)."""
-        groups: list[Group] = []
         for _ in range(CLAIM_TRIES):
             groups = await _due_groups(self._fetch, stamp, limit, channels)
             if not groups:
@@ -105,7 +104,7 @@ class ClaimsMixin:
             raw = await self._write_rows("claiming due deliveries", sql, params)
             if raw:
                 return groups, raw
-        return groups, []
+        return [], []
 
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Row]:
         return await self._read("finding due deliveries", sql, *params)
