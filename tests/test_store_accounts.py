@@ -14,7 +14,10 @@ import pytest
 from bot.delivery.planning import record_matches
 from bot.errors import LimitError, StoreError
 from bot.models import Owner
+from bot.store.sqlite import claims
+from bot.store.sqlite.accounts import _SUPPRESS_ORPHAN_ALERTS, SUPPRESS_PENDING_EMAIL
 from bot.store.sqlite.schema import load_migrations
+from bot.store.sqlite.selfservice import _COUNT_MANAGE_MAILS
 from bot.store.sqlite.store import SqliteStore, open_sqlite_store
 from tests.support_outbox import DISCORD, NOW, record
 
@@ -69,6 +72,45 @@ def test_due_rows_and_waiting_matches_use_their_indexes() -> None:
         "WHERE digest_wanted = 1 AND digest_id IS NULL GROUP BY owner"
     )
     assert "matches_waiting_for_digest" in waiting
+
+
+# What a claim (pending -> sending) and a "sent" change in each of an alert's some 80 rows,
+# inside the write lock every other process waits for. The lease is the one exception:
+# deliveries_leased finds rows whose process died, by lease_until, among 'sending' rows.
+_CHANGED_BY_DELIVERY = {"state", "attempts", "updated_at", "sent_at", "last_error"}
+
+
+def test_no_outbox_index_is_keyed_by_what_sending_changes() -> None:
+    db = sqlite3.connect(":memory:")
+    try:
+        for migration in load_migrations():
+            db.executescript(migration.sql)
+        indexes = [row[1] for row in db.execute("PRAGMA index_list(deliveries)")]
+        keyed = {
+            name: columns
+            for name in indexes
+            if (columns := {row[2] for row in db.execute(f"PRAGMA index_info({name})")})
+            & _CHANGED_BY_DELIVERY
+        }
+    finally:
+        db.close()
+    assert "deliveries_pending_by_owner" in indexes
+    assert keyed == {}
+
+
+def test_owner_queries_of_the_outbox_use_their_indexes() -> None:
+    groups = [("user:1", "email", "alert"), ("user:2", "email", "alert")]
+    claim, params = claims._claim(groups, "now", "until")
+    assert "deliveries_by_owner (owner=?)" in plan(claim, *params)
+    suppress = plan(SUPPRESS_PENDING_EMAIL, "why", "now", "user:1")
+    assert "deliveries_pending_by_owner (owner=?)" in suppress
+    assert "deliveries_confirm_by_owner (owner=? AND created_at>?)" in plan(
+        _COUNT_MANAGE_MAILS, "user:1", "then"
+    )
+    confirm = f"{claims._ORDERS[0]} ORDER BY at, id"
+    assert "deliveries_confirm_due (next_attempt_at<?)" in plan(confirm, "now")
+    orphans = plan(_SUPPRESS_ORPHAN_ALERTS, "why", "now", "user:1", "user:1")
+    assert "SCAN deliveries" not in orphans and "deliveries_by_paper" in orphans
 
 
 async def test_a_match_needs_a_stored_paper(store: SqliteStore) -> None:

@@ -34,7 +34,7 @@ _AFTER = "AND (at > ? OR (at = ? AND id > ?))"  # keyset paging: past the last r
 # (sql, the index that yields it in order); each selects id, at, owner, channel, kind.
 _ORDERS = (
     "SELECT id, next_attempt_at AS at, owner, channel, kind FROM deliveries "
-    "INDEXED BY deliveries_due_by_kind WHERE state = 'pending' AND kind = 'confirm' "
+    "INDEXED BY deliveries_confirm_due WHERE state = 'pending' AND kind = 'confirm' "
     "AND next_attempt_at <= ?",
     "SELECT id, lease_until AS at, owner, channel, kind FROM deliveries "
     "INDEXED BY deliveries_leased WHERE state = 'sending' AND lease_until <= ?",
