@@ -20,9 +20,10 @@ from bot.delivery.digests import DigestPlanner
 from bot.delivery.dispatcher import DEFAULT_CONCURRENCY, DeliveryOutcome, Dispatcher
 from bot.delivery.notifier import AlertMessage, Channel, ConfirmationMessage, DigestMessage
 from bot.delivery.planning import record_matches
+from bot.delivery.retries import RetryPolicy
 from bot.errors import ChannelDownError, PermanentDeliveryError, TransientDeliveryError
 from bot.models import DeliveryMode, Owner, User
-from bot.store.protocols import DEFAULT_LEASE, DeliveryState, Store
+from bot.store.protocols import DEFAULT_LEASE, Delivery, DeliveryKind, DeliveryState, Store
 from bot.store.sqlite.store import open_sqlite_store
 from tests.support_outbox import (
     DISCORD,
@@ -124,6 +125,29 @@ def test_backoff_is_capped_and_jittered() -> None:
         timedelta(hours=5, minutes=24) <= d <= timedelta(hours=6, minutes=36) for d in delays[10:]
     )
     assert len(set(delays)) == len(delays)  # jitter spreads retries of many recipients
+
+
+@pytest.mark.parametrize(
+    "bad", [{"jitter": 1.0}, {"jitter": -0.1}, {"max_attempts": 0}, {"base_delay": timedelta(0)}]
+)
+def test_a_retry_policy_refuses_settings_that_cannot_work(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="need 0 <= jitter < 1, max_attempts >= 1"):
+        RetryPolicy(random.Random(1), **bad)
+
+
+def test_a_retried_message_goes_again_as_one() -> None:
+    policy = RetryPolicy(random.Random(1), max_attempts=3, jitter=0.0)
+
+    def row(row_id: int, attempts: int) -> Delivery:
+        return Delivery(
+            row_id, f"k{row_id}", Owner.user(1), Channel.EMAIL, DeliveryKind.ALERT,
+            DeliveryState.SENDING, attempts, NOW, NOW, paper_key=f"p{row_id}",
+        )  # fmt: skip
+
+    retry = policy.retry([row(1, 3), row(2, 2), row(3, 1)], NOW)
+    assert (retry.spent, retry.attempts) == ([1], 2)  # row 1 used up its own attempts
+    assert retry.again == {2: NOW + timedelta(minutes=2), 3: NOW + timedelta(minutes=2)}
+    assert policy.retry([row(1, 3)], NOW).again == {}
 
 
 async def test_permanent_failure_is_kept(store: Store) -> None:

@@ -8,12 +8,11 @@ subscription, unreachable Discord user -> 'suppressed' with the reason), hands i
 channel's ``Notifier`` and records the outcome:
 
 * sent -> 'sent';
-* ``TransientDeliveryError`` -> 'pending' again after ``base_delay * 2**(attempts-1)``
-  (capped at ``max_delay``, +/- ``jitter``), or 'failed' once ``max_attempts`` are used;
-  any other exception from a notifier (a bug) is logged and treated the same way, so one
-  bad message never stalls the rest. A message is retried as a message: all its rows get
-  the same next attempt time and attempt count, so the retry sends the same one message
-  (with the same key, hence the same Message-ID), never a few smaller ones;
+* ``TransientDeliveryError`` -> 'pending' again after a backoff, or 'failed' once
+  ``max_attempts`` are used (``bot.delivery.retries``); any other exception from a
+  notifier (a bug) is logged and treated the same way, so one bad message never stalls
+  the rest. A message is retried as a message, with the same key, hence the same
+  Message-ID;
 * ``PermanentDeliveryError`` -> 'failed' with the reason; when the recipient itself is
   unreachable ``bot.delivery.policy.after_permanent_failure`` says what follows: an email
   address earns a strike (``EMAIL_STRIKES`` suppress it), a Discord user's alerts fall
@@ -75,6 +74,7 @@ from bot.delivery.outcomes import (
     write_outcomes,
 )
 from bot.delivery.policy import EMAIL_STRIKES, Action, after_permanent_failure
+from bot.delivery.retries import RetryPolicy, describe
 from bot.errors import (
     ChannelDownError,
     ChannelUnreachableError,
@@ -103,7 +103,6 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Progress = Callable[[], Awaitable[None]]
 Send = Callable[[], Awaitable[None]]
-MAX_EXPONENT = 30  # 2**30 base delays is far past any max_delay; avoids huge timedeltas
 DEFAULT_CONCURRENCY = 4  # messages in flight per channel, unless its notifier says
 # Recipients per claim. Two claims are held at once (one sent, the next read ahead), each
 # with every paper of every row: with a day of 80-paper alerts, 100 grew the process by
@@ -160,14 +159,10 @@ class Dispatcher:
         lease: timedelta = DEFAULT_LEASE,
         progress: Progress | None = None,
     ) -> None:
-        if not 0 <= jitter < 1 or max_attempts < 1 or base_delay <= timedelta(0):
-            raise ValueError("need 0 <= jitter < 1, max_attempts >= 1 and a positive base_delay")
+        self._retries = RetryPolicy(rng, max_attempts, base_delay, max_delay, jitter)
         self._store = store
         self._notifiers = dict(notifiers)
         self._clock = clock
-        self._rng = rng
-        self._max_attempts = max_attempts
-        self._base_delay, self._max_delay, self._jitter = base_delay, max_delay, jitter
         self._batch_limit = batch_limit
         self.status = status or ChannelStatus(clock)
         self._lease = lease
@@ -308,7 +303,7 @@ class Dispatcher:
             if not isinstance(exc, TransientDeliveryError):
                 key = batch_key(batch, rows)
                 log.error("delivering %s failed unexpectedly", key, exc_info=exc)
-            self._retry(batch.channel, rows, _describe(exc))
+            self._retry(batch.channel, rows, describe(exc))
 
     async def _abort(self) -> None:
         """Cancel what is in flight: its rows stay 'sending', for ``_give_back``."""
@@ -362,9 +357,7 @@ class Dispatcher:
 
     def backoff(self, attempts: int) -> timedelta:
         """Delay before the next try after ``attempts`` tries: doubling, capped, jittered."""
-        exponent = min(max(attempts - 1, 0), MAX_EXPONENT)
-        delay = min(self._max_delay, self._base_delay * (1 << exponent))
-        return delay * (1 + self._rng.uniform(-self._jitter, self._jitter))
+        return self._retries.backoff(attempts)
 
     def _now(self) -> datetime:
         # Never before the run's own time, so a retry cannot fall due again in this run.
@@ -397,20 +390,15 @@ class Dispatcher:
             self.status.stopped(channel, str(exc))
 
     def _retry(self, channel: Channel, rows: Sequence[Delivery], error: str) -> None:
-        """Reschedule the message as a whole: its rows still in play get one next attempt
-        time and one attempt count (the highest), so the retry is the same one message.
-        A row that has used up its own attempts (one that joined late does not) fails."""
-        now, pending = self._now(), self._run.pending
-        spent = [d.id for d in rows if d.attempts >= self._max_attempts]
-        if spent:
-            pending.fail(f"gave up after {self._max_attempts} attempts: {error}", spent)
-            self._add(channel, DeliveryOutcome.FAILED, len(spent))
-        again = [d for d in rows if d.id not in spent]
-        if again:
-            attempts = max(d.attempts for d in again)
-            when = now + self.backoff(attempts)
-            pending.retries.append((dict.fromkeys((d.id for d in again), when), error, attempts))
-            self._add(channel, DeliveryOutcome.RETRIED, len(again))
+        """Reschedule the message as a whole (``RetryPolicy.retry``)."""
+        retry, pending = self._retries.retry(rows, self._now()), self._run.pending
+        if retry.spent:
+            why = f"gave up after {self._retries.max_attempts} attempts: {error}"
+            pending.fail(why, retry.spent)
+            self._add(channel, DeliveryOutcome.FAILED, len(retry.spent))
+        if retry.again:
+            pending.retries.append((retry.again, error, retry.attempts))
+            self._add(channel, DeliveryOutcome.RETRIED, len(retry.again))
 
     async def _unreachable(
         self, batch: DeliveryBatch, rows: Sequence[Delivery], reason: str
@@ -427,9 +415,3 @@ class Dispatcher:
             )
         else:
             await self._messages.fall_back(user, rows, reason, self._now())
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, TransientDeliveryError):
-        return str(exc) or type(exc).__name__
-    return f"internal error ({type(exc).__name__}: {exc})"
