@@ -379,44 +379,6 @@ async def _stop_subscription_email(store: Store, address: str, sub_id: int, now:
         return  # removed meanwhile: what was asked is done
 
 
-@dataclass(frozen=True, slots=True)
-class FeedbackRequest:
-    """What a signed feedback link asks: a rating of one paper by one user."""
-
-    user_id: int
-    paper_key: str
-    rating: Rating
-    sub_id: int | None
-
-
-def read_feedback_link(signer: Signer, token: str, now: datetime) -> FeedbackRequest:
-    """The request a feedback link carries; ``InvalidTokenError`` for a forged one."""
-    data = signer.verify(FEEDBACK, token, now)
-    user, paper, rating, sub = data.get("user"), data.get("paper"), data.get("r"), data.get("sub")
-    if not isinstance(user, int) or not isinstance(paper, str) or rating not in set(Rating):
-        raise InvalidTokenError("this link is not valid")
-    if not (sub is None or isinstance(sub, int)):
-        raise InvalidTokenError("this link is not valid")
-    return FeedbackRequest(user, paper, Rating(str(rating)), sub)
-
-
-@dataclass(frozen=True, slots=True)
-class FollowRequest:
-    """What a signed follow link asks: one user following one paper they were sent."""
-
-    user_id: int
-    paper_key: str
-
-
-def read_follow_link(signer: Signer, token: str, now: datetime) -> FollowRequest:
-    """The request a follow link carries; ``InvalidTokenError`` for a forged one."""
-    data = signer.verify(FOLLOW, token, now)
-    user, paper = data.get("user"), data.get("paper")
-    if not isinstance(user, int) or not isinstance(paper, str):
-        raise InvalidTokenError("this link is not valid")
-    return FollowRequest(user, paper)
-
-
 async def remove_email(store: Store, user_id: int, now: datetime) -> User:
     """Forget the user's address; mail still queued for it is suppressed."""
     return await store.remove_email(user_id, now)

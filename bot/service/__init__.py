@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from bot.accounts import addresses as accounts
+from bot.accounts import paper_links
 from bot.accounts.addresses import LinkBuilder
 from bot.accounts.tokens import Signer
 from bot.delivery.digests import DigestPlanner
@@ -239,13 +240,13 @@ class Paperbell:
         check_min_relevance(value)
         return await self.store.set_min_relevance(sub_id, owner, value, self.clock())
 
-    def feedback_link_paper(self, token: str) -> accounts.FeedbackRequest:
+    def feedback_link_paper(self, token: str) -> paper_links.FeedbackRequest:
         """What a feedback link would record, without recording it (the confirm page)."""
-        return accounts.read_feedback_link(self.signer, token, self.clock())
+        return paper_links.read_feedback_link(self.signer, token, self.clock())
 
-    async def feedback_link(self, token: str) -> tuple[accounts.FeedbackRequest, Paper]:
+    async def feedback_link(self, token: str) -> tuple[paper_links.FeedbackRequest, Paper]:
         """Record the rating a signed feedback link carries; the paper it was about."""
-        request = accounts.read_feedback_link(self.signer, token, self.clock())
+        request = paper_links.read_feedback_link(self.signer, token, self.clock())
         paper = await self.store.get_paper(request.paper_key)
         if paper is None or await self.store.get_user(request.user_id) is None:
             raise NotFoundError("that paper or account is no longer stored; nothing was recorded")
@@ -257,13 +258,13 @@ class Paperbell:
         )
         return request, paper
 
-    def follow_link_paper(self, token: str) -> accounts.FollowRequest:
+    def follow_link_paper(self, token: str) -> paper_links.FollowRequest:
         """What a follow link would do, without doing it (the confirm page)."""
-        return accounts.read_follow_link(self.signer, token, self.clock())
+        return paper_links.read_follow_link(self.signer, token, self.clock())
 
     async def follow_link(self, token: str) -> Paper:
         """Follow the paper a signed follow link names, by email; the paper."""
-        request = accounts.read_follow_link(self.signer, token, self.clock())
+        request = paper_links.read_follow_link(self.signer, token, self.clock())
         owner = Owner.user(request.user_id)
         paper, _ = await follow_paper(
             self.store, owner, request.paper_key, Channel.EMAIL, self.clock()
