@@ -21,8 +21,9 @@ MAX_EXPONENT = 30  # 2**30 base delays is far past any max_delay; avoids huge ti
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """What becomes of a failed message's rows: those that used up their attempts fail;
-    the others go again ``at``, all with ``attempts``."""
+    """What becomes of a failed message's rows: those that used up their attempts fail
+    (``spent``); the others go again at one time (``again``: id -> that time), all with
+    ``attempts``."""
 
     spent: list[int]
     again: dict[int, datetime]
@@ -31,6 +32,8 @@ class Retry:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
+    """The dispatcher's retry settings (``Dispatcher`` takes them as keywords)."""
+
     rng: random.Random
     max_attempts: int = 8
     base_delay: timedelta = timedelta(seconds=60)
