@@ -151,6 +151,10 @@ class NoDatabaseError(UserError):
 class SchemaOutdatedError(ConfigError, StoreError):
     """A read-only command found a database older than this paperbell; it never migrates."""
 
+    def __init__(self, message: str, *, current: int, latest: int) -> None:
+        super().__init__(message)
+        self.current, self.latest = current, latest  # schema versions: found, and wanted
+
 
 class SchemaTooNewError(ConfigError, StoreError):
     """The database was written by a newer paperbell: the operator must upgrade.

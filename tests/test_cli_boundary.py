@@ -132,6 +132,19 @@ def _old_database(path: Path) -> int:
     return len(migrations) - 1
 
 
+def test_migrate_says_what_it_did(capsys: pytest.CaptureFixture[str]) -> None:
+    db = Path("data/paperbell.db")
+    old = _old_database(db)
+    assert main(["migrate"]) == ExitCode.OK
+    said = f"{db}: migrated from schema version {old} to {old + 1}"
+    assert capsys.readouterr().out.strip() == said
+    assert main(["migrate"]) == ExitCode.OK
+    assert capsys.readouterr().out.strip() == f"{db} is up to date"
+    shutil.rmtree("data")
+    assert main(["migrate"]) == ExitCode.OK
+    assert capsys.readouterr().out.strip() == f"{db}: created"
+
+
 @pytest.mark.parametrize("command", READ_ONLY)
 def test_read_only_commands_never_migrate(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     db = Path("data/paperbell.db")

@@ -27,7 +27,7 @@ from bot.delivery.digests import next_local_date, slot
 from bot.delivery.dispatcher import DeliveryOutcome, Dispatcher, DispatchReport
 from bot.delivery.notifier import DigestMessage
 from bot.delivery.quiet_day import day_lines
-from bot.errors import NoDatabaseError, NotFoundError, UserError
+from bot.errors import NoDatabaseError, NotFoundError, SchemaOutdatedError, UserError
 from bot.exitcodes import ExitCode
 from bot.models import SourceState, User
 from bot.settings import Settings
@@ -80,10 +80,26 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    store = await open_store(settings)  # opening migrates
+    """Bring the database to this paperbell's schema, saying what that took."""
+    before = await _before_migrating(settings)
+    store = await open_store(settings)  # opening migrates (and creates a new database)
     await store.close()
-    print(f"{store_name(settings)} is up to date")
+    name = store_name(settings)
+    if isinstance(before, SchemaOutdatedError):
+        print(f"{name}: migrated from schema version {before.current} to {before.latest}")
+    else:
+        print(f"{name}: created" if before is not None else f"{name} is up to date")
     return ExitCode.OK
+
+
+async def _before_migrating(settings: Settings) -> UserError | None:
+    """What a reader finds before the migration: an older schema, no database yet, or
+    nothing to do (None). A schema newer than this paperbell's is raised, as it will be."""
+    try:
+        async with reading_store(settings):
+            return None
+    except (SchemaOutdatedError, NoDatabaseError) as exc:
+        return exc
 
 
 async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:

@@ -92,7 +92,9 @@ async def check_schema(conn: asyncpg.Connection, where: str, latest: int) -> Non
     if current < latest:
         raise SchemaOutdatedError(
             f"{where} has schema version {current}, older than this paperbell's ({latest}): "
-            "upgrade it with `paperbell migrate` (or start `paperbell run`)"
+            "upgrade it with `paperbell migrate` (or start `paperbell run`)",
+            current=current,
+            latest=latest,
         )
 
 

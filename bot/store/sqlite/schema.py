@@ -168,7 +168,9 @@ async def check_schema(db: aiosqlite.Connection, path: Path, latest: int) -> Non
         # effect of `status` typed while the old daemon still runs on the file.
         raise SchemaOutdatedError(
             f"{path} has schema version {current}, older than this paperbell's ({latest}): "
-            "upgrade it with `paperbell migrate` (or start `paperbell run`)"
+            "upgrade it with `paperbell migrate` (or start `paperbell run`)",
+            current=current,
+            latest=latest,
         )
 
 
