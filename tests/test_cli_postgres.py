@@ -49,6 +49,17 @@ def test_migrate_names_the_database_without_its_password(
     assert SECRET not in out
 
 
+async def test_migrate_says_it_created_the_tables_then_that_they_are_current(
+    postgres_server: PostgresServer,
+) -> None:
+    url = await empty_database(postgres_server)
+    env = {"PAPERBELL_DATABASE_URL": url}
+    first, again = run_cli("migrate", env=env), run_cli("migrate", env=env)
+    assert (first.returncode, again.returncode) == (0, 0)
+    assert first.stdout.strip().endswith(": created")
+    assert again.stdout.strip().endswith(" is up to date")
+
+
 async def test_a_database_paperbell_never_opened_reads_as_empty(
     postgres_server: PostgresServer,
 ) -> None:
