@@ -87,12 +87,16 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     name = store_name(settings)
     if isinstance(before, SchemaOutdatedError):
         print(f"{name}: migrated from schema version {before.current} to {before.latest}")
+    elif isinstance(before, NoDatabaseError):
+        print(f"{name}: created")
     else:
-        print(f"{name}: created" if before is not None else f"{name} is up to date")
+        print(f"{name} is up to date")
     return ExitCode.OK
 
 
-async def _before_migrating(settings: Settings) -> UserError | None:
+async def _before_migrating(
+    settings: Settings,
+) -> SchemaOutdatedError | NoDatabaseError | None:
     """What a reader finds before the migration: an older schema, no database yet, or
     nothing to do (None). A schema newer than this paperbell's is raised, as it will be."""
     try:

@@ -323,15 +323,13 @@ class SqliteStore(
         the statement, COMMIT). Each trip waits for the event loop, which a message being
         rendered holds for milliseconds; the dispatcher writes "sent" after every message.
         """
-        async with self._write_lock:
-            self._check_open()
-            with _sqlite_errors(what):
-                await self._writer.execute(sql, params)
+        await self._write_rows(what, sql, params)
 
     async def _write_rows(self, what: str, sql: str, params: Sequence[Any]) -> list[codec.Row]:
-        """``_write_one`` for a statement that returns rows (``UPDATE ... RETURNING``): the
-        statement and its fetch in one trip, so SQLite's write lock, which other processes
-        wait for, is held for the statement alone and never across a turn of our loop."""
+        """``_write_one``, with the rows the statement returns (``UPDATE ... RETURNING``):
+        the statement and its fetch in one trip, so SQLite's write lock, which other
+        processes wait for, is held for the statement alone and never across a turn of our
+        loop."""
         async with self._write_lock:
             self._check_open()
             with _sqlite_errors(what):
