@@ -336,3 +336,51 @@ def test_match_terms_lists_the_same_ids_as_match_ids() -> None:
         found = matcher.match_terms(t)
         assert [m.sub_id for m in found] == sorted(matcher.match_ids(t))
         assert all(m.score > 0 for m in found)
+
+
+@cache
+def _many() -> dict[int, Query]:
+    """2,000 subscriptions of words, phrases, negations, prefixes and thresholds over the
+    corpus's words: enough that a few changes go to the index's overlay rather than into
+    a new snapshot."""
+    words = [w for w in corpus_vocabulary().words if len(w) > 3]
+    shapes = ("{0}", "{0} -{1}", '"{0} {1}"', "{0}* {1}", "{0} upvotes:>=5", "{0} OR {1}")
+    texts = [shapes[i % len(shapes)].format(w, words[-1 - i]) for i, w in enumerate(words)]
+    return {i: parse_query(t) for i, t in enumerate(texts[:2000])}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    added=st.lists(positive_queries(corpus_vocabulary(), max_leaves=4), min_size=1, max_size=4),
+    removed=st.sets(st.integers(0, 1999), max_size=6),
+)
+def test_changes_after_the_first_paper_agree_with_reference(
+    added: list[Query], removed: set[int]
+) -> None:
+    """Once papers are matched, the index's flat snapshot stays; what changes after it
+    (added, removed, an id given a new query, entry numbers reused) must show at once."""
+    subs = dict(_many())
+    matcher = Matcher(_sample()[2])
+    for sub_id, q in subs.items():
+        matcher.add(sub_id, q)
+    _assert_agrees(matcher, subs)
+    snapshot = matcher._index._flat
+    for sub_id in removed:
+        matcher.remove(sub_id)
+        del subs[sub_id]
+    _assert_agrees(matcher, subs)
+    for i, q in enumerate(added):  # new ids reuse the entry numbers just freed
+        matcher.add(2000 + i, q)
+        subs[2000 + i] = q
+    matcher.add(0, added[0])  # an id given another query
+    subs[0] = added[0]
+    _assert_agrees(matcher, subs)
+    for sub_id in (2000, *sorted(removed)[:2]):  # removed again, or once more re-added
+        if sub_id in subs:
+            matcher.remove(sub_id)
+            del subs[sub_id]
+        else:
+            matcher.add(sub_id, _many()[sub_id])
+            subs[sub_id] = _many()[sub_id]
+    _assert_agrees(matcher, subs)
+    assert matcher._index._flat is snapshot  # the overlay answered, not a new snapshot

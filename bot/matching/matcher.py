@@ -9,7 +9,7 @@ nodes reached are settled, most by the path alone. So the cost follows the paper
 words and its hits, not the number of subscriptions. A query whose only positive part is
 a filter (``cat:cs.LG``, ``source:hf``) is indexed by that value; one with nothing to
 index (``upvotes:>=50``) is checked for every paper. ``add`` and ``remove`` edit the trie
-in place; no rebuild.
+in place; the numpy snapshot the walk reads is retaken only after many changes.
 
 Equal subscriptions (many people follow ``diffusion`` or ``cat:cs.LG``) share one compiled
 program, indexed once. The index hands back the numbers of the entries a paper reached;
@@ -321,7 +321,7 @@ class Matcher:
         at 100k subscriptions), not the queries it reached (600) or their holders.
         ``only``: just these subscriptions; a group with none of them is not explained
         (an updated paper concerns the few ``upvotes:`` subscriptions)."""
-        eids = np.frombuffer(self._index.hits(terms), dtype=np.int64)
+        eids = self._index.hits(terms)
         if not len(eids):
             return []
         rids = self._settle_sides(eids, terms)
@@ -379,7 +379,7 @@ class Matcher:
     def match_ids(self, terms: PaperTerms) -> array[int]:
         """The ids of the subscriptions ``terms`` matches, each once: the fast path, in no
         particular order (sorting thousands of hits would cost more than finding them)."""
-        eids = np.frombuffer(self._index.hits(terms), dtype=np.int64)
+        eids = self._index.hits(terms)
         holders = self._holder.values[eids]
         shared = holders < 0  # the rest are a holder's id: one gather
         found = array(IDS, holders[~shared].tobytes())
