@@ -25,10 +25,11 @@ a shared machine only ever adds time.
 Slow methods run on a sample (labelled): check-every on some papers, FTS5 and Tantivy on
 some subscriptions with the query time scaled to all of them. Memory is the growth of
 traced allocations (tracemalloc) while adding the subscriptions, per subscription. The
-cyclic GC is frozen after set-up so that a collection over 100k subscriptions' objects
-never lands inside one method's timing (the daemon should ``gc.freeze()`` after loading
-subscriptions too). The bench asserts that paperbell, check-every, FTS5 and Tantivy
-return the same hits.
+cyclic GC is frozen after set-up (the daemon freezes what it loads, ``bot/memory.py``) and
+off while a method runs, as in the daemon's match step (``bot/matching/step.py``), for
+every method alike: else collections over the results gathered so far, which the daemon
+writes away chunk by chunk, would land inside the timing. The bench asserts that
+paperbell, check-every, FTS5 and Tantivy return the same hits.
 """
 
 from __future__ import annotations
@@ -92,9 +93,16 @@ class Figures:
 
 
 def cpu_seconds(fn: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.process_time()
-    result = fn()
-    return time.process_time() - start, result
+    """CPU seconds of ``fn()``, the cyclic GC off as in the daemon's match step."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.process_time()
+        result = fn()
+        return time.process_time() - start, result
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 RUNS = 3
