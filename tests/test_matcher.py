@@ -214,6 +214,20 @@ def test_prefixes_added_and_removed_later_are_seen() -> None:
     assert not matcher.match_ids(terms)
 
 
+def test_or_sides_added_after_a_paper_are_highlighted() -> None:
+    """The keys whose presence switches a match to its whole program are kept as a set
+    once a paper is matched; one added after must count at the next paper."""
+    matcher = Matcher()
+    terms = analyze_paper(_paper("Diffusion transformers", "for video generation"))
+    matcher.add(1, parse_query("robots OR diffusion"))
+    assert [m.matched_words for m in matcher.match_terms(terms)] == [("Diffusion",)]
+    matcher.add(2, parse_query("video OR transformers"))
+    assert [m.matched_words for m in matcher.match_terms(terms)] == [
+        ("Diffusion",),
+        ("transformers", "video"),
+    ]
+
+
 def test_matches_carry_words_to_highlight_and_a_score() -> None:
     matcher = Matcher()
     matcher.add(1, parse_query("LLMs"))

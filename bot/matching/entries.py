@@ -66,7 +66,7 @@ class KeyNumbers:
     """Keys numbered from 1 (0 stands for none), counted by their users, and marked for
     one paper at a time: ``held`` tells which rows of numbers name a key the paper has."""
 
-    __slots__ = ("_ids", "_marks", "_numbers", "_uses")
+    __slots__ = ("_ids", "_keyset", "_marks", "_numbers", "_uses")
 
     def __init__(self) -> None:
         self._ids: dict[Key, int] = {}
@@ -74,6 +74,10 @@ class KeyNumbers:
         self._numbers: Numbers[Key] = Numbers()
         self._numbers.add("")  # number 0: none
         self._marks = np.zeros(64, dtype=bool)
+        # The keys as a set, built on first use after a change: a set intersection
+        # reuses the hashes both sets keep (a paper's two-word keys are tuples, whose
+        # hash is not cached).
+        self._keyset: frozenset[Key] | None = None
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -83,6 +87,7 @@ class KeyNumbers:
         number = self._ids.get(key)
         if number is None:
             number = self._ids[key] = self._numbers.add(key)
+            self._keyset = None
             if number >= len(self._marks):
                 self._marks = np.zeros(2 * number, dtype=bool)
         self._uses[key] += 1
@@ -94,10 +99,14 @@ class KeyNumbers:
         if not self._uses[key]:
             del self._uses[key]
             self._numbers.free(self._ids.pop(key))
+            self._keyset = None
 
     def held(self, keys: AbstractSet[Key], rows: Ints) -> Ints | None:
         """Per row of key numbers, whether ``keys`` holds one of them; None if none does."""
-        present = self._ids.keys() & keys  # iterates the smaller side
+        keyset = self._keyset
+        if keyset is None:
+            keyset = self._keyset = frozenset(self._ids)
+        present = keyset & keys  # iterates the smaller side
         if not present:
             return None
         ids, marks = self._ids, self._marks
