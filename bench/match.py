@@ -56,6 +56,7 @@ from bot.matching.analysis import (
 from bot.matching.matcher import Matcher
 from bot.matching.program import evaluate
 from bot.matching.query import Query
+from bot.memory import cyclic_gc_off
 from bot.models import Paper
 from match_peers import Fts5, Hyperscan, Tantivy
 from match_workload import SEED, mid_frequency, recombined_papers, subscriptions
@@ -101,15 +102,10 @@ class Figures:
 
 def cpu_seconds(fn: Callable[[], Any]) -> tuple[float, Any]:
     """CPU seconds of ``fn()``, the cyclic GC off as in the daemon's match step."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with cyclic_gc_off():
         start = time.process_time()
         result = fn()
         return time.process_time() - start, result
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 RUNS = 3

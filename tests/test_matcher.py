@@ -378,7 +378,7 @@ def test_changes_after_the_first_paper_agree_with_reference(
     for sub_id, q in subs.items():
         matcher.add(sub_id, q)
     _assert_agrees(matcher, subs)
-    snapshot = matcher._index._flat
+    snapshot = matcher._index._snapshot
     for sub_id in removed:
         matcher.remove(sub_id)
         del subs[sub_id]
@@ -397,4 +397,4 @@ def test_changes_after_the_first_paper_agree_with_reference(
             matcher.add(sub_id, _many()[sub_id])
             subs[sub_id] = _many()[sub_id]
     _assert_agrees(matcher, subs)
-    assert matcher._index._flat is snapshot  # the overlay answered, not a new snapshot
+    assert matcher._index._snapshot is snapshot  # the overlay answered, not a new snapshot

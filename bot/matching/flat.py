@@ -19,7 +19,7 @@ settled in Python, by the node's ``_Checks``.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Sequence, Set
 from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
@@ -38,9 +38,6 @@ _MOST_UPVOTES = int(np.iinfo(np.int64).max)
 # Per entry row: its unit's token, the key that must be absent, whether it starts its
 # unit, the upvotes needed.
 _Columns: TypeAlias = "tuple[array[int], array[int], array[int], array[int]]"
-
-
-_Settle: TypeAlias = "Callable[[_Checks, PaperTerms, Set[Key], array[int]], None]"
 
 
 class _Runs:
@@ -121,7 +118,7 @@ class FlatIndex:
         self._row_key: Ints = np.where(keys < 0, self._never, keys)
         self._row_first: Ints = np.array(row_first, dtype=bool)
         self._row_least: Ints = np.array(row_least, dtype=np.int64)
-        self._thresholds = any(n != _NO_THRESHOLD for n in row_least)
+        self._thresholds = bool((self._row_least != _NO_THRESHOLD).any())
         self._unit_token: Ints = np.array(unit_token, dtype=np.int64)
         self.tokens = int(self._row_first.sum())  # entries, whether proven or checked
         checked = [t for c in self._python.values() for t in c.ids]
@@ -162,9 +159,9 @@ class FlatIndex:
                 added += len(named)
         return added
 
-    def hits(self, terms: PaperTerms, extra: Set[Key], settle: _Settle) -> list[Ints]:
+    def hits(self, terms: PaperTerms, extra: Set[Key]) -> list[Ints]:
         """The tokens of the entries the paper's keys and ``extra`` (its prefix keys)
-        reach, in arrays; ``settle`` settles a node's Python checks."""
+        reach, in arrays."""
         ids = self._ids
         named = self._keyset & terms.keys  # by the hashes both sets keep: see __init__
         present = np.array(
@@ -175,11 +172,11 @@ class FlatIndex:
         marks[present] = True
         try:
             nodes = self._top[present]
-            return self._walk(nodes[nodes >= 0], terms, extra, settle)
+            return self._walk(nodes[nodes >= 0], terms, extra)
         finally:
             marks[present] = False
 
-    def _walk(self, nodes: Ints, terms: PaperTerms, extra: Set[Key], settle: _Settle) -> list[Ints]:
+    def _walk(self, nodes: Ints, terms: PaperTerms, extra: Set[Key]) -> list[Ints]:
         found: list[Ints] = []
         more = array("q")
         keys: Set[Key] | None = None  # every key of the paper, for a Python check
@@ -190,7 +187,7 @@ class FlatIndex:
                 found.append(self._proven(rows, terms.upvotes))
             for number in nodes[self._has_python[nodes]].tolist() if self._python else ():
                 keys = keys if keys is not None else terms.keys | extra
-                settle(self._python[number], terms, keys, more)
+                self._python[number].settle(terms, keys, more)
             edges = _gather(self._edge_starts, self._edge_ends, nodes)
             nodes = self._edge_node[edges[marks[self._edge_key[edges]]]]
         if more:

@@ -151,38 +151,21 @@ class PathIndex:
         self._prefixes: dict[str, Counter[str]] = {ns: Counter() for ns in namespaces}
         self._lengths: dict[str, dict[str, Counter[int]]] = {ns: {} for ns in namespaces}
         self._memo: dict[str, _PrefixMemo] = {ns: _PrefixMemo() for ns in namespaces}
-        # The trie as numpy walks it, taken on the first paper. Later changes go to an
-        # overlay: entries put since (``_fresh``, its own small snapshot) and the tokens
-        # dropped since (``_gone``), until they are many enough to take a new one.
-        self._flat: FlatIndex | None = None
-        self._fresh = _Node()
-        self._fresh_tokens: set[int] = set()
-        self._fresh_flat: FlatIndex | None = None
-        self._gone: set[int] = set()
-        self._gone_marks: Ints | None = None  # _gone by token, built on first use
+        self._snapshot: _Snapshot | None = None  # taken at the first paper
 
     def put(self, token: int, entry: Entry) -> None:
         for key in _key_refs(entry):
             self._count_prefix(key, +1)
         _insert(self._root, token, entry)
-        if self._flat is not None:  # the snapshot lacks it: the overlay has it
-            _insert(self._fresh, token, entry)
-            self._fresh_tokens.add(token)
-            self._fresh_flat = None
+        if self._snapshot is not None:
+            self._snapshot.put(token, entry)
 
     def drop(self, token: int, entry: Entry) -> None:
         for key in _key_refs(entry):
             self._count_prefix(key, -1)
         _delete(self._root, token, entry)
-        if self._flat is None:
-            return
-        if token in self._fresh_tokens:  # put since the snapshot: only the overlay had it
-            _delete(self._fresh, token, entry)
-            self._fresh_tokens.discard(token)
-            self._fresh_flat = None
-        else:  # the snapshot's hits of it are thrown away, until the next snapshot
-            self._gone.add(token)
-            self._gone_marks = None
+        if self._snapshot is not None:
+            self._snapshot.drop(token, entry)
 
     def _count_prefix(self, key: Key, delta: int) -> None:
         for ns, counts in self._prefixes.items():
@@ -199,32 +182,11 @@ class PathIndex:
     def hits(self, terms: PaperTerms) -> Ints:
         """The token of every entry ``terms`` matches, in no order: a program at most
         once, as its entries never overlap. The walk is the trie's flat snapshot's,
-        taken again after a change."""
-        extra = self._prefix_keys_of(terms)
-        flat = self._flat
-        if flat is None or len(self._fresh_tokens) + len(self._gone) > flat.tokens // _RETAKE:
-            flat = self._snapshot()
-        parts = flat.hits(terms, extra, _Checks.settle)
-        if self._gone:
-            marks = self._gone_marks
-            if marks is None:
-                marks = self._gone_marks = np.zeros(flat.bound, dtype=bool)
-                marks[list(self._gone)] = True
-            parts = [t[~marks[t]] for t in parts]
-        if self._fresh_tokens:
-            fresh = self._fresh_flat
-            if fresh is None:
-                fresh = self._fresh_flat = FlatIndex(self._fresh)
-            parts += fresh.hits(terms, extra, _Checks.settle)
-        return flat_tokens(parts)
-
-    def _snapshot(self) -> FlatIndex:
-        """Lay the whole trie out again (some 0.2 s at 100k subscriptions), emptying the
-        overlay."""
-        self._flat = FlatIndex(self._root)
-        self._fresh, self._fresh_tokens, self._fresh_flat = _Node(), set(), None
-        self._gone, self._gone_marks = set(), None
-        return self._flat
+        taken again once the changes since pass a 32nd of its entries."""
+        snapshot = self._snapshot
+        if snapshot is None or snapshot.stale():
+            snapshot = self._snapshot = _Snapshot(self._root)  # some 0.2 s at 100k
+        return flat_tokens(snapshot.hits(terms, self._prefix_keys_of(terms)))
 
     def _prefix_keys_of(self, terms: PaperTerms) -> set[Key]:
         """``pre:<p>`` for each indexed prefix ``p`` that starts a word of the paper (and
@@ -250,6 +212,52 @@ class PathIndex:
         prefixes = self._prefixes[ns]
         lengths = self._lengths[ns].get(word[:MIN_PREFIX], ())
         return tuple(sys.intern(ns + word[:n]) for n in lengths if word[:n] in prefixes)
+
+
+class _Snapshot:
+    """The trie as numpy walks it, and an overlay of the changes since it was taken: the
+    entries put since (a small trie and its own snapshot) and the tokens dropped since,
+    whose hits are thrown away, until they are many enough to take a new one."""
+
+    def __init__(self, root: _Node) -> None:
+        self._flat = FlatIndex(root)
+        self._fresh = _Node()
+        self._fresh_tokens: set[int] = set()
+        self._fresh_flat: FlatIndex | None = None  # built at the next paper
+        self._gone: set[int] = set()
+        self._gone_marks: Ints | None = None  # _gone by token, built at the next paper
+
+    def stale(self) -> bool:
+        changes = len(self._fresh_tokens) + len(self._gone)
+        return changes > self._flat.tokens // _RETAKE
+
+    def put(self, token: int, entry: Entry) -> None:
+        _insert(self._fresh, token, entry)
+        self._fresh_tokens.add(token)
+        self._fresh_flat = None
+
+    def drop(self, token: int, entry: Entry) -> None:
+        if token in self._fresh_tokens:  # put since the snapshot: only the overlay has it
+            _delete(self._fresh, token, entry)
+            self._fresh_tokens.discard(token)
+            self._fresh_flat = None
+        else:  # the snapshot's: its hits there are thrown away (if reused, put() adds it)
+            self._gone.add(token)
+            self._gone_marks = None
+
+    def hits(self, terms: PaperTerms, extra: AbstractSet[Key]) -> list[Ints]:
+        parts = self._flat.hits(terms, extra)
+        if self._gone:
+            marks = self._gone_marks
+            if marks is None:
+                marks = self._gone_marks = np.zeros(self._flat.bound, dtype=bool)
+                marks[list(self._gone)] = True
+            parts = [tokens[~marks[tokens]] for tokens in parts]
+        if self._fresh_tokens:
+            if self._fresh_flat is None:
+                self._fresh_flat = FlatIndex(self._fresh)
+            parts += self._fresh_flat.hits(terms, extra)
+        return parts
 
 
 def _insert(root: _Node, token: int, entry: Entry) -> None:

@@ -13,11 +13,9 @@ lends it the index's subscriptions, so planning need not read them back from the
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from operator import attrgetter
@@ -27,7 +25,7 @@ from bot.matching.analysis import Key, analyze_paper, key_frequencies, with_like
 from bot.matching.explain import new_match
 from bot.matching.matcher import Match, Matcher
 from bot.matching.query import STORED_LIMITS, Query, Upvotes, leaves, like_keys, parse_query
-from bot.memory import release_free_memory
+from bot.memory import cyclic_gc_off, release_free_memory
 from bot.messages import PlannedMatch
 from bot.models import DeliveryMode, MatchRecord, Owner, Paper, Subscription
 from bot.relevance.corpus import vectorize_new
@@ -284,7 +282,7 @@ async def _match_queue(
 
     chunks = _Chunks(store, now, plan_chunk)
     seen: dict[str, int] = {}
-    with _no_cyclic_gc():
+    with cyclic_gc_off():  # hundreds of thousands of acyclic records
         while (queued := await store.queued_for_matching(limit=PAGE)).versions:
             if all(seen.get(k) == v for k, v in queued.versions.items()):
                 break  # nothing new: papers a concurrent write keeps queued wait for next time
@@ -302,20 +300,6 @@ async def _match_queue(
     if seen:  # the batches' pages: the daemon idles at its size, not the step's
         release_free_memory()
     return MatchSummary(len(seen), chunks.matched, len(chunks.owners))
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """The step allocates hundreds of thousands of records, all acyclic (reference counting
-    frees them); the cyclic collector would only rescan the growing batch again and again,
-    a quarter of the step's time at 50,000 subscriptions."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class _Chunks:
